@@ -1,0 +1,206 @@
+"""The ``audioquant`` command line: render, analyze, shapers, midi.
+
+Exit status: 0 on success, 2 on bad usage, 1 on bad input (one ``error: ...`` line on
+stderr, no traceback unless ``--debug``). Heavy modules are imported inside each command,
+so ``render`` does not pay for scipy.signal or mido at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _bits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bits must be an integer in 1..32, got {text!r}") from None
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError(f"bits must be in 1..32, got {value}")
+    return value
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a positive integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+    return parse
+
+
+def _seed(text: str) -> int | None:
+    if text == "random":
+        return None
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seed must be an integer or 'random', got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2**64-1, got {value}")
+    return value
+
+
+def _shaping(text: str) -> str:
+    from dsp.shaping import NAMES
+
+    allowed = ("none", "auto", *NAMES)
+    if text not in allowed:
+        raise argparse.ArgumentTypeError(
+            f"unknown shaping filter {text!r}; choose one of {', '.join(allowed)}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = _Parser(prog="audioquant", description="Render audio at reduced bit depth, "
+                     "quantize MIDI, and measure the result.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("render", help="render an audio file at reduced bit depth")
+    r.add_argument("input", help="input audio file (anything libsndfile reads)")
+    r.add_argument("output", help="output file; WAV, AIFF or FLAC by extension")
+    r.add_argument("--bits", type=_bits, default=16, help="target depth 1..32 (default 16)")
+    r.add_argument("--dither", choices=("none", "rpdf", "tpdf", "hp-tpdf"), default="tpdf",
+                   help="dither (default tpdf: 2 LSB peak to peak)")
+    r.add_argument("--shaping", type=_shaping, default="none",
+                   help="noise-shaping filter, 'auto' or 'none' (see `audioquant shapers`)")
+    r.add_argument("--seed", type=_seed, default=0, help="dither seed, or 'random' (default 0)")
+    r.add_argument("--no-auto-blank", dest="auto_blank", action="store_false",
+                   help="dither every sample, even runs that are already exact")
+    r.add_argument("--block", type=_positive("block"), default=65536,
+                   help="frames per processing block (output is identical for any size)")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.set_defaults(func=cmd_render)
+
+    a = sub.add_parser("analyze", help="measure levels, noise, SINAD, SNR of an audio file")
+    a.add_argument("file")
+    a.add_argument("--reference", help="reference file for SNR (same length and rate)")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("shapers", help="list the noise-shaping filters and their rates")
+    s.add_argument("--rate", type=_positive("rate"), help="only filters usable at this rate (Hz)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_shapers)
+
+    try:
+        from audioquant import midi_cli
+    except ImportError:  # pragma: no cover - while the MIDI commands are being built
+        pass
+    else:
+        midi_cli.add_commands(sub)
+    return parser
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """``audioquant render``: stream IN through the chain into OUT."""
+    from audioquant.engine import render
+
+    report = render(args.input, args.output, bits=args.bits, dither=args.dither,
+                    shaping=args.shaping, seed=args.seed, auto_blank=args.auto_blank,
+                    block_size=args.block)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    seconds = report.frames / report.sample_rate if report.sample_rate else 0.0
+    print(f"wrote {report.output}: {report.bits}-bit {report.format} ({report.subtype}), "
+          f"{report.sample_rate} Hz, {report.channels} ch, {seconds:.2f} s")
+    print(f"dither {report.dither}, shaping {report.shaping}, seed {report.seed}; "
+          f"SNR {report.snr_db:.2f} dB vs input; clipped samples {sum(report.clips)}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``audioquant analyze``: print measurements of FILE."""
+    from audioquant import analysis, io
+
+    audio, rate = io.read(args.file, dtype="float64")
+    reference = None
+    if args.reference:
+        reference, ref_rate = io.read(args.reference, dtype="float64")
+        if ref_rate != rate or reference.shape != audio.shape:
+            from audioquant.errors import ParameterError
+
+            raise ParameterError(
+                f"reference {args.reference} ({reference.shape[0]} ch, "
+                f"{reference.shape[1]} frames at {ref_rate} Hz) does not match "
+                f"{args.file} ({audio.shape[0]} ch, {audio.shape[1]} frames at {rate} Hz)")
+    result = analysis.summary(audio, rate, reference=reference)
+    print(json.dumps(result) if args.json else analysis.format_summary(result))
+    return 0
+
+
+def cmd_shapers(args: argparse.Namespace) -> int:
+    """``audioquant shapers``: the catalog, with predicted noise figures per rate."""
+    from audioquant.processors import best_shaper, weighted_noise_gain_db
+    from dsp import shaping
+
+    rows = []
+    for shaper in shaping.CATALOG:
+        rates = list(shaper.rates) or ([args.rate] if args.rate else [44100, 48000, 96000])
+        for rate in rates:
+            if args.rate and rate != args.rate:
+                continue
+            rows.append({"name": shaper.name, "rate": rate, "taps": shaper.taps,
+                         "type": "IIR" if len(shaper.a) else "FIR",
+                         "total_noise_db": round(10 * __import__("math").log10(
+                             shaper.power_gain()), 2),
+                         "itu468_noise_db": round(weighted_noise_gain_db(shaper, rate), 2),
+                         "source": shaper.source})
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'name':<20} {'rate Hz':>8} {'taps':>4} {'type':>4} {'total dB':>9} "
+          f"{'468 dB':>8}  source")
+    for row in rows:
+        print(f"{row['name']:<20} {row['rate']:>8} {row['taps']:>4} {row['type']:>4} "
+              f"{row['total_noise_db']:>+9.2f} {row['itu468_noise_db']:>+8.2f}  {row['source']}")
+    print("total dB: error power vs flat TPDF; 468 dB: ITU-R 468-weighted noise vs flat "
+          "TPDF, 20 Hz-20 kHz (negative is quieter).")
+    if args.rate:
+        best = best_shaper(args.rate)
+        print(f"auto at {args.rate} Hz: {best.name}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from audioquant.errors import AudioquantError
+
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 1
+    except Exception as exc:
+        midi = sys.modules.get("midi")  # a MIDI error can only come once midi is loaded
+        ours = isinstance(exc, AudioquantError) or (
+            midi is not None and isinstance(exc, getattr(midi, "MidiError", ())))
+        if args.debug or not ours:
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The error hierarchy: every error audioquant raises on purpose derives from AudioquantError.
+
+``ParameterError`` is also a ``ValueError`` and ``AudioFileError`` an ``OSError``, so
+existing ``except ValueError`` / ``except OSError`` clauses keep working. The CLI prints
+``error: <message>`` for these and exits 1.
+"""
+
+from __future__ import annotations
+
+
+class AudioquantError(Exception):
+    """Root of every error audioquant raises deliberately."""
+
+
+class ParameterError(AudioquantError, ValueError):
+    """A bad value: the message names the parameter, the value and the allowed range."""
+
+
+class AudioFileError(AudioquantError, OSError):
+    """A file that cannot be read, is not audio, or cannot be written."""
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise ParameterError unless ``low <= value <= high``: ``bits must be in 1..32, got 40``."""
+    if not (low <= value <= high):
+        raise ParameterError(f"{name} must be in {low:g}..{high:g}, got {value:g}")

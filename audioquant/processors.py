@@ -1,0 +1,230 @@
+"""Processors: the units a :class:`~audioquant.engine.Chain` streams audio through.
+
+A processor holds parameters and state. The engine calls ``prepare`` once with the stream's
+sample rate and channel count, then ``process`` on blocks of any length (0 and 1 included),
+then ``flush`` to drain a tail. Output is bit-exact whatever the block size: state carries
+across blocks and random numbers depend only on ``(seed, channel, absolute sample index)``.
+
+Audio is ``float64`` or ``float32`` of shape ``(channels, frames)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audioquant.errors import ParameterError
+
+
+class Processor:
+    """Base class: a stateful block processor (JUCE-style prepare/process/reset).
+
+    Attributes
+    ----------
+    latency : int
+        Output samples of delay this processor adds (the engine trims it).
+    """
+
+    latency: int = 0
+
+    def __init__(self) -> None:
+        self.sample_rate: int = 0
+        self.channels: int = 0
+
+    def prepare(self, sample_rate: int, channels: int) -> None:
+        """Allocate state for a stream at ``sample_rate`` Hz with ``channels`` channels."""
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.reset()
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Process one block ``(channels, frames)``; any frame count, 0 included."""
+        raise NotImplementedError
+
+    def flush(self) -> np.ndarray:
+        """Drain the tail at end of stream (default: nothing)."""
+        return np.zeros((self.channels, 0))
+
+    def reset(self) -> None:
+        """Return to the state right after ``prepare`` (parameters kept)."""
+
+    def output_rate(self, sample_rate: int) -> int:
+        """Sample rate (Hz) of this processor's output for an input at ``sample_rate``."""
+        return sample_rate
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Process a whole array in one go, from a fresh state (like a pedalboard plugin).
+
+        A 1-D array is treated as mono and a 1-D array is returned.
+        """
+        mono = np.ndim(audio) == 1
+        block = as_block(audio)
+        self.prepare(sample_rate, block.shape[0])
+        out = self.process(block)
+        tail = self.flush()
+        if tail.shape[-1]:
+            out = np.concatenate([out, tail.astype(out.dtype, copy=False)], axis=1)
+        out = trim_latency(out, self.latency)
+        return out[0] if mono else out
+
+
+def as_block(audio: np.ndarray) -> np.ndarray:
+    """Return ``audio`` as a C-contiguous float array of shape ``(channels, frames)``."""
+    arr = np.asarray(audio)
+    if arr.ndim == 1:
+        arr = arr[np.newaxis, :]
+    if arr.ndim != 2:
+        raise ParameterError(f"audio must have shape (channels, frames), got shape {arr.shape}")
+    if arr.dtype not in (np.float32, np.float64):
+        raise ParameterError(f"audio must be float32 or float64, got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def trim_latency(audio: np.ndarray, latency: int) -> np.ndarray:
+    """Drop the first ``latency`` samples (the processor's delay) from ``(channels, frames)``."""
+    return audio[:, latency:] if latency else audio
+
+
+class NonFiniteSampleError(ParameterError):
+    """The input holds NaN or Inf; the message names the first bad sample."""
+
+
+SHAPING_NONE = "none"
+SHAPING_AUTO = "auto"
+
+
+class Requantize(Processor):
+    """Reduce audio to ``bits`` bits with dither, optional noise shaping and auto-blank.
+
+    Parameters
+    ----------
+    bits : int
+        Target depth, 1..32. Float 1.0 maps to 2**(bits-1) LSB.
+    dither : {"none", "rpdf", "tpdf", "hp-tpdf"}
+        Dither amplitude is in LSB of the target depth: RPDF 1 LSB p-p, TPDF 2 LSB p-p.
+    shaping : str or None
+        A catalog filter name (see ``audioquant shapers``), ``"auto"`` (the filter with the
+        lowest ITU-R 468-weighted noise at the stream's rate) or ``"none"``/None.
+    seed : int or None
+        Seed of the counter-based dither generator; None draws a fresh one (``self.seed``
+        then holds it).
+    auto_blank : bool
+        Pass exactly representable runs through undithered (see :mod:`dsp.quantize`).
+    blank_run : int
+        Exact samples in a row (>= 1) after which dither is blanked.
+
+    After processing, ``clips`` holds the number of saturated samples per channel and
+    ``shaper`` the filter in use (None for no shaping).
+    """
+
+    def __init__(self, bits: int = 16, *, dither: str = "tpdf", shaping: str | None = None,
+                 seed: int | None = 0, auto_blank: bool = True, blank_run: int = 32) -> None:
+        super().__init__()
+        from dsp.dither import DITHER_KINDS
+        from dsp.shaping import NAMES
+
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
+            raise ParameterError(f"bits must be an integer in 1..32, got {bits!r}")
+        if not 1 <= bits <= 32:
+            raise ParameterError(f"bits must be in 1..32, got {bits}")
+        if dither not in DITHER_KINDS:
+            raise ParameterError(
+                f"dither must be one of {', '.join(DITHER_KINDS)}, got {dither!r}")
+        shaping = shaping or SHAPING_NONE
+        if shaping not in (SHAPING_NONE, SHAPING_AUTO, *NAMES):
+            raise ParameterError(f"unknown shaping filter {shaping!r}; choose one of "
+                                 f"{', '.join((SHAPING_NONE, SHAPING_AUTO, *NAMES))}")
+        if blank_run < 1:
+            raise ParameterError(f"blank_run must be at least 1 sample, got {blank_run}")
+        if seed is None:
+            seed = int.from_bytes(np.random.default_rng().bytes(8), "little") >> 1
+        if not 0 <= seed < 2**64:
+            raise ParameterError(f"seed must be in 0..2**64-1, got {seed}")
+        self.bits = int(bits)
+        self.dither = dither
+        self.shaping = shaping
+        self.seed = int(seed)
+        self.auto_blank = auto_blank
+        self.blank_run = int(blank_run)
+        self.shaper = None
+        self._state = None
+
+    def prepare(self, sample_rate: int, channels: int) -> None:
+        """Pick the shaping filter for ``sample_rate`` Hz and allocate per-channel state."""
+        from dsp import shaping as catalog
+
+        if self.shaping == SHAPING_NONE:
+            self.shaper = None
+        elif self.shaping == SHAPING_AUTO:
+            self.shaper = best_shaper(sample_rate)
+        else:
+            self.shaper = catalog.find(self.shaping, sample_rate)
+            if self.shaper is None:
+                rates = ", ".join(str(r) for r in catalog.rates_served(self.shaping))
+                raise ParameterError(f"shaping filter {self.shaping!r} is not designed for "
+                                     f"{sample_rate} Hz; it serves {rates} Hz")
+        super().prepare(sample_rate, channels)
+
+    def reset(self) -> None:
+        from dsp.quantize import RequantizeState
+
+        order = max(self.shaper.taps, len(self.shaper.a)) if self.shaper else 0
+        self._state = RequantizeState(self.channels, order,
+                                      self.blank_run if self.auto_blank else -1)
+
+    @property
+    def clips(self) -> np.ndarray:
+        """Saturated samples per channel since ``prepare``/``reset``."""
+        return self._state.clips.copy()
+
+    def process_codes(self, block: np.ndarray, out: np.ndarray | None = None,
+                      shift: int = 0) -> np.ndarray:
+        """Requantize ``block`` to integer codes, written as ``code << shift`` into ``out``
+        (int16/int32/int64, shape of ``block``; allocated as int32 when None).
+
+        Raises NonFiniteSampleError, naming the first NaN/Inf sample, and leaves the state
+        as it was before the bad sample.
+        """
+        from dsp.dither import DITHER_KINDS
+        from dsp.quantize import requantize_block
+
+        block = as_block(block)
+        if out is None:
+            out = np.empty(block.shape, dtype=np.int32)
+        b = self.shaper.b if self.shaper else np.zeros(0)
+        a = self.shaper.a if self.shaper else np.zeros(0)
+        start = self._state.index
+        bad = requantize_block(block, out, self._state, bits=self.bits, shift=shift,
+                               dither=DITHER_KINDS[self.dither], seed=self.seed, b=b, a=a,
+                               blank_run=self.blank_run if self.auto_blank else -1)
+        if bad >= 0:
+            channel, frame = divmod(bad, block.shape[1])
+            value = block[channel, frame]
+            raise NonFiniteSampleError(f"input sample {value} at frame {start + frame} "
+                                       f"(channel {channel}) is not a finite number")
+        return out
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Requantize ``block``; return the new levels as float64 (code / 2**(bits-1))."""
+        codes = self.process_codes(block, np.empty(np.shape(as_block(block)), np.int64))
+        return codes * (1.0 / 2 ** (self.bits - 1))
+
+
+def best_shaper(sample_rate: int):
+    """The catalog filter with the lowest ITU-R 468-weighted noise at ``sample_rate`` Hz."""
+    from dsp import shaping as catalog
+
+    return min(catalog.available(sample_rate),
+               key=lambda s: weighted_noise_gain_db(s, sample_rate))
+
+
+def weighted_noise_gain_db(shaper, sample_rate: int, weighting: str = "468") -> float:
+    """Predicted change (dB) of weighted noise power, 20 Hz..min(20 kHz, Nyquist), that
+    ``shaper`` brings over flat dither of the same kind (negative is quieter)."""
+    from audioquant import analysis
+
+    top = min(20000.0, sample_rate / 2)
+    freqs = np.linspace(20.0, top, 4000)
+    weight = (analysis.itu468_weighting(freqs) if weighting == "468"
+              else analysis.a_weighting(freqs))
+    ntf = shaper.ntf_power(freqs, sample_rate)
+    return float(10 * np.log10(np.sum(weight * ntf) / np.sum(weight)))

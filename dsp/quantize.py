@@ -1,0 +1,159 @@
+"""Float audio to N-bit integer codes: dither, error-feedback noise shaping, auto-blank.
+
+Units: input is float with full scale 1.0; inside the kernel everything is in LSB of the
+target depth (1.0 maps to 2**(bits-1) LSB). Codes run from -2**(bits-1) to
+2**(bits-1) - 1; values past them saturate and are counted as clips. Rounding is to the
+nearest code, halves upward (floor(v + 0.5)).
+
+The shaping loop, per sample n (all in LSB):
+
+    s[n] = sum_k b_k e[n-k] - sum_k a_k s[n-k]     feedback through F = B / (1 + A)
+    d    = x[n] * 2**(bits-1) - s[n]
+    q    = floor(d + dither[n] + 0.5)
+    e[n] = q - d                                    error from the *unclipped* code
+    out  = clip(q)
+
+Because e[n] comes from the unclipped code, |e[n]| <= 0.5 + max|dither| (1.5 LSB for
+TPDF) whatever the input: when the output saturates the fed-back error stays bounded, so
+the loop cannot run away. The saturation itself is counted in ``clips``.
+
+Auto-blank: a sample that is exactly a code at the target depth is *exact*. After
+``blank_run`` exact samples in a row the requantizer passes exact samples through with no
+dither, with the shaping history cleared, until the first sample that is not exact. The
+state starts blanked, so a stream that is exact from its first sample gets no dither at all
+(a 16-bit file rendered to 16 bits is bit-identical). ``blank_run < 0`` turns it off.
+
+State (per channel, carried across blocks): ``err_hist`` and ``fb_hist`` (doubled
+circular buffers of past errors and past feedback values, length 2 * order), ``pos``,
+``exact_run`` (length of the current run of exact samples, capped), ``clips``, and
+``energy`` (signal and error energy in LSB^2, for the render's SNR report).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from dsp.dither import DITHER_NONE, channel_key, dither_at
+
+
+@numba.njit(cache=True, nogil=True)
+def _requantize(x, out, bits, shift, kind, seed, start, b, a,
+                err_hist, fb_hist, pos, exact_run, clips, energy, blank_run):
+    """Requantize ``x`` (channels, frames) into ``out`` (codes << shift).
+
+    Returns the index of the first non-finite sample (flattened per channel as
+    ``channel * frames + frame``) or -1. State arrays are updated in place;
+    ``energy[c] += (sum of xs**2, sum of (clipped code - xs)**2)`` in LSB^2.
+    """
+    channels, frames = x.shape
+    scale = 2.0 ** (bits - 1)
+    lo = -(2 ** (bits - 1))
+    hi = 2 ** (bits - 1) - 1
+    order = err_hist.shape[1] // 2
+    nb = b.shape[0]
+    na = a.shape[0]
+    blanking = blank_run >= 0
+    for c in range(channels):
+        key = channel_key(seed, c)
+        p = pos[c]
+        run = exact_run[c]
+        nclip = 0
+        sig = 0.0
+        err = 0.0
+        eh = err_hist[c]
+        fh = fb_hist[c]
+        for i in range(frames):
+            xs = x[c, i] * scale
+            if not (abs(xs) < 1e300):
+                pos[c] = p
+                exact_run[c] = run
+                clips[c] += nclip
+                energy[c, 0] += sig
+                energy[c, 1] += err
+                return c * frames + i
+            sig += xs * xs
+            if blanking and xs == np.floor(xs) and lo <= xs <= hi:
+                if run >= blank_run:
+                    out[c, i] = np.int64(xs) << shift
+                    continue
+                run += 1
+            else:
+                run = 0
+            s = 0.0
+            for k in range(nb):
+                s += b[k] * eh[p + k]
+            for k in range(na):
+                s -= a[k] * fh[p + k]
+            d = xs - s
+            q = np.floor(d + dither_at(kind, key, start + i) + 0.5)
+            e = q - d
+            if order > 0:
+                p = p - 1 if p > 0 else order - 1
+                eh[p] = e
+                eh[p + order] = e
+                fh[p] = s
+                fh[p + order] = s
+            if q < lo:
+                q = lo
+                nclip += 1
+            elif q > hi:
+                q = hi
+                nclip += 1
+            out[c, i] = np.int64(q) << shift
+            err += (q - xs) * (q - xs)
+            if blanking and run >= blank_run:
+                # Entering the blanked state: the next exact sample passes through, and
+                # the shaping loop restarts from rest when dither resumes.
+                eh[:] = 0.0
+                fh[:] = 0.0
+        pos[c] = p
+        exact_run[c] = run
+        clips[c] += nclip
+        energy[c, 0] += sig
+        energy[c, 1] += err
+    return -1
+
+
+class RequantizeState:
+    """Per-channel state of the requantizer, carried from block to block.
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels.
+    order : int
+        Shaping filter order (max of the b and a lengths; 0 for no shaping).
+    blank_run : int
+        Auto-blank run length in samples (negative: off). The state starts blanked.
+    """
+
+    def __init__(self, channels: int, order: int, blank_run: int) -> None:
+        self.err_hist = np.zeros((channels, 2 * order))
+        self.fb_hist = np.zeros((channels, 2 * order))
+        self.pos = np.zeros(channels, dtype=np.int64)
+        self.exact_run = np.full(channels, max(blank_run, 0), dtype=np.int64)
+        self.clips = np.zeros(channels, dtype=np.int64)
+        self.energy = np.zeros((channels, 2))  # (signal, error) energy in LSB^2
+        self.index = 0  # absolute sample index of the next block's first frame
+
+
+def requantize_block(x: np.ndarray, out: np.ndarray, state: RequantizeState, *, bits: int,
+                     shift: int, dither: int, seed: int, b: np.ndarray, a: np.ndarray,
+                     blank_run: int) -> int:
+    """Requantize one block into ``out``; return the flat index of the first non-finite
+    sample (``channel * frames + frame``) or -1. ``x`` is float32/float64
+    ``(channels, frames)`` C-contiguous, ``out`` int16/int32/int64 of the same shape.
+    """
+    order = state.err_hist.shape[1] // 2
+    bpad = np.zeros(order)
+    bpad[: len(b)] = b
+    apad = np.zeros(len(a))
+    apad[:] = a
+    bad = _requantize(x, out, bits, shift, dither if dither else DITHER_NONE,
+                      np.uint64(seed), state.index, bpad, apad, state.err_hist,
+                      state.fb_hist, state.pos, state.exact_run, state.clips, state.energy,
+                      blank_run)
+    if bad < 0:
+        state.index += x.shape[1]
+    return int(bad)
