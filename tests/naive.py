@@ -1,0 +1,72 @@
+"""Slow, obviously right references that the kernels are compared against.
+
+Plain Python integers and floats, one sample at a time, written from the definitions in
+the module docstrings (not from the kernels' code).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def splitmix_finalise(z: int) -> int:
+    """splitmix64's output function on a 64-bit integer."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def random_word(seed: int, channel: int, counter: int) -> int:
+    """The 64-bit word number ``counter`` of ``(seed, channel)``'s stream."""
+    key = splitmix_finalise(seed ^ splitmix_finalise((channel * GOLDEN + GOLDEN) & MASK))
+    return splitmix_finalise((key + counter * GOLDEN) & MASK)
+
+
+def dither(kind: str, seed: int, channel: int, index: int) -> float:
+    """Dither in LSB at absolute sample ``index``."""
+    if kind == "none":
+        return 0.0
+    if kind == "hp-tpdf":
+        return (random_word(seed, channel, index + 1) >> 32) / 2**32 - (
+            random_word(seed, channel, index) >> 32) / 2**32
+    word = random_word(seed, channel, index)
+    hi, lo = (word >> 32) / 2**32, (word & 0xFFFFFFFF) / 2**32
+    return hi - 0.5 if kind == "rpdf" else hi + lo - 1.0
+
+
+def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
+               b=(), a=(), blank_run: int = -1) -> np.ndarray:
+    """Reference requantizer for one channel (channel 0): integer codes, int64.
+
+    Error feedback through B/(1+A) on the unclipped error; auto-blank after ``blank_run``
+    exact samples (negative: off), starting blanked, history cleared on blanking.
+    """
+    scale = 2.0 ** (bits - 1)
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    errors: list[float] = []      # e[n-1], e[n-2], ... newest first
+    feedback: list[float] = []    # s[n-1], s[n-2], ...
+    run = max(blank_run, 0)
+    out = np.zeros(len(x), dtype=np.int64)
+    for n, sample in enumerate(x):
+        xs = float(sample) * scale
+        exact = xs == math.floor(xs) and lo <= xs <= hi
+        if blank_run >= 0 and exact and run >= blank_run:
+            out[n] = int(xs)
+            continue
+        run = run + 1 if (blank_run >= 0 and exact) else 0
+        s = sum(bk * errors[k] for k, bk in enumerate(b) if k < len(errors))
+        s -= sum(ak * feedback[k] for k, ak in enumerate(a) if k < len(feedback))
+        d = xs - s
+        q = math.floor(d + dither(kind, seed, 0, n) + 0.5)
+        errors.insert(0, q - d)
+        feedback.insert(0, s)
+        out[n] = min(max(q, lo), hi)
+        if blank_run >= 0 and run >= blank_run:
+            errors.clear()
+            feedback.clear()
+    return out
