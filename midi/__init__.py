@@ -1,0 +1,64 @@
+"""MIDI quantize: note arrays in numpy, files through mido.
+
+Cheat-sheet::
+
+    import midi
+
+    # whole files (the output is written atomically; the input is never touched)
+    report = midi.quantize_file("take.mid", "tight.mid", grid="1/16", strength=80,
+                                exclude_within=10)        # -> dict
+    print(midi.format_report(report))
+    print(midi.format_report(midi.stats_file("take.mid", grid="1/16")))
+    # other options: triplet, dotted, swing (50..75 %), catch_range, offset,
+    # mode="starts" | "ends" | "lengths", tracks (0-based or names), channels (1..16),
+    # pitch_range=(lo, hi) or "36-38", min_length (ticks)
+
+    # arrays
+    song = midi.read("take.mid")          # Song: .notes, .events, .tempo_map, ...
+    notes = song.notes                    # Notes: start, end (ticks), pitch, velocity,
+                                          # release_velocity, channel (0..15), track
+    grid = midi.Grid.parse("1/8T", song.ticks_per_beat, swing=58)
+    result = midi.quantize(notes, grid, strength=100, exclude_within=0, catch_range=100,
+                           mode="starts")  # -> QuantizeResult: .notes + masks, .counts()
+    midi.write(song.with_notes(result.notes), "tight.mid")
+    midi.timing_stats(notes, grid, song.tempo_map)  # mean / max distance from the grid
+
+    # errors
+    midi.MidiError                        # root
+    midi.MidiParameterError               # also ValueError: "strength must be in 0..100, got 150"
+    midi.MidiFileError                    # also OSError: not MIDI, truncated, SMPTE, ...
+
+Conventions: times are integer ticks of the file's PPQ; percent settings are percent of
+one grid step (strength: percent of the way to the line). Overlapping notes of one pitch
+and channel pair first-in, first-out when read. Swing is the MPC / Logic convention: the
+second line of each pair of steps at ``swing`` percent of the pair.
+"""
+
+from .errors import MidiError, MidiFileError, MidiParameterError
+from .files import format_report, parse_pitch_range, quantize_file, stats_file
+from .grid import DIVISIONS, Grid
+from .notes import Notes, Song, read, write
+from .quantize import MODES, QuantizeResult, quantize, select, timing_stats
+from .tempo import TempoMap
+
+__all__ = [
+    "DIVISIONS",
+    "Grid",
+    "MODES",
+    "MidiError",
+    "MidiFileError",
+    "MidiParameterError",
+    "Notes",
+    "QuantizeResult",
+    "Song",
+    "TempoMap",
+    "format_report",
+    "parse_pitch_range",
+    "quantize",
+    "quantize_file",
+    "read",
+    "select",
+    "stats_file",
+    "timing_stats",
+    "write",
+]

@@ -1,0 +1,57 @@
+"""Tempo map: ticks to seconds through a file's set_tempo events (pure conversions, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DEFAULT_TEMPO", "TempoMap"]
+
+DEFAULT_TEMPO = 500_000
+"""Microseconds per beat before the first set_tempo event (120 BPM, as the SMF spec says)."""
+
+
+@dataclass(frozen=True, eq=False)
+class TempoMap:
+    """Piecewise-constant tempo over ticks.
+
+    Parameters
+    ----------
+    ticks_per_beat : int
+        The file's resolution (PPQ).
+    ticks : np.ndarray [shape=(n,), int64, ticks]
+        Where each tempo starts, ascending; the first is 0.
+    tempos : np.ndarray [shape=(n,), int64, microseconds per beat]
+    """
+
+    ticks_per_beat: int
+    ticks: np.ndarray
+    tempos: np.ndarray
+
+    @classmethod
+    def from_changes(cls, ticks_per_beat: int, changes: list[tuple[int, int]]) -> TempoMap:
+        """Build from ``(tick, microseconds_per_beat)`` pairs in file order.
+
+        Several changes at one tick: the last one wins (it is the one a player ends on).
+        """
+        last: dict[int, int] = {0: DEFAULT_TEMPO}
+        for tick, tempo in changes:
+            last[int(tick)] = int(tempo)
+        ticks = np.array(sorted(last), dtype=np.int64)
+        tempos = np.array([last[t] for t in ticks.tolist()], dtype=np.int64)
+        return cls(ticks_per_beat, ticks, tempos)
+
+    def seconds(self, ticks: np.ndarray | float) -> np.ndarray:
+        """Seconds from tick 0 to ``ticks`` (any real tick, fractional lines included)."""
+        t = np.asarray(ticks, dtype=np.float64)
+        seg_seconds = np.diff(self.ticks) * self.tempos[:-1] / (1e6 * self.ticks_per_beat)
+        starts = np.concatenate(([0.0], np.cumsum(seg_seconds)))
+        i = np.searchsorted(self.ticks, t, side="right") - 1
+        i = np.clip(i, 0, len(self.ticks) - 1)
+        return starts[i] + (t - self.ticks[i]) * self.tempos[i] / (1e6 * self.ticks_per_beat)
+
+    def bpm_at(self, tick: int) -> float:
+        """Tempo in beats per minute at ``tick``."""
+        i = max(int(np.searchsorted(self.ticks, tick, side="right")) - 1, 0)
+        return 60e6 / float(self.tempos[i])
