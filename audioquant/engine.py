@@ -22,7 +22,7 @@ import numpy as np
 
 from audioquant import io
 from audioquant.errors import AudioFileError, ParameterError
-from audioquant.processors import Processor, Requantize, as_block
+from audioquant.processors import Processor, Requantize
 
 DEFAULT_BLOCK_SIZE = 65536
 
@@ -175,21 +175,18 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
 
     frames = 0
     with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt) as writer:
-        def emit(block: np.ndarray) -> None:
+        def emit(block: np.ndarray, final: bool = False) -> None:
             nonlocal frames
-            if block.shape[1]:
-                codes = np.empty(block.shape, dtype=dtype)
-                requantizer.process_codes(as_block(block), codes, shift)
-                writer.write(codes)
-                frames += block.shape[1]
+            codes = requantizer.process_codes(block, dtype=dtype, shift=shift, final=final)
+            writer.write(codes)
+            frames += codes.shape[1]
 
         for block in io.blocks(meta, block_size):
             emit(chain.process(block) if chain.processors else block)
-        if chain.processors:
-            emit(chain.flush())
+        emit(chain.flush() if chain.processors else np.zeros((meta.channels, 0)), final=True)
 
-    energy = requantizer._state.energy.sum(axis=0)
-    snr = float("inf") if energy[1] == 0 else float(10 * np.log10(energy[0] / energy[1]))
+    signal, error = requantizer.energy.sum(axis=0)
+    snr = float("inf") if error == 0 else float(10 * np.log10(max(signal, 1e-300) / error))
     return RenderReport(
         output=os.fspath(output_path), input=os.fspath(input_path), sample_rate=out_rate,
         channels=meta.channels, frames=frames, bits=bits, subtype=subtype, format=fmt,

@@ -10,6 +10,7 @@ on disk (PCM_U8); soundfile writes it from int16 codes holding the value in the 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ from audioquant.errors import AudioFileError, ParameterError
 #: Output formats by file extension; anything else is written as WAV.
 FORMATS_BY_EXTENSION = {".wav": "WAV", ".wave": "WAV", ".aif": "AIFF", ".aiff": "AIFF",
                         ".aifc": "AIFF", ".flac": "FLAC", ".w64": "W64", ".rf64": "RF64"}
+
+# libsndfile's header log says "data : 200000 (should be 99960)" (WAV, W64, RF64) or
+# "SSND : 100008 (should be 49981)" (AIFF) when the file is shorter than its header says.
+# A length of 0 or 0xFFFFFFFF is a streaming writer's "unknown", not a truncation.
+_TRUNCATED = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
 
 _EXACT_IN_FLOAT32 = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT", "ULAW", "ALAW",
                      "VORBIS", "OPUS", "DPCM_8", "DPCM_16", "MPEG_LAYER_III"}
@@ -53,13 +59,19 @@ def info(path: str | os.PathLike) -> AudioInfo:
     if os.path.isdir(path):
         raise AudioFileError(f"{path} is a folder, not an audio file")
     try:
-        i = sf.info(path)
+        with sf.SoundFile(path) as f:
+            meta = AudioInfo(path, int(f.samplerate), int(f.channels), int(f.frames),
+                             f.format, f.subtype)
+            log = f.extra_info
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(f"cannot read {path} as audio: {_reason(exc)}") from None
-    if i.frames < 0 or i.samplerate <= 0 or i.channels <= 0:
+    if meta.frames < 0 or meta.sample_rate <= 0 or meta.channels <= 0:
         raise AudioFileError(f"cannot read {path} as audio: bad header")
-    return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames), i.format,
-                     i.subtype)
+    short = _TRUNCATED.search(log)
+    if short and int(short.group(1)) not in (0, 0xFFFFFFFF):
+        raise AudioFileError(f"{path} is truncated: its header promises {short.group(1)} "
+                             f"bytes of audio, the file holds {short.group(2)}")
+    return meta
 
 
 def read(path: str | os.PathLike, dtype: str | None = None) -> tuple[np.ndarray, int]:

@@ -168,45 +168,61 @@ class Requantize(Processor):
         from dsp.quantize import RequantizeState
 
         order = max(self.shaper.taps, len(self.shaper.a)) if self.shaper else 0
-        self._state = RequantizeState(self.channels, order,
-                                      self.blank_run if self.auto_blank else -1)
+        self._state = RequantizeState(self.channels, order, self._blank)
+        self._pending = np.zeros((self.channels, 0))
+
+    @property
+    def _blank(self) -> int:
+        return self.blank_run if self.auto_blank else 0
 
     @property
     def clips(self) -> np.ndarray:
         """Saturated samples per channel since ``prepare``/``reset``."""
         return self._state.clips.copy()
 
-    def process_codes(self, block: np.ndarray, out: np.ndarray | None = None,
-                      shift: int = 0) -> np.ndarray:
-        """Requantize ``block`` to integer codes, written as ``code << shift`` into ``out``
-        (int16/int32/int64, shape of ``block``; allocated as int32 when None).
+    @property
+    def energy(self) -> np.ndarray:
+        """Per channel (input energy, error energy) so far, in LSB^2 of the target depth."""
+        return self._state.energy.copy()
 
-        Raises NonFiniteSampleError, naming the first NaN/Inf sample, and leaves the state
-        as it was before the bad sample.
+    def process_codes(self, block: np.ndarray, *, dtype: type = np.int64, shift: int = 0,
+                      final: bool = False) -> np.ndarray:
+        """Requantize ``block`` to integer codes ``code << shift`` of ``dtype``.
+
+        With auto-blank on, the last ``blank_run - 1`` frames seen are held back as
+        look-ahead, so the output lags the input until a call with ``final=True`` (end of
+        stream) returns the rest. Raises NonFiniteSampleError naming the first NaN/Inf.
         """
         from dsp.dither import DITHER_KINDS
         from dsp.quantize import requantize_block
 
         block = as_block(block)
-        if out is None:
-            out = np.empty(block.shape, dtype=np.int32)
-        b = self.shaper.b if self.shaper else np.zeros(0)
-        a = self.shaper.a if self.shaper else np.zeros(0)
+        if self._pending.shape[1]:
+            block = np.concatenate([self._pending, block], axis=1)
+        count = block.shape[1] if final else max(block.shape[1] - max(self._blank - 1, 0), 0)
+        out = np.empty((block.shape[0], count), dtype=dtype)
         start = self._state.index
-        bad = requantize_block(block, out, self._state, bits=self.bits, shift=shift,
-                               dither=DITHER_KINDS[self.dither], seed=self.seed, b=b, a=a,
-                               blank_run=self.blank_run if self.auto_blank else -1)
+        bad = requantize_block(
+            block, count, out, self._state, at_end=final, bits=self.bits, shift=shift,
+            dither=DITHER_KINDS[self.dither], seed=self.seed,
+            b=self.shaper.b if self.shaper else np.zeros(0),
+            a=self.shaper.a if self.shaper else np.zeros(0), blank_run=self._blank)
         if bad >= 0:
-            channel, frame = divmod(bad, block.shape[1])
-            value = block[channel, frame]
-            raise NonFiniteSampleError(f"input sample {value} at frame {start + frame} "
-                                       f"(channel {channel}) is not a finite number")
+            channel, frame = divmod(bad, count)
+            raise NonFiniteSampleError(f"input sample {block[channel, frame]} at frame "
+                                       f"{start + frame} (channel {channel}) is not a "
+                                       "finite number")
+        self._pending = block[:, count:].copy()
         return out
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Requantize ``block``; return the new levels as float64 (code / 2**(bits-1))."""
-        codes = self.process_codes(block, np.empty(np.shape(as_block(block)), np.int64))
-        return codes * (1.0 / 2 ** (self.bits - 1))
+        return self.process_codes(block) * (1.0 / 2 ** (self.bits - 1))
+
+    def flush(self) -> np.ndarray:
+        """Requantize the held-back look-ahead frames at the end of the stream."""
+        tail = self.process_codes(np.zeros((self.channels, 0)), final=True)
+        return tail * (1.0 / 2 ** (self.bits - 1))
 
 
 def best_shaper(sample_rate: int):

@@ -17,16 +17,19 @@ Because e[n] comes from the unclipped code, |e[n]| <= 0.5 + max|dither| (1.5 LSB
 TPDF) whatever the input: when the output saturates the fed-back error stays bounded, so
 the loop cannot run away. The saturation itself is counted in ``clips``.
 
-Auto-blank: a sample that is exactly a code at the target depth is *exact*. After
-``blank_run`` exact samples in a row the requantizer passes exact samples through with no
-dither, with the shaping history cleared, until the first sample that is not exact. The
-state starts blanked, so a stream that is exact from its first sample gets no dither at all
-(a 16-bit file rendered to 16 bits is bit-identical). ``blank_run < 0`` turns it off.
+Auto-blank: a sample that is exactly a code at the target depth is *exact*. An exact
+sample inside a run of at least ``blank_run`` exact samples is passed through with no
+dither, and the shaping history is cleared, so silence stays digital silence and audio
+that already has the target depth comes out bit-identical; dither resumes at the first
+sample that is not exact. The stream counts as exact before its first sample and after
+its last, so it starts blanked. To see a run's length the requantizer looks
+``blank_run - 1`` samples ahead (the caller holds them back). ``blank_run = 0`` turns it
+off.
 
 State (per channel, carried across blocks): ``err_hist`` and ``fb_hist`` (doubled
 circular buffers of past errors and past feedback values, length 2 * order), ``pos``,
-``exact_run`` (length of the current run of exact samples, capped), ``clips``, and
-``energy`` (signal and error energy in LSB^2, for the render's SNR report).
+``exact_run`` (exact samples just before, capped), ``dirty`` (history non-zero), ``clips``,
+and ``energy`` (signal and error energy in LSB^2, for the render's SNR report).
 """
 
 from __future__ import annotations
@@ -34,17 +37,18 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dsp.dither import DITHER_NONE, channel_key, dither_at
+from dsp.dither import channel_key, dither_at
 
 
 @numba.njit(cache=True, nogil=True)
-def _requantize(x, out, bits, shift, kind, seed, start, b, a,
-                err_hist, fb_hist, pos, exact_run, clips, energy, blank_run):
-    """Requantize ``x`` (channels, frames) into ``out`` (codes << shift).
+def _requantize(x, count, at_end, out, bits, shift, kind, seed, start, b, a,
+                err_hist, fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
+    """Requantize the first ``count`` frames of ``x`` (channels, frames) into ``out``
+    (codes << shift); the frames after them are look-ahead for auto-blank.
 
-    Returns the index of the first non-finite sample (flattened per channel as
-    ``channel * frames + frame``) or -1. State arrays are updated in place;
-    ``energy[c] += (sum of xs**2, sum of (clipped code - xs)**2)`` in LSB^2.
+    ``at_end``: the stream ends after ``x`` (counts as exact for auto-blank). Returns the
+    index of the first non-finite sample (``channel * count + frame``) or -1. State arrays
+    are updated in place; ``energy[c] += (sum xs**2, sum (clipped code - xs)**2)`` in LSB^2.
     """
     channels, frames = x.shape
     scale = 2.0 ** (bits - 1)
@@ -53,8 +57,19 @@ def _requantize(x, out, bits, shift, kind, seed, start, b, a,
     order = err_hist.shape[1] // 2
     nb = b.shape[0]
     na = a.shape[0]
-    blanking = blank_run >= 0
+    blanking = blank_run > 0
+    ahead = np.zeros(frames if blanking else 0, dtype=np.int64)
     for c in range(channels):
+        if blanking:
+            # ahead[j]: exact samples from j onwards (j included), capped at blank_run.
+            run_ahead = blank_run if at_end else 0
+            for j in range(frames - 1, -1, -1):
+                xs = x[c, j] * scale
+                if xs == np.floor(xs) and lo <= xs <= hi:
+                    run_ahead = min(run_ahead + 1, blank_run)
+                else:
+                    run_ahead = 0
+                ahead[j] = run_ahead
         key = channel_key(seed, c)
         p = pos[c]
         run = exact_run[c]
@@ -63,7 +78,7 @@ def _requantize(x, out, bits, shift, kind, seed, start, b, a,
         err = 0.0
         eh = err_hist[c]
         fh = fb_hist[c]
-        for i in range(frames):
+        for i in range(count):
             xs = x[c, i] * scale
             if not (abs(xs) < 1e300):
                 pos[c] = p
@@ -71,15 +86,23 @@ def _requantize(x, out, bits, shift, kind, seed, start, b, a,
                 clips[c] += nclip
                 energy[c, 0] += sig
                 energy[c, 1] += err
-                return c * frames + i
+                return c * count + i
             sig += xs * xs
-            if blanking and xs == np.floor(xs) and lo <= xs <= hi:
-                if run >= blank_run:
-                    out[c, i] = np.int64(xs) << shift
-                    continue
-                run += 1
-            else:
-                run = 0
+            if blanking:
+                if ahead[i] > 0:
+                    if run + ahead[i] >= blank_run:
+                        # In a run of >= blank_run exact samples: pass through, and let
+                        # the shaping loop restart from rest when dither resumes.
+                        out[c, i] = np.int64(xs) << shift
+                        run = min(run + 1, blank_run)
+                        if dirty[c]:
+                            eh[:] = 0.0
+                            fh[:] = 0.0
+                            dirty[c] = 0
+                        continue
+                    run += 1
+                else:
+                    run = 0
             s = 0.0
             for k in range(nb):
                 s += b[k] * eh[p + k]
@@ -94,6 +117,7 @@ def _requantize(x, out, bits, shift, kind, seed, start, b, a,
                 eh[p + order] = e
                 fh[p] = s
                 fh[p + order] = s
+                dirty[c] = 1
             if q < lo:
                 q = lo
                 nclip += 1
@@ -102,11 +126,6 @@ def _requantize(x, out, bits, shift, kind, seed, start, b, a,
                 nclip += 1
             out[c, i] = np.int64(q) << shift
             err += (q - xs) * (q - xs)
-            if blanking and run >= blank_run:
-                # Entering the blanked state: the next exact sample passes through, and
-                # the shaping loop restarts from rest when dither resumes.
-                eh[:] = 0.0
-                fh[:] = 0.0
         pos[c] = p
         exact_run[c] = run
         clips[c] += nclip
@@ -125,35 +144,36 @@ class RequantizeState:
     order : int
         Shaping filter order (max of the b and a lengths; 0 for no shaping).
     blank_run : int
-        Auto-blank run length in samples (negative: off). The state starts blanked.
+        Auto-blank run length in samples (0: off). The state starts blanked.
     """
 
     def __init__(self, channels: int, order: int, blank_run: int) -> None:
         self.err_hist = np.zeros((channels, 2 * order))
         self.fb_hist = np.zeros((channels, 2 * order))
         self.pos = np.zeros(channels, dtype=np.int64)
-        self.exact_run = np.full(channels, max(blank_run, 0), dtype=np.int64)
+        self.exact_run = np.full(channels, blank_run, dtype=np.int64)
+        self.dirty = np.zeros(channels, dtype=np.int64)
         self.clips = np.zeros(channels, dtype=np.int64)
         self.energy = np.zeros((channels, 2))  # (signal, error) energy in LSB^2
-        self.index = 0  # absolute sample index of the next block's first frame
+        self.index = 0  # absolute sample index of the next frame to requantize
 
 
-def requantize_block(x: np.ndarray, out: np.ndarray, state: RequantizeState, *, bits: int,
-                     shift: int, dither: int, seed: int, b: np.ndarray, a: np.ndarray,
-                     blank_run: int) -> int:
-    """Requantize one block into ``out``; return the flat index of the first non-finite
-    sample (``channel * frames + frame``) or -1. ``x`` is float32/float64
-    ``(channels, frames)`` C-contiguous, ``out`` int16/int32/int64 of the same shape.
+def requantize_block(x: np.ndarray, count: int, out: np.ndarray, state: RequantizeState, *,
+                     at_end: bool, bits: int, shift: int, dither: int, seed: int,
+                     b: np.ndarray, a: np.ndarray, blank_run: int) -> int:
+    """Requantize the first ``count`` frames of ``x`` into ``out[:, :count]``; the rest of
+    ``x`` is look-ahead (``blank_run - 1`` frames are enough). Return the flat index of
+    the first non-finite sample (``channel * count + frame``) or -1.
+
+    ``x`` is float32/float64 ``(channels, frames)`` C-contiguous, ``out`` int16/int32/int64.
     """
     order = state.err_hist.shape[1] // 2
     bpad = np.zeros(order)
     bpad[: len(b)] = b
-    apad = np.zeros(len(a))
-    apad[:] = a
-    bad = _requantize(x, out, bits, shift, dither if dither else DITHER_NONE,
-                      np.uint64(seed), state.index, bpad, apad, state.err_hist,
-                      state.fb_hist, state.pos, state.exact_run, state.clips, state.energy,
-                      blank_run)
+    bad = _requantize(x, count, at_end, out, bits, shift, dither, np.uint64(seed),
+                      state.index, bpad, np.ascontiguousarray(a, dtype=np.float64),
+                      state.err_hist, state.fb_hist, state.pos, state.exact_run, state.dirty,
+                      state.clips, state.energy, blank_run)
     if bad < 0:
-        state.index += x.shape[1]
+        state.index += count
     return int(bad)

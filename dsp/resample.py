@@ -209,22 +209,24 @@ def _dot(coefs, x, start: int, taps: int) -> float:
     s5 = 0.0
     s6 = 0.0
     s7 = 0.0
-    for i in range(0, taps, 8):
-        j = start + i
-        s0 += coefs[i] * x[j]
-        s1 += coefs[i + 1] * x[j + 1]
-        s2 += coefs[i + 2] * x[j + 2]
-        s3 += coefs[i + 3] * x[j + 3]
-        s4 += coefs[i + 4] * x[j + 4]
-        s5 += coefs[i + 5] * x[j + 5]
-        s6 += coefs[i + 6] * x[j + 6]
-        s7 += coefs[i + 7] * x[j + 7]
+    xs = x[start : start + taps]
+    for b in range(taps // 8):
+        i = 8 * b
+        s0 += coefs[i] * xs[i]
+        s1 += coefs[i + 1] * xs[i + 1]
+        s2 += coefs[i + 2] * xs[i + 2]
+        s3 += coefs[i + 3] * xs[i + 3]
+        s4 += coefs[i + 4] * xs[i + 4]
+        s5 += coefs[i + 5] * xs[i + 5]
+        s6 += coefs[i + 6] * xs[i + 6]
+        s7 += coefs[i + 7] * xs[i + 7]
     return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
 
 
 @numba.njit(cache=True)
-def _polyphase_table(buf, buf_start: int, q0: int, p0: int, count: int, up: int, down: int,
-                     half: int, table, out) -> None:
+def _polyphase_table(
+    buf, buf_start: int, q0: int, p0: int, count: int, up: int, down: int, half: int, table, out
+) -> None:
     channels = buf.shape[0]
     taps = 2 * half
     q_step = down // up
@@ -244,8 +246,19 @@ def _polyphase_table(buf, buf_start: int, q0: int, p0: int, count: int, up: int,
 
 
 @numba.njit(cache=True)
-def _polyphase_direct(buf, buf_start: int, q0: int, p0: int, count: int, up: int, down: int,
-                      half: int, cutoff: float, beta: float, out) -> None:
+def _polyphase_direct(
+    buf,
+    buf_start: int,
+    q0: int,
+    p0: int,
+    count: int,
+    up: int,
+    down: int,
+    half: int,
+    cutoff: float,
+    beta: float,
+    out,
+) -> None:
     channels = buf.shape[0]
     taps = 2 * half
     q_step = down // up
@@ -308,8 +321,9 @@ def polyphase_resample(
     if table is not None:
         _polyphase_table(buf, buf_start, q0, p0, count, up, down, half, table, out)
     else:
-        _polyphase_direct(buf, buf_start, q0, p0, count, up, down, half, design.cutoff,
-                          design.beta, out)
+        _polyphase_direct(
+            buf, buf_start, q0, p0, count, up, down, half, design.cutoff, design.beta, out
+        )
     return out
 
 

@@ -40,25 +40,38 @@ def dither(kind: str, seed: int, channel: int, index: int) -> float:
 
 
 def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
-               b=(), a=(), blank_run: int = -1) -> np.ndarray:
+               b=(), a=(), blank_run: int = 0) -> np.ndarray:
     """Reference requantizer for one channel (channel 0): integer codes, int64.
 
-    Error feedback through B/(1+A) on the unclipped error; auto-blank after ``blank_run``
-    exact samples (negative: off), starting blanked, history cleared on blanking.
+    Error feedback through B/(1+A) on the unclipped error. Auto-blank (``blank_run`` > 0):
+    an exact sample in a run of at least ``blank_run`` exact samples, counting the stream
+    as exact before its start and after its end, passes through; the history is cleared.
     """
     scale = 2.0 ** (bits - 1)
     lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    xs_all = [float(v) * scale for v in x]
+    exact = [v == math.floor(v) and lo <= v <= hi for v in xs_all]
+    blanked = [False] * len(x)
+    if blank_run > 0:
+        padded = [True] * blank_run + exact + [True] * blank_run
+        n = 0
+        while n < len(padded):               # mark every long enough run of exact samples
+            m = n
+            while m < len(padded) and padded[m]:
+                m += 1
+            if m - n >= blank_run:
+                for k in range(max(n - blank_run, 0), min(m - blank_run, len(x))):
+                    blanked[k] = True
+            n = m + 1
     errors: list[float] = []      # e[n-1], e[n-2], ... newest first
     feedback: list[float] = []    # s[n-1], s[n-2], ...
-    run = max(blank_run, 0)
     out = np.zeros(len(x), dtype=np.int64)
-    for n, sample in enumerate(x):
-        xs = float(sample) * scale
-        exact = xs == math.floor(xs) and lo <= xs <= hi
-        if blank_run >= 0 and exact and run >= blank_run:
+    for n, xs in enumerate(xs_all):
+        if blanked[n]:
             out[n] = int(xs)
+            errors.clear()
+            feedback.clear()
             continue
-        run = run + 1 if (blank_run >= 0 and exact) else 0
         s = sum(bk * errors[k] for k, bk in enumerate(b) if k < len(errors))
         s -= sum(ak * feedback[k] for k, ak in enumerate(a) if k < len(feedback))
         d = xs - s
@@ -66,7 +79,4 @@ def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
         errors.insert(0, q - d)
         feedback.insert(0, s)
         out[n] = min(max(q, lo), hi)
-        if blank_run >= 0 and run >= blank_run:
-            errors.clear()
-            feedback.clear()
     return out

@@ -1,0 +1,219 @@
+"""Rendering files: bytes, codes, formats, determinism, auto-blank, and bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audioquant import io
+from audioquant.engine import render
+from audioquant.errors import AudioFileError, ParameterError
+from audioquant.processors import Requantize
+from tests.conftest import sine
+
+
+def write_float(path, audio: np.ndarray, rate: int = 44100, subtype: str = "FLOAT") -> str:
+    sf.write(str(path), np.atleast_2d(audio).T, rate, subtype=subtype)
+    return str(path)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audioquant", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def mix(tmp_path, rng):
+    """3 s of stereo float: a sine plus noise, then one second of exact zeros."""
+    n = 3 * 44100
+    left = 0.5 * sine(997, 1, n) + 0.01 * rng.standard_normal(n)
+    right = 0.25 * sine(440, 1, n) + 0.01 * rng.standard_normal(n)
+    audio = np.vstack([left, right])
+    audio[:, 2 * 44100:] = 0.0
+    return write_float(tmp_path / "mix.wav", audio.astype(np.float32))
+
+
+def test_block_size_does_not_change_a_byte(tmp_path, mix):
+    outputs = []
+    for block in (1, 64, 4096, 1 << 20):
+        out = tmp_path / f"out{block}.wav"
+        render(mix, out, bits=16, shaping="lipshitz", block_size=block)
+        outputs.append(out.read_bytes())
+    assert all(o == outputs[0] for o in outputs[1:])
+
+
+def test_seed_decides_the_dither(tmp_path, mix):
+    a, b, c = (tmp_path / n for n in ("a.wav", "b.wav", "c.wav"))
+    render(mix, a, seed=1)
+    render(mix, b, seed=1)
+    render(mix, c, seed=2)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+@pytest.mark.parametrize(("bits", "ext", "subtype"), [
+    (8, ".wav", "PCM_U8"), (12, ".wav", "PCM_16"), (16, ".aiff", "PCM_16"),
+    (20, ".flac", "PCM_24"), (24, ".wav", "PCM_24"), (32, ".wav", "PCM_32"),
+    (8, ".aiff", "PCM_S8"), (8, ".flac", "PCM_S8")])
+def test_file_holds_the_codes_computed(tmp_path, mix, bits, ext, subtype):
+    out = tmp_path / f"out{ext}"
+    report = render(mix, out, bits=bits, shaping=None, seed=5)
+    assert sf.info(str(out)).subtype == subtype
+    stored, _ = io.read_int(out)                    # int32: the container's top bits
+    audio, rate = io.read(mix)
+    proc = Requantize(bits, seed=5)
+    proc.prepare(rate, audio.shape[0])
+    want = proc.process_codes(audio, final=True)
+    np.testing.assert_array_equal(stored.astype(np.int64) >> (32 - bits), want)
+    # Only the top N bits are used; an 8-bit file has at most 256 levels.
+    assert np.all(stored.astype(np.int64) & ((1 << (32 - bits)) - 1) == 0)
+    assert len(np.unique(stored)) <= 2**bits
+    assert report.frames == audio.shape[1]
+
+
+def test_eight_bit_wav_is_unsigned_on_disk(tmp_path):
+    src = write_float(tmp_path / "silence.wav", np.zeros(100, np.float32))
+    out = tmp_path / "u8.wav"
+    render(src, out, bits=8)
+    data = out.read_bytes()
+    assert data[-100:] == bytes([128]) * 100          # silence is 128 in unsigned 8-bit
+
+
+def test_trailing_silence_stays_exact_zeros(tmp_path, mix):
+    out = tmp_path / "out.wav"
+    render(mix, out, bits=16, shaping="lipshitz")
+    stored, _ = io.read_int(out)
+    assert np.all(stored[:, 2 * 44100:] == 0)
+
+
+def test_sixteen_bit_input_to_sixteen_bits_is_bit_identical(tmp_path, rng):
+    codes = rng.integers(-32768, 32768, size=(2, 20000), dtype=np.int16)
+    src = tmp_path / "cd.wav"
+    sf.write(str(src), codes.T, 44100, subtype="PCM_16")
+    out = tmp_path / "again.wav"
+    render(src, out, bits=16, dither="tpdf", shaping="lipshitz")
+    back, _ = sf.read(str(out), dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(back.T, codes)
+
+
+def test_auto_blank_off_dithers_silence(tmp_path):
+    src = write_float(tmp_path / "zeros.wav", np.zeros(4000, np.float32))
+    out = tmp_path / "out.wav"
+    render(src, out, auto_blank=False)
+    stored, _ = sf.read(str(out), dtype="int16")
+    assert np.count_nonzero(stored) > 1000           # TPDF rounds to +-1 half the time
+
+
+@pytest.mark.parametrize(("channels", "rate", "frames"), [
+    (1, 8000, 1000), (8, 48000, 3000), (2, 384000, 5000), (2, 44100, 0), (1, 44100, 1)])
+def test_odd_but_valid_input(tmp_path, rng, channels, rate, frames):
+    audio = (0.1 * rng.standard_normal((channels, frames))).astype(np.float32)
+    src = write_float(tmp_path / "in.wav", audio, rate)
+    out = tmp_path / "out.wav"
+    render(src, out, shaping="highpass")
+    i = sf.info(str(out))
+    assert (i.channels, i.samplerate, i.frames) == (channels, rate, frames)
+
+
+def test_unsigned_8bit_wav_input(tmp_path):
+    levels = np.arange(-128, 128, dtype=np.int16) << 8
+    src = tmp_path / "u8.wav"
+    sf.write(str(src), levels, 22050, subtype="PCM_U8")
+    out = tmp_path / "out.wav"
+    render(src, out, bits=8)
+    back, _ = sf.read(str(out), dtype="int16")
+    np.testing.assert_array_equal(back, levels)      # exact input passes through
+
+
+def test_auto_shaping_reports_its_choice(tmp_path, mix):
+    report = render(mix, tmp_path / "out.wav", shaping="auto")
+    assert report.shaping == "low-shibata"
+
+
+def test_nan_names_the_first_bad_sample_and_writes_nothing(tmp_path, rng):
+    audio = (0.1 * rng.standard_normal((2, 100000))).astype(np.float32)
+    audio[1, 77777] = np.nan
+    audio[0, 88888] = np.inf
+    src = write_float(tmp_path / "nan.wav", audio)
+    out = tmp_path / "out.wav"
+    with pytest.raises(ParameterError, match="frame 77777 .channel 1."):
+        render(src, out, block_size=4096)
+    assert os.listdir(tmp_path) == ["nan.wav"]
+
+
+def test_render_report_snr_matches_theory(tmp_path):
+    src = write_float(tmp_path / "sine.wav", sine(997, 0.5, 1 << 17), subtype="DOUBLE")
+    report = render(src, tmp_path / "out.wav", bits=16, dither="tpdf")
+    # TPDF error power LSB^2/4 against a -6.02 dBFS sine: 98.09 - 4.77 - 6.02 dB.
+    assert abs(report.snr_db - (98.09 - 4.77 - 6.02)) < 0.2
+
+
+# --- bad input: the library raises our errors; the CLI prints one line --------------------
+
+def test_errors_from_the_library(tmp_path, mix):
+    out = tmp_path / "out.wav"
+    with pytest.raises(AudioFileError, match="no such file"):
+        render(tmp_path / "missing.wav", out)
+    with pytest.raises(ParameterError, match="bits must be in 1..32, got 33"):
+        render(mix, out, bits=33)
+    with pytest.raises(ParameterError, match="not designed for 48000 Hz"):
+        src48 = write_float(tmp_path / "48k.wav", np.zeros(10, np.float32), 48000)
+        render(src48, out, shaping="lipshitz")
+    with pytest.raises(AudioFileError, match="is the input"):
+        render(mix, mix)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("setup", "args", "status", "message"), [
+    ("missing", ["render", "{d}/missing.wav", "{d}/out.wav"], 1, "no such file"),
+    ("text", ["render", "{d}/notes.wav", "{d}/out.wav"], 1, "cannot read"),
+    ("truncated", ["render", "{d}/cut.wav", "{d}/out.wav"], 1, "truncated"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/out.wav", "--bits", "0"], 2, "bits must be"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/out.wav", "--bits", "33"], 2, "bits must be"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/out.wav", "--shaping", "magic"], 2,
+     "unknown shaping"),
+    ("48k", ["render", "{d}/48k.wav", "{d}/out.wav", "--shaping", "lipshitz"], 1,
+     "not designed for 48000 Hz"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/mix.wav"], 1, "is the input"),
+    ("nan", ["render", "{d}/nan.wav", "{d}/out.wav"], 1, "frame 5 (channel 0)"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/no/such/folder/out.wav"], 1, "does not exist"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/out.flac", "--bits", "32"], 1,
+     "cannot hold 32-bit"),
+])
+def test_cli_bad_input_is_one_line_and_no_output(tmp_path, setup, args, status, message):
+    d = tmp_path
+    if setup == "mix":
+        write_float(d / "mix.wav", 0.1 * sine(997, 1, 1000).astype(np.float32))
+    elif setup == "text":
+        (d / "notes.wav").write_text("these are not samples\n" * 20)
+    elif setup == "truncated":
+        write_float(d / "full.wav", 0.1 * sine(997, 1, 50000).astype(np.float32))
+        data = (d / "full.wav").read_bytes()
+        (d / "cut.wav").write_bytes(data[: len(data) // 2])
+        (d / "full.wav").unlink()
+    elif setup == "48k":
+        write_float(d / "48k.wav", np.zeros(10, np.float32), 48000)
+    elif setup == "nan":
+        x = np.zeros(100, np.float32)
+        x[5] = np.nan
+        write_float(d / "nan.wav", x)
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    result = cli(*(a.format(d=d) for a in args))
+    assert result.returncode == status, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    after = {p.name: p.read_bytes() for p in d.iterdir()}
+    assert after == before                            # nothing written, input untouched
+
+
+def test_cli_render_prints_where_and_snr(tmp_path, mix):
+    result = cli("render", mix, str(tmp_path / "cd.wav"), "--shaping", "auto")
+    assert result.returncode == 0, result.stderr
+    assert "cd.wav" in result.stdout and "SNR" in result.stdout
+    assert "low-shibata" in result.stdout
