@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -67,6 +68,19 @@ def _shaping(text: str) -> str:
     return text
 
 
+def _json(data: object) -> str:
+    """Strict JSON: infinite or NaN floats (SNR of identical signals) become null."""
+    def clean(value: object) -> object:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return json.dumps(clean(data), allow_nan=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = _Parser(prog="audioquant", description="Render audio at reduced bit depth, "
@@ -118,7 +132,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                     shaping=args.shaping, seed=args.seed, auto_blank=args.auto_blank,
                     block_size=args.block)
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(_json(report.as_dict()))
         return 0
     seconds = report.frames / report.sample_rate if report.sample_rate else 0.0
     print(f"wrote {report.output}: {report.bits}-bit {report.format} ({report.subtype}), "
@@ -144,7 +158,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 f"{reference.shape[1]} frames at {ref_rate} Hz) does not match "
                 f"{args.file} ({audio.shape[0]} ch, {audio.shape[1]} frames at {rate} Hz)")
     result = analysis.summary(audio, rate, reference=reference)
-    print(json.dumps(result) if args.json else analysis.format_summary(result))
+    print(_json(result) if args.json else analysis.format_summary(result))
     return 0
 
 
@@ -161,12 +175,11 @@ def cmd_shapers(args: argparse.Namespace) -> int:
                 continue
             rows.append({"name": shaper.name, "rate": rate, "taps": shaper.taps,
                          "type": "IIR" if len(shaper.a) else "FIR",
-                         "total_noise_db": round(10 * __import__("math").log10(
-                             shaper.power_gain()), 2),
+                         "total_noise_db": round(10 * math.log10(shaper.power_gain()), 2),
                          "itu468_noise_db": round(weighted_noise_gain_db(shaper, rate), 2),
                          "source": shaper.source})
     if args.json:
-        print(json.dumps(rows))
+        print(_json(rows))
         return 0
     print(f"{'name':<20} {'rate Hz':>8} {'taps':>4} {'type':>4} {'total dB':>9} "
           f"{'468 dB':>8}  source")

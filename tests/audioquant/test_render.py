@@ -217,3 +217,32 @@ def test_cli_render_prints_where_and_snr(tmp_path, mix):
     assert result.returncode == 0, result.stderr
     assert "cd.wav" in result.stdout and "SNR" in result.stdout
     assert "low-shibata" in result.stdout
+
+
+def test_aes17_dynamic_range_of_a_16_bit_tpdf_render():
+    # Ideal 16-bit TPDF: error power LSB^2/4 = 2^-32 (full scale 1.0), white to 22.05 kHz.
+    # Unweighted, 20 Hz..20 kHz: 10 log10(0.5 / (2^-32 * 19980/22050)) = 93.75 dB.
+    # A-weighted: the band's mean A-weighting power gain, integrated here with numpy.
+    from audioquant import analysis
+
+    rate = 44100
+    tone = sine(997, 10 ** (-60 / 20), 4 * rate, rate)
+    out = Requantize(16, dither="tpdf")(tone, rate)
+    f = np.linspace(20, 20000, 200001)
+    noise_in_band = 2.0**-32 * (19980 / 22050)
+    a_mean = np.trapezoid(analysis.a_weighting(f), f) / 19980
+    assert abs(analysis.dynamic_range(out, rate) - 93.75) < 0.3
+    assert abs(analysis.dynamic_range(out, rate, "A")
+               - 10 * np.log10(0.5 / (noise_in_band * a_mean))) < 0.3
+    assert abs(10 * np.log10(0.5 / (noise_in_band * a_mean)) - 95.8) < 0.1
+
+
+def test_cli_analyze_prints_json_with_snr(tmp_path, mix):
+    import json
+
+    out = tmp_path / "cd.wav"
+    render(mix, out)
+    result = cli("analyze", str(out), "--reference", mix, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert 60 < data["snr_db"] < 100
