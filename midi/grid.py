@@ -3,7 +3,7 @@
 The grid lives in the file's ticks, so a tempo map never moves it. A step is
 ``4 * ticks_per_beat / division`` ticks (a beat is a quarter note), times 2/3 for a
 triplet and 3/2 for a dotted value. Steps that are not a whole number of ticks (1/16T at
-96 PPQ is 21.33 ticks) are kept as exact fractions: line ``k`` lies at exactly
+100 PPQ is 16.67 ticks, 1/64 at 12 PPQ 0.75) are kept as exact fractions: line ``k`` lies at exactly
 ``offset + k * step`` and is rounded to the nearest tick only when a note is put on it, so
 there is no drift however long the file.
 

@@ -14,7 +14,8 @@ All settings are in percent of one grid step (``Grid.step``) and are used to 0.0
 Clean-up, in every (track, channel, pitch) in which some note moved:
 
 - no two notes start less than ``min_length`` ticks apart: a later note that would is
-  pushed to ``min_length`` ticks after the earlier one (counted as ``nudged``);
+  pushed to ``min_length`` ticks after the earlier one (counted as ``nudged``; in
+  ``"lengths"`` mode its end goes along);
 - every note lasts at least ``min_length`` ticks (default 1): this is the minimum length;
 - a note that would still sound when the next one of its pitch starts ends there
   (counted as ``trimmed``), so a note-off never ends the wrong note.
@@ -235,7 +236,17 @@ def quantize(
     trimmed = none.copy()
     changed = (new_start != start) | (new_end != end)
     if changed.any():
-        _clean_up(notes, idx, new_start, new_end, open_end, nudged, trimmed, min_length)
+        _clean_up(
+            notes,
+            idx,
+            new_start,
+            new_end,
+            open_end,
+            nudged,
+            trimmed,
+            min_length,
+            keep_lengths=mode == "lengths",
+        )
     moved = (new_start != start) | (new_end != end)
     out = notes.replace(start=new_start, end=new_end, open_end=open_end)
     return QuantizeResult(
@@ -251,11 +262,14 @@ def quantize(
     )
 
 
-def _clean_up(notes, idx, new_start, new_end, open_end, nudged, trimmed, min_length) -> None:
+def _clean_up(
+    notes, idx, new_start, new_end, open_end, nudged, trimmed, min_length, keep_lengths
+) -> None:
     """Minimum gap, minimum length and no same-pitch overlap, in groups where a note moved.
 
     Works in place on ``new_start``, ``new_end``, ``open_end``, ``nudged``, ``trimmed``.
     Selections are whole (track, channel, pitch) groups, so ``idx`` holds whole groups.
+    With ``keep_lengths`` a nudged note takes its end along.
     """
     group = (
         notes.track[idx].astype(np.int64) << 11
@@ -287,6 +301,8 @@ def _clean_up(notes, idx, new_start, new_end, open_end, nudged, trimmed, min_len
     s2 = np.maximum.accumulate(base) - gnum * lift + rank * min_length
     s2 = np.where(active, s2, s)
     is_open = open_end[ids]
+    if keep_lengths:
+        e = np.where(is_open, e, e + (s2 - s))
     e2 = np.where(active, np.maximum(e, s2 + min_length), e)
     nxt = np.empty_like(s2)
     nxt[:-1] = s2[1:]
