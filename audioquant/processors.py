@@ -165,11 +165,19 @@ class Requantize(Processor):
         super().prepare(sample_rate, channels)
 
     def reset(self) -> None:
-        from dsp.quantize import RequantizeState
+        from dsp.dither import DITHER_KINDS
+        from dsp.quantize import RequantizeState, padded_order
 
-        order = max(self.shaper.taps, len(self.shaper.a)) if self.shaper else 0
+        taps = max(self.shaper.taps, len(self.shaper.a)) if self.shaper else 0
+        order = padded_order(taps)
         self._state = RequantizeState(self.channels, order, self._blank)
-        self._pending = np.zeros((self.channels, 0))
+        self._pending = np.zeros((self.channels, 0), dtype=np.float32)
+        self._dither_kind = DITHER_KINDS[self.dither]
+        self._b = np.zeros(order)
+        self._a = np.zeros(order if self.shaper is not None and len(self.shaper.a) else 0)
+        if self.shaper:
+            self._b[: self.shaper.taps] = self.shaper.b
+            self._a[: len(self.shaper.a)] = self.shaper.a
 
     @property
     def _blank(self) -> int:
@@ -193,27 +201,38 @@ class Requantize(Processor):
         look-ahead, so the output lags the input until a call with ``final=True`` (end of
         stream) returns the rest. Raises NonFiniteSampleError naming the first NaN/Inf.
         """
-        from dsp.dither import DITHER_KINDS
+        block = as_block(block)
+        held = self._pending.shape[1]
+        look = max(self._blank - 1, 0)
+        frames = block.shape[1]
+        count = held + frames if final else max(held + frames - look, 0)
+        out = np.empty((block.shape[0], count), dtype=dtype)
+        if held:
+            # The held-back frames, with as much of this block as their look-ahead needs.
+            joined = np.concatenate([self._pending, block[:, :look]], axis=1)
+            first = min(held, count)
+            self._run(joined, first, out, 0, final and frames <= look, shift)
+            if count <= held:                    # the block was all look-ahead
+                self._pending = joined[:, first:].copy()
+                return out
+        rest = count - held
+        self._run(block, rest, out, held, final, shift)
+        self._pending = block[:, rest:].copy()
+        return out
+
+    def _run(self, x: np.ndarray, count: int, out: np.ndarray, out_start: int, at_end: bool,
+             shift: int) -> None:
         from dsp.quantize import requantize_block
 
-        block = as_block(block)
-        if self._pending.shape[1]:
-            block = np.concatenate([self._pending, block], axis=1)
-        count = block.shape[1] if final else max(block.shape[1] - max(self._blank - 1, 0), 0)
-        out = np.empty((block.shape[0], count), dtype=dtype)
         start = self._state.index
-        bad = requantize_block(
-            block, count, out, self._state, at_end=final, bits=self.bits, shift=shift,
-            dither=DITHER_KINDS[self.dither], seed=self.seed,
-            b=self.shaper.b if self.shaper else np.zeros(0),
-            a=self.shaper.a if self.shaper else np.zeros(0), blank_run=self._blank)
+        bad = requantize_block(x, count, out, out_start, self._state, at_end=at_end,
+                               bits=self.bits, shift=shift, dither=self._dither_kind,
+                               seed=self.seed, b=self._b, a=self._a, blank_run=self._blank)
         if bad >= 0:
             channel, frame = divmod(bad, count)
-            raise NonFiniteSampleError(f"input sample {block[channel, frame]} at frame "
+            raise NonFiniteSampleError(f"input sample {x[channel, frame]} at frame "
                                        f"{start + frame} (channel {channel}) is not a "
                                        "finite number")
-        self._pending = block[:, count:].copy()
-        return out
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Requantize ``block``; return the new levels as float64 (code / 2**(bits-1))."""

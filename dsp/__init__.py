@@ -5,3 +5,30 @@
 - :mod:`dsp.shaping` -- the catalog of published error-feedback noise shapers.
 - :mod:`dsp.resample` -- band-limited polyphase resampling; sample-and-hold.
 """
+
+
+def _import_numba_without_blas_probe() -> None:
+    """Import numba's array-math module without its BLAS probe.
+
+    ``numba.np.arraymath`` imports ``scipy.linalg.cython_blas`` when it is first loaded,
+    only to learn whether BLAS is there; that pulls in all of scipy.linalg (about 0.3 s
+    of a render's start-up). Our kernels use no BLAS, so a placeholder module stands in
+    while numba loads and is removed at once: a later real use of BLAS (``np.dot`` in
+    someone else's kernel, or ``import scipy.linalg``) imports the real module as usual.
+    """
+    import sys
+    import types
+
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules[name] = types.ModuleType(name)
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if isinstance(sys.modules.get(name), types.ModuleType) and not hasattr(
+                sys.modules[name], "__file__"):
+            del sys.modules[name]
+
+
+_import_numba_without_blas_probe()

@@ -8,6 +8,8 @@ nearest code, halves upward (floor(v + 0.5)).
 The shaping loop, per sample n (all in LSB):
 
     s[n] = sum_k b_k e[n-k] - sum_k a_k s[n-k]     feedback through F = B / (1 + A)
+                                                    (each sum as four partial sums over
+                                                    k mod 4, added as (0 + 1) + (2 + 3))
     d    = x[n] * 2**(bits-1) - s[n]
     q    = floor(d + dither[n] + 0.5)
     e[n] = q - d                                    error from the *unclipped* code
@@ -40,11 +42,18 @@ import numpy as np
 from dsp.dither import channel_key, dither_at
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_code(xs: float, lo: float, hi: float) -> bool:
+    """True when ``xs`` (LSB) is exactly a code in [lo, hi]."""
+    return xs == np.floor(xs) and lo <= xs <= hi
+
+
 @numba.njit(cache=True, nogil=True)
-def _requantize(x, count, at_end, out, bits, shift, kind, seed, start, b, a,
+def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, start, b, a,
                 err_hist, fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
-    """Requantize the first ``count`` frames of ``x`` (channels, frames) into ``out``
-    (codes << shift); the frames after them are look-ahead for auto-blank.
+    """Requantize the first ``count`` frames of ``x`` (channels, frames) into
+    ``out[:, out_start:out_start + count]`` as ``code << shift``; the frames of ``x``
+    after ``count`` are look-ahead for auto-blank.
 
     ``at_end``: the stream ends after ``x`` (counts as exact for auto-blank). Returns the
     index of the first non-finite sample (``channel * count + frame``) or -1. State arrays
@@ -52,27 +61,17 @@ def _requantize(x, count, at_end, out, bits, shift, kind, seed, start, b, a,
     """
     channels, frames = x.shape
     scale = 2.0 ** (bits - 1)
-    lo = -(2 ** (bits - 1))
-    hi = 2 ** (bits - 1) - 1
+    lo = -(2.0 ** (bits - 1))
+    hi = 2.0 ** (bits - 1) - 1
     order = err_hist.shape[1] // 2
     nb = b.shape[0]
     na = a.shape[0]
     blanking = blank_run > 0
-    ahead = np.zeros(frames if blanking else 0, dtype=np.int64)
     for c in range(channels):
-        if blanking:
-            # ahead[j]: exact samples from j onwards (j included), capped at blank_run.
-            run_ahead = blank_run if at_end else 0
-            for j in range(frames - 1, -1, -1):
-                xs = x[c, j] * scale
-                if xs == np.floor(xs) and lo <= xs <= hi:
-                    run_ahead = min(run_ahead + 1, blank_run)
-                else:
-                    run_ahead = 0
-                ahead[j] = run_ahead
         key = channel_key(seed, c)
         p = pos[c]
-        run = exact_run[c]
+        run = exact_run[c]       # exact samples just before i (capped at blank_run)
+        short_until = 0          # samples before this index are known to be in short runs
         nclip = 0
         sig = 0.0
         err = 0.0
@@ -89,25 +88,45 @@ def _requantize(x, count, at_end, out, bits, shift, kind, seed, start, b, a,
                 return c * count + i
             sig += xs * xs
             if blanking:
-                if ahead[i] > 0:
-                    if run + ahead[i] >= blank_run:
-                        # In a run of >= blank_run exact samples: pass through, and let
-                        # the shaping loop restart from rest when dither resumes.
-                        out[c, i] = np.int64(xs) << shift
-                        run = min(run + 1, blank_run)
+                if _is_code(xs, lo, hi):
+                    blank = run >= blank_run
+                    if not blank and i >= short_until:
+                        # Look ahead: does the run reach blank_run samples?
+                        j = i + 1
+                        need = i + blank_run - run
+                        while j < need and j < frames and _is_code(x[c, j] * scale, lo, hi):
+                            j += 1
+                        blank = j >= need or (j >= frames and at_end)
+                        if not blank:
+                            short_until = j
+                    run = min(run + 1, blank_run)
+                    if blank:
+                        # Pass through, and let the shaping loop restart from rest.
+                        out[c, out_start + i] = np.int64(xs) << shift
                         if dirty[c]:
                             eh[:] = 0.0
                             fh[:] = 0.0
                             dirty[c] = 0
                         continue
-                    run += 1
                 else:
                     run = 0
-            s = 0.0
-            for k in range(nb):
-                s += b[k] * eh[p + k]
-            for k in range(na):
-                s -= a[k] * fh[p + k]
+            # Four interleaved partial sums (k mod 4), added pairwise: a fixed order, so
+            # still bit-exact, with four independent chains instead of one.
+            s0 = s1 = s2 = s3 = 0.0
+            for k in range(0, nb, 4):
+                s0 += b[k] * eh[p + k]
+                s1 += b[k + 1] * eh[p + k + 1]
+                s2 += b[k + 2] * eh[p + k + 2]
+                s3 += b[k + 3] * eh[p + k + 3]
+            s = (s0 + s1) + (s2 + s3)
+            if na:
+                s0 = s1 = s2 = s3 = 0.0
+                for k in range(0, na, 4):
+                    s0 += a[k] * fh[p + k]
+                    s1 += a[k + 1] * fh[p + k + 1]
+                    s2 += a[k + 2] * fh[p + k + 2]
+                    s3 += a[k + 3] * fh[p + k + 3]
+                s -= (s0 + s1) + (s2 + s3)
             d = xs - s
             q = np.floor(d + dither_at(kind, key, start + i) + 0.5)
             e = q - d
@@ -124,7 +143,7 @@ def _requantize(x, count, at_end, out, bits, shift, kind, seed, start, b, a,
             elif q > hi:
                 q = hi
                 nclip += 1
-            out[c, i] = np.int64(q) << shift
+            out[c, out_start + i] = np.int64(q) << shift
             err += (q - xs) * (q - xs)
         pos[c] = p
         exact_run[c] = run
@@ -132,6 +151,11 @@ def _requantize(x, count, at_end, out, bits, shift, kind, seed, start, b, a,
         energy[c, 0] += sig
         energy[c, 1] += err
     return -1
+
+
+def padded_order(taps: int) -> int:
+    """Filter order rounded up to a multiple of 4 (the kernel sums in fours)."""
+    return -(-taps // 4) * 4
 
 
 class RequantizeState:
@@ -158,22 +182,23 @@ class RequantizeState:
         self.index = 0  # absolute sample index of the next frame to requantize
 
 
-def requantize_block(x: np.ndarray, count: int, out: np.ndarray, state: RequantizeState, *,
-                     at_end: bool, bits: int, shift: int, dither: int, seed: int,
-                     b: np.ndarray, a: np.ndarray, blank_run: int) -> int:
-    """Requantize the first ``count`` frames of ``x`` into ``out[:, :count]``; the rest of
-    ``x`` is look-ahead (``blank_run - 1`` frames are enough). Return the flat index of
-    the first non-finite sample (``channel * count + frame``) or -1.
+def requantize_block(x: np.ndarray, count: int, out: np.ndarray, out_start: int,
+                     state: RequantizeState, *, at_end: bool, bits: int, shift: int,
+                     dither: int, seed: int, b: np.ndarray, a: np.ndarray,
+                     blank_run: int) -> int:
+    """Requantize the first ``count`` frames of ``x`` into
+    ``out[:, out_start:out_start + count]``; the rest of ``x`` is look-ahead
+    (``blank_run - 1`` frames are enough). Return the flat index of the first non-finite
+    sample (``channel * count + frame``) or -1.
 
     ``x`` is float32/float64 ``(channels, frames)`` C-contiguous, ``out`` int16/int32/int64.
+    ``b`` and ``a`` are zero-padded to the state's order (a multiple of 4, see
+    :func:`padded_order`); ``a`` may be empty (FIR).
     """
-    order = state.err_hist.shape[1] // 2
-    bpad = np.zeros(order)
-    bpad[: len(b)] = b
-    bad = _requantize(x, count, at_end, out, bits, shift, dither, np.uint64(seed),
-                      state.index, bpad, np.ascontiguousarray(a, dtype=np.float64),
-                      state.err_hist, state.fb_hist, state.pos, state.exact_run, state.dirty,
-                      state.clips, state.energy, blank_run)
+    bad = _requantize(x, count, at_end, out, out_start, bits, shift, dither,
+                      np.uint64(seed), state.index, b, a, state.err_hist, state.fb_hist,
+                      state.pos, state.exact_run, state.dirty, state.clips, state.energy,
+                      blank_run)
     if bad < 0:
         state.index += count
     return int(bad)

@@ -39,6 +39,15 @@ def dither(kind: str, seed: int, channel: int, index: int) -> float:
     return hi - 0.5 if kind == "rpdf" else hi + lo - 1.0
 
 
+def four_way_dot(coefs, history) -> float:
+    """sum(coefs[k] * history[k]) in the kernel's fixed order: partial sums over k mod 4
+    (missing history counts as 0), added as (p0 + p1) + (p2 + p3)."""
+    parts = [0.0, 0.0, 0.0, 0.0]
+    for k, coef in enumerate(coefs):
+        parts[k % 4] += coef * (history[k] if k < len(history) else 0.0)
+    return (parts[0] + parts[1]) + (parts[2] + parts[3])
+
+
 def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
                b=(), a=(), blank_run: int = 0) -> np.ndarray:
     """Reference requantizer for one channel (channel 0): integer codes, int64.
@@ -72,8 +81,7 @@ def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
             errors.clear()
             feedback.clear()
             continue
-        s = sum(bk * errors[k] for k, bk in enumerate(b) if k < len(errors))
-        s -= sum(ak * feedback[k] for k, ak in enumerate(a) if k < len(feedback))
+        s = four_way_dot(b, errors) - four_way_dot(a, feedback)
         d = xs - s
         q = math.floor(d + dither(kind, seed, 0, n) + 0.5)
         errors.insert(0, q - d)
