@@ -73,7 +73,7 @@ def poly_equal(x, fi, fo):
     design, table = _design(up, down, QUALITIES["very high"])
     taps = design.taps
     times = (np.arange(up)[:, None] / up + (design.half_taps - 1 - np.arange(taps))).ravel()
-    h = table.ravel()[np.argsort(times)]  # gain L at DC, as upfirdn wants
+    h = table.ravel()[np.argsort(times)] / up  # unit DC gain: resample_poly multiplies by L
     return resample_poly(x, up, down, axis=1, window=h)
 
 
