@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shaping", type=_shaping, default="none",
                    help="noise-shaping filter, 'auto' or 'none' (see `audioquant shapers`)")
     r.add_argument("--seed", type=_seed, default=0, help="dither seed, or 'random' (default 0)")
+    r.add_argument("--rate", type=int, metavar="HZ",
+                   help="resample to HZ (band-limited) before requantizing")
+    r.add_argument("--quality", default="high",
+                   help="resampler quality: quick, low, medium, high, very-high (default high)")
+    r.add_argument("--hold-rate", type=int, metavar="HZ",
+                   help="sample-and-hold rate reduction to HZ, no filter (lo-fi)")
     r.add_argument("--no-auto-blank", dest="auto_blank", action="store_false",
                    help="dither every sample, even runs that are already exact")
     r.add_argument("--block", type=_positive("block"), default=65536,
@@ -130,6 +136,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     report = render(args.input, args.output, bits=args.bits, dither=args.dither,
                     shaping=args.shaping, seed=args.seed, auto_blank=args.auto_blank,
+                    rate=args.rate, quality=args.quality, hold_rate=args.hold_rate,
                     block_size=args.block)
     if args.json:
         print(_json(report.as_dict()))

@@ -14,6 +14,8 @@ container's top bits. Memory stays bounded by the block size, however long the f
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -119,6 +121,77 @@ class Chain(Processor):
         return out
 
 
+def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Iterate ``blocks`` with a reader thread running up to ``depth`` blocks ahead
+    (libsndfile releases the GIL, so reading overlaps the numba kernel)."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def read() -> None:
+        try:
+            for block in blocks:
+                if stop.is_set():
+                    return
+                items.put(block)
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(exc)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():        # unblock a reader waiting on a full queue
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
+
+def _write_behind(writer: io.AtomicWriter, blocks: Iterator[np.ndarray],
+                  depth: int = 2) -> int:
+    """Write ``(channels, n)`` code blocks on a writer thread while the next ones are
+    computed; return the frames written. A failure on either side stops both."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        while True:
+            block = items.get()
+            if block is None:
+                return
+            if not failure:
+                try:
+                    writer.write(block)
+                except BaseException as exc:
+                    failure.append(exc)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    frames = 0
+    try:
+        for block in blocks:
+            if failure:
+                break
+            items.put(block)
+            frames += block.shape[1]
+    finally:
+        items.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+    return frames
+
+
 @dataclass
 class RenderReport:
     """What :func:`render` did: where, at what depth, what it measured."""
@@ -145,14 +218,17 @@ class RenderReport:
 
 def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bits: int = 16,
            dither: str = "tpdf", shaping: str | None = None, seed: int | None = 0,
-           auto_blank: bool = True, processors: Iterable[Processor] = (),
+           auto_blank: bool = True, rate: int | None = None, quality: str = "high",
+           hold_rate: int | None = None, processors: Iterable[Processor] = (),
            block_size: int = DEFAULT_BLOCK_SIZE) -> RenderReport:
     """Render ``input_path`` to a ``bits``-bit PCM file at ``output_path``.
 
-    The audio streams in blocks of ``block_size`` frames through ``processors`` (for
-    example a resampler) and then a :class:`Requantize` with the given dither, shaping,
-    seed and auto-blank. The output format follows the output's extension (WAV when in
-    doubt); a depth that is not a container size fills the top bits of the next one.
+    The audio streams in blocks of ``block_size`` frames through ``processors``, then a
+    sample-and-hold at ``hold_rate`` Hz (lo-fi rate reduction, no filter) and a
+    band-limited resampler to ``rate`` Hz at ``quality`` where asked, then a
+    :class:`Requantize` with the given dither, shaping, seed and auto-blank. The output
+    format follows the output's extension (WAV when in doubt); a depth that is not a
+    container size fills the top bits of the next one.
     Output is written to a temporary file and renamed into place only when complete; the
     input is never written. ``snr_db`` in the report is the requantizer's signal-to-error
     ratio (its input against its output, all channels).
@@ -167,23 +243,34 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
     requantizer = Requantize(bits, dither=dither, shaping=shaping, seed=seed,
                              auto_blank=auto_blank)
     chain = Chain(processors)
+    if hold_rate is not None:
+        from audioquant.sampling import SampleHold
+
+        chain.append(SampleHold(hold_rate))
+    if rate is not None and rate != meta.sample_rate:
+        from audioquant.sampling import Resample
+
+        chain.append(Resample(rate, quality=quality))
+    elif rate is not None:
+        from audioquant.sampling import check_rate, parse_quality
+
+        check_rate("rate", rate)
+        parse_quality(quality)
     chain.prepare(meta.sample_rate, meta.channels)
     out_rate = chain.output_rate(meta.sample_rate)
     requantizer.prepare(out_rate, meta.channels)
     fmt = io.output_format(output_path)
     subtype, dtype, shift = io.pcm_layout(fmt, bits)
 
-    frames = 0
     with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt) as writer:
-        def emit(block: np.ndarray, final: bool = False) -> None:
-            nonlocal frames
-            codes = requantizer.process_codes(block, dtype=dtype, shift=shift, final=final)
-            writer.write(codes)
-            frames += codes.shape[1]
+        def requantized() -> Iterator[np.ndarray]:
+            for block in _prefetch(io.blocks(meta, block_size)):
+                yield requantizer.process_codes(chain.process(block) if chain.processors
+                                                else block, dtype=dtype, shift=shift)
+            tail = chain.flush() if chain.processors else np.zeros((meta.channels, 0))
+            yield requantizer.process_codes(tail, dtype=dtype, shift=shift, final=True)
 
-        for block in io.blocks(meta, block_size):
-            emit(chain.process(block) if chain.processors else block)
-        emit(chain.flush() if chain.processors else np.zeros((meta.channels, 0)), final=True)
+        frames = _write_behind(writer, requantized())
 
     signal, error = requantizer.energy.sum(axis=0)
     snr = float("inf") if error == 0 else float(10 * np.log10(max(signal, 1e-300) / error))

@@ -95,7 +95,8 @@ def read_int(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def blocks(meta: AudioInfo, block_size: int) -> Iterator[np.ndarray]:
     """Yield the file as ``(channels, n)`` float blocks of ``block_size`` frames (the last
-    may be shorter). Raises AudioFileError if the file ends before its header says."""
+    may be shorter): transposed views of soundfile's interleaved buffers, not copies.
+    Raises AudioFileError if the file ends before its header says."""
     done = 0
     try:
         with sf.SoundFile(meta.path) as f:
@@ -104,7 +105,7 @@ def blocks(meta: AudioInfo, block_size: int) -> Iterator[np.ndarray]:
                 if data.shape[0] == 0:
                     break
                 done += data.shape[0]
-                yield np.ascontiguousarray(data.T)
+                yield data.T
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(f"cannot read {meta.path}: {_reason(exc)}") from None
     if done < meta.frames:

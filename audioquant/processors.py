@@ -67,8 +67,9 @@ class Processor:
         return out[0] if mono else out
 
 
-def as_block(audio: np.ndarray) -> np.ndarray:
-    """Return ``audio`` as a C-contiguous float array of shape ``(channels, frames)``."""
+def as_block(audio: np.ndarray, *, contiguous: bool = True) -> np.ndarray:
+    """Return ``audio`` as a float array of shape ``(channels, frames)``: C-contiguous,
+    or any strides (a transposed ``(frames, channels)`` buffer) with ``contiguous=False``."""
     arr = np.asarray(audio)
     if arr.ndim == 1:
         arr = arr[np.newaxis, :]
@@ -76,7 +77,7 @@ def as_block(audio: np.ndarray) -> np.ndarray:
         raise ParameterError(f"audio must have shape (channels, frames), got shape {arr.shape}")
     if arr.dtype not in (np.float32, np.float64):
         raise ParameterError(f"audio must be float32 or float64, got {arr.dtype}")
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr) if contiguous else arr
 
 
 def trim_latency(audio: np.ndarray, latency: int) -> np.ndarray:
@@ -200,13 +201,15 @@ class Requantize(Processor):
         With auto-blank on, the last ``blank_run - 1`` frames seen are held back as
         look-ahead, so the output lags the input until a call with ``final=True`` (end of
         stream) returns the rest. Raises NonFiniteSampleError naming the first NaN/Inf.
+        The codes are a ``(channels, frames)`` view of a frames-major buffer, so
+        ``codes.T`` is the interleaved layout sound files use, with no copy.
         """
-        block = as_block(block)
+        block = as_block(block, contiguous=False)
         held = self._pending.shape[1]
         look = max(self._blank - 1, 0)
         frames = block.shape[1]
         count = held + frames if final else max(held + frames - look, 0)
-        out = np.empty((block.shape[0], count), dtype=dtype)
+        out = np.empty((count, block.shape[0]), dtype=dtype).T
         if held:
             # The held-back frames, with as much of this block as their look-ahead needs.
             joined = np.concatenate([self._pending, block[:, :look]], axis=1)

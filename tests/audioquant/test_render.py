@@ -246,3 +246,29 @@ def test_cli_analyze_prints_json_with_snr(tmp_path, mix):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert 60 < data["snr_db"] < 100
+
+
+def test_render_resamples_then_requantizes(tmp_path):
+    from audioquant import analysis
+
+    frames = 48000
+    src = write_float(tmp_path / "tone48.wav", sine(997, 0.5, frames, 48000), 48000, "DOUBLE")
+    out = tmp_path / "cd.wav"
+    report = render(src, out, rate=44100, bits=16, quality="high")
+    y, rate = io.read(out)
+    assert rate == 44100 and y.shape[1] == -(-frames * 441 // 480)      # ceil(J * L / M)
+    # Aligned: the output is the same sine (phase 0.3 at t = 0) sampled at 44.1 kHz.
+    want = sine(997, 0.5, y.shape[1], 44100)
+    middle = slice(1000, -1000)                   # away from the edges' filter transients
+    assert analysis.snr(want[middle], y[0, middle]) > 80
+    assert report.sample_rate == 44100
+
+
+def test_render_hold_rate_makes_a_staircase(tmp_path, rng):
+    x = (0.5 * rng.uniform(-1, 1, 4410)).astype(np.float32)
+    src = write_float(tmp_path / "noise.wav", x)
+    out = tmp_path / "crushed.wav"
+    render(src, out, hold_rate=11025, bits=24, dither="none")
+    y, _ = io.read(out)
+    held = np.repeat(x[::4], 4)[: x.size]         # 44100 / 11025 = 4: plain numpy reference
+    np.testing.assert_array_equal(y[0], np.floor(held * 2.0**23 + 0.5) / 2**23)  # halves up
