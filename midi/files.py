@@ -84,7 +84,7 @@ def _summary(song: Song) -> dict:
         "open_notes": int(np.count_nonzero(notes.open_end)),
         "length_ticks": end,
         "length_seconds": float(song.tempo_map.seconds(end)),
-        "tempo_changes": int(song.tempo_map.ticks.size),
+        "tempo_changes": int(song.tempo_map.ticks.size) - 1,
         "bpm_at_start": round(song.tempo_map.bpm_at(0), 3),
         "tracks": tracks,
     }
@@ -237,7 +237,7 @@ def format_report(report: dict) -> str:
         )
         lines.append(
             f"tempo {report['bpm_at_start']:g} BPM at start,"
-            f" {report['tempo_changes']} tempo segment(s)"
+            f" {report['tempo_changes']} tempo change(s)"
         )
         for t in report["tracks"]:
             chans = ",".join(map(str, t["channels"])) or "-"

@@ -137,6 +137,7 @@ def test_stats_changes_nothing_and_counts(sample_path):
     ]
     assert stats["tracks"][2]["channels"] == [10]
     assert stats["bpm_at_start"] == pytest.approx(100)
+    assert stats["tempo_changes"] == 1  # 100 -> 112 BPM at bar 9 (samples/make_midi.py)
     assert stats["length_seconds"] == pytest.approx(mido.MidiFile(sample_path).length)
     assert "1/16 = 120 ticks at 480 PPQ" in midi.format_report(stats)
 
