@@ -42,3 +42,16 @@ def test_public_surface():
     assert issubclass(midi.MidiFileError, OSError)
     assert issubclass(midi.MidiParameterError, midi.MidiError)
     assert issubclass(midi.MidiFileError, midi.MidiError)
+
+
+def test_sample_is_made_by_its_committed_script(tmp_path, sample_path):
+    out = tmp_path / "again.mid"
+    r = subprocess.run(
+        [sys.executable, str(sample_path.with_name("make_midi.py")), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == sample_path.read_bytes()
+    assert len(out.read_bytes()) < 8192  # small enough to ship
