@@ -227,15 +227,30 @@ class Requantize(Processor):
              shift: int) -> None:
         from dsp.quantize import requantize_block
 
-        start = self._state.index
-        bad = requantize_block(x, count, out, out_start, self._state, at_end=at_end,
-                               bits=self.bits, shift=shift, dither=self._dither_kind,
-                               seed=self.seed, b=self._b, a=self._a, blank_run=self._blank)
+        def run(rows: slice) -> int:
+            return requantize_block(x, count, out, out_start, self._state, at_end=at_end,
+                                    bits=self.bits, shift=shift, dither=self._dither_kind,
+                                    seed=self.seed, b=self._b, a=self._a,
+                                    blank_run=self._blank, channels=rows)
+
+        channels = x.shape[0]
+        pool = _channel_pool() if channels > 1 and count * channels >= _PARALLEL_SAMPLES \
+            else None
+        if pool is None:
+            bad = run(slice(0, channels))
+        else:
+            # Channels are independent: split them over the cores (the kernel drops the GIL).
+            edges = np.linspace(0, channels, min(channels, _WORKERS) + 1).astype(int)
+            parts = [slice(lo, hi) for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(),
+                                                     strict=True)]
+            bad = max(f.result() for f in [pool.submit(run, rows) for rows in parts])
         if bad >= 0:
-            channel, frame = divmod(bad, count)
+            # Name the earliest bad sample in time, whichever channel it is in.
+            channel, frame = _first_non_finite(x[:, :count])
             raise NonFiniteSampleError(f"input sample {x[channel, frame]} at frame "
-                                       f"{start + frame} (channel {channel}) is not a "
-                                       "finite number")
+                                       f"{self._state.index + frame} (channel {channel}) "
+                                       "is not a finite number")
+        self._state.index += count
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Requantize ``block``; return the new levels as float64 (code / 2**(bits-1))."""
@@ -245,6 +260,33 @@ class Requantize(Processor):
         """Requantize the held-back look-ahead frames at the end of the stream."""
         tail = self.process_codes(np.zeros((self.channels, 0)), final=True)
         return tail * (1.0 / 2 ** (self.bits - 1))
+
+
+def _first_non_finite(x: np.ndarray) -> tuple[int, int]:
+    """(channel, frame) of the earliest NaN/Inf in ``(channels, frames)``, by frame."""
+    frames_bad = ~np.isfinite(x)
+    frame = int(np.argmax(frames_bad.any(axis=0)))
+    return int(np.argmax(frames_bad[:, frame])), frame
+
+
+_PARALLEL_SAMPLES = 1 << 15    # below this many samples a block runs on one thread
+_POOL = None
+_WORKERS = 1
+
+
+def _channel_pool():
+    """A process-wide thread pool, one worker per core, for channel-parallel kernels
+    (None on a single core)."""
+    global _POOL, _WORKERS
+    if _POOL is None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+        _WORKERS = cores
+        _POOL = ThreadPoolExecutor(max_workers=cores) if cores > 1 else False
+    return _POOL or None
 
 
 def best_shaper(sample_rate: int):

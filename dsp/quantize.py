@@ -49,15 +49,16 @@ def _is_code(xs: float, lo: float, hi: float) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, start, b, a,
-                err_hist, fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
+def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, channel0, start,
+                b, a, err_hist, fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
     """Requantize the first ``count`` frames of ``x`` (channels, frames) into
     ``out[:, out_start:out_start + count]`` as ``code << shift``; the frames of ``x``
     after ``count`` are look-ahead for auto-blank.
 
-    ``at_end``: the stream ends after ``x`` (counts as exact for auto-blank). Returns the
-    index of the first non-finite sample (``channel * count + frame``) or -1. State arrays
-    are updated in place; ``energy[c] += (sum xs**2, sum (clipped code - xs)**2)`` in LSB^2.
+    ``at_end``: the stream ends after ``x`` (counts as exact for auto-blank). Row c of
+    ``x`` is the stream's channel ``channel0 + c`` (its dither). Returns the index of the
+    first non-finite sample (``c * count + frame``) or -1. State arrays are updated in
+    place; ``energy[c] += (sum xs**2, sum (clipped code - xs)**2)`` in LSB^2.
     """
     channels, frames = x.shape
     scale = 2.0 ** (bits - 1)
@@ -68,7 +69,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, start
     na = a.shape[0]
     blanking = blank_run > 0
     for c in range(channels):
-        key = channel_key(seed, c)
+        key = channel_key(seed, channel0 + c)
         p = pos[c]
         run = exact_run[c]       # exact samples just before i (capped at blank_run)
         short_until = 0          # samples before this index are known to be in short runs
@@ -184,21 +185,22 @@ class RequantizeState:
 
 def requantize_block(x: np.ndarray, count: int, out: np.ndarray, out_start: int,
                      state: RequantizeState, *, at_end: bool, bits: int, shift: int,
-                     dither: int, seed: int, b: np.ndarray, a: np.ndarray,
-                     blank_run: int) -> int:
+                     dither: int, seed: int, b: np.ndarray, a: np.ndarray, blank_run: int,
+                     channels: slice = slice(None)) -> int:
     """Requantize the first ``count`` frames of ``x`` into
     ``out[:, out_start:out_start + count]``; the rest of ``x`` is look-ahead
-    (``blank_run - 1`` frames are enough). Return the flat index of the first non-finite
-    sample (``channel * count + frame``) or -1.
+    (``blank_run - 1`` frames are enough). Only the rows in ``channels`` are touched, so
+    disjoint channel ranges can run on separate threads (the kernel releases the GIL).
+    Return the flat index of the first non-finite sample (``row * count + frame``, row
+    within ``channels``) or -1. Advancing ``state.index`` is the caller's job.
 
-    ``x`` is float32/float64 ``(channels, frames)`` C-contiguous, ``out`` int16/int32/int64.
-    ``b`` and ``a`` are zero-padded to the state's order (a multiple of 4, see
+    ``x`` is float32/float64 ``(channels, frames)`` (any strides), ``out`` int16/int32/
+    int64. ``b`` and ``a`` are zero-padded to the state's order (a multiple of 4, see
     :func:`padded_order`); ``a`` may be empty (FIR).
     """
-    bad = _requantize(x, count, at_end, out, out_start, bits, shift, dither,
-                      np.uint64(seed), state.index, b, a, state.err_hist, state.fb_hist,
-                      state.pos, state.exact_run, state.dirty, state.clips, state.energy,
-                      blank_run)
-    if bad < 0:
-        state.index += count
-    return int(bad)
+    c = channels
+    first = c.start or 0
+    return int(_requantize(x[c], count, at_end, out[c], out_start, bits, shift, dither,
+                           np.uint64(seed), first, state.index, b, a, state.err_hist[c],
+                           state.fb_hist[c], state.pos[c], state.exact_run[c],
+                           state.dirty[c], state.clips[c], state.energy[c], blank_run))

@@ -135,14 +135,15 @@ def test_auto_shaping_reports_its_choice(tmp_path, mix):
     assert report.shaping == "low-shibata"
 
 
-def test_nan_names_the_first_bad_sample_and_writes_nothing(tmp_path, rng):
+@pytest.mark.parametrize("block", [4096, 1 << 16])     # one thread; channels in parallel
+def test_nan_names_the_first_bad_sample_and_writes_nothing(tmp_path, rng, block):
     audio = (0.1 * rng.standard_normal((2, 100000))).astype(np.float32)
-    audio[1, 77777] = np.nan
     audio[0, 88888] = np.inf
+    audio[1, 77777] = np.nan
     src = write_float(tmp_path / "nan.wav", audio)
     out = tmp_path / "out.wav"
     with pytest.raises(ParameterError, match="frame 77777 .channel 1."):
-        render(src, out, block_size=4096)
+        render(src, out, block_size=block)
     assert os.listdir(tmp_path) == ["nan.wav"]
 
 
