@@ -59,9 +59,15 @@ def _seed(text: str) -> int | None:
 
 
 def _shaping(text: str) -> str:
+    from dsp.design import parse_name
     from dsp.shaping import NAMES
 
-    allowed = ("none", "auto", *NAMES)
+    try:
+        if parse_name(text) is not None:
+            return text
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    allowed = ("none", "auto", *NAMES, "designed[:N[:468|ath]]")
     if text not in allowed:
         raise argparse.ArgumentTypeError(
             f"unknown shaping filter {text!r}; choose one of {', '.join(allowed)}")
@@ -119,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shapers", help="list the noise-shaping filters and their rates")
     s.add_argument("--rate", type=_positive("rate"), help="only filters usable at this rate (Hz)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--plot", metavar="FILE.png",
+                   help="with --rate: draw |H(f)|^2 of the filters against the weighting "
+                        "curves (needs matplotlib: pip install 'audioquant[plot]')")
     s.set_defaults(func=cmd_shapers)
 
     try:
@@ -170,31 +179,49 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_shapers(args: argparse.Namespace) -> int:
-    """``audioquant shapers``: the catalog, with predicted noise figures per rate."""
+    """``audioquant shapers``: the catalog and the designed filters, with predicted noise
+    figures per rate (``--plot``: their noise transfer functions, drawn)."""
     from audioquant.processors import best_shaper, weighted_noise_gain_db
-    from dsp import shaping
+    from dsp import design, shaping
 
-    rows = []
+    if args.plot and not args.rate:
+        from audioquant.errors import ParameterError
+
+        raise ParameterError("--plot needs --rate: the filters' responses depend on it")
+    candidates = []
     for shaper in shaping.CATALOG:
         rates = list(shaper.rates) or ([args.rate] if args.rate else [44100, 48000, 96000])
-        for rate in rates:
-            if args.rate and rate != args.rate:
-                continue
-            rows.append({"name": shaper.name, "rate": rate, "taps": shaper.taps,
-                         "type": "IIR" if len(shaper.a) else "FIR",
-                         "total_noise_db": round(10 * math.log10(shaper.power_gain()), 2),
-                         "itu468_noise_db": round(weighted_noise_gain_db(shaper, rate), 2),
-                         "source": shaper.source})
+        candidates += [(shaper, rate) for rate in rates if not args.rate or rate == args.rate]
+    if not args.rate:
+        candidates += [(design.design(rate), rate) for rate in design.COMMON_RATES]
+    elif args.rate >= design.MIN_RATE:
+        candidates += [(design.design(args.rate, design.DEFAULT_TAPS, w), args.rate)
+                       for w in design.WEIGHTINGS]
+    rows = [{"name": shaper.name, "rate": rate, "taps": shaper.taps,
+             "type": "IIR" if len(shaper.a) else "FIR",
+             "total_noise_db": round(10 * math.log10(shaper.power_gain()), 2),
+             "itu468_noise_db": round(weighted_noise_gain_db(shaper, rate), 2),
+             "peak_gain_db": round(design.peak_gain_db(shaper, rate), 2),
+             "source": shaper.source} for shaper, rate in candidates]
+    if args.plot:
+        from audioquant.plot import plot_ntf
+
+        plot_ntf(args.plot, args.rate, [shaper for shaper, _ in candidates])
     if args.json:
         print(_json(rows))
         return 0
     print(f"{'name':<20} {'rate Hz':>8} {'taps':>4} {'type':>4} {'total dB':>9} "
-          f"{'468 dB':>8}  source")
+          f"{'468 dB':>8} {'peak dB':>8}  source")
     for row in rows:
         print(f"{row['name']:<20} {row['rate']:>8} {row['taps']:>4} {row['type']:>4} "
-              f"{row['total_noise_db']:>+9.2f} {row['itu468_noise_db']:>+8.2f}  {row['source']}")
+              f"{row['total_noise_db']:>+9.2f} {row['itu468_noise_db']:>+8.2f} "
+              f"{row['peak_gain_db']:>+8.2f}  {row['source']}")
     print("total dB: error power vs flat TPDF; 468 dB: ITU-R 468-weighted noise vs flat "
-          "TPDF, 20 Hz-20 kHz (negative is quieter).")
+          "TPDF, 20 Hz-20 kHz (negative is quieter); peak dB: max |H(f)|.")
+    print("designed[:N[:468|ath]] designs an N-tap filter (default 9) for any rate >= "
+          f"{design.MIN_RATE} Hz.")
+    if args.plot:
+        print(f"wrote {args.plot}")
     if args.rate:
         best = best_shaper(args.rate)
         print(f"auto at {args.rate} Hz: {best.name}")

@@ -103,8 +103,12 @@ class Requantize(Processor):
     dither : {"none", "rpdf", "tpdf", "hp-tpdf"}
         Dither amplitude is in LSB of the target depth: RPDF 1 LSB p-p, TPDF 2 LSB p-p.
     shaping : str or None
-        A catalog filter name (see ``audioquant shapers``), ``"auto"`` (the filter with the
-        lowest ITU-R 468-weighted noise at the stream's rate) or ``"none"``/None.
+        A catalog filter name (see ``audioquant shapers``); ``"designed"``,
+        ``"designed:N"`` or ``"designed:N:W"`` (a filter of N taps, default 9, designed for
+        the stream's rate by :mod:`dsp.design`, weighting W ``"468"`` (default) or
+        ``"ath"``); ``"auto"`` (the filter with the lowest ITU-R 468-weighted noise at the
+        stream's rate: the designed 9-tap one where it beats the catalog); or
+        ``"none"``/None.
     seed : int or None
         Seed of the counter-based dither generator; None draws a fresh one (``self.seed``
         then holds it).
@@ -120,6 +124,7 @@ class Requantize(Processor):
     def __init__(self, bits: int = 16, *, dither: str = "tpdf", shaping: str | None = None,
                  seed: int | None = 0, auto_blank: bool = True, blank_run: int = 32) -> None:
         super().__init__()
+        from dsp import design
         from dsp.dither import DITHER_KINDS
         from dsp.shaping import NAMES
 
@@ -131,9 +136,14 @@ class Requantize(Processor):
             raise ParameterError(
                 f"dither must be one of {', '.join(DITHER_KINDS)}, got {dither!r}")
         shaping = shaping or SHAPING_NONE
-        if shaping not in (SHAPING_NONE, SHAPING_AUTO, *NAMES):
+        try:
+            self._design = design.parse_name(shaping)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
+        if self._design is None and shaping not in (SHAPING_NONE, SHAPING_AUTO, *NAMES):
             raise ParameterError(f"unknown shaping filter {shaping!r}; choose one of "
-                                 f"{', '.join((SHAPING_NONE, SHAPING_AUTO, *NAMES))}")
+                                 f"{', '.join((SHAPING_NONE, SHAPING_AUTO, *NAMES))}, "
+                                 "designed[:N[:468|ath]]")
         if blank_run < 1:
             raise ParameterError(f"blank_run must be at least 1 sample, got {blank_run}")
         if seed is None:
@@ -151,12 +161,18 @@ class Requantize(Processor):
 
     def prepare(self, sample_rate: int, channels: int) -> None:
         """Pick the shaping filter for ``sample_rate`` Hz and allocate per-channel state."""
+        from dsp import design
         from dsp import shaping as catalog
 
         if self.shaping == SHAPING_NONE:
             self.shaper = None
         elif self.shaping == SHAPING_AUTO:
             self.shaper = best_shaper(sample_rate)
+        elif self._design is not None:
+            try:
+                self.shaper = design.design(int(sample_rate), *self._design)
+            except ValueError as exc:
+                raise ParameterError(str(exc)) from None
         else:
             self.shaper = catalog.find(self.shaping, sample_rate)
             if self.shaper is None:
@@ -289,12 +305,20 @@ def _channel_pool():
     return _POOL or None
 
 
-def best_shaper(sample_rate: int):
-    """The catalog filter with the lowest ITU-R 468-weighted noise at ``sample_rate`` Hz."""
+def best_shaper(sample_rate: int, *, designed: bool = True):
+    """The filter ``--shaping auto`` uses at ``sample_rate`` Hz: the catalog filter with the
+    lowest ITU-R 468-weighted noise, or the designed 9-tap filter (``designed:9:468``)
+    where its predicted weighted noise is lower still. ``designed=False``: catalog only."""
+    from dsp import design
     from dsp import shaping as catalog
 
-    return min(catalog.available(sample_rate),
+    best = min(catalog.available(sample_rate),
                key=lambda s: weighted_noise_gain_db(s, sample_rate))
+    if designed and sample_rate >= design.MIN_RATE:
+        ours = design.design(int(sample_rate))
+        if weighted_noise_gain_db(ours, sample_rate) < weighted_noise_gain_db(best, sample_rate):
+            return ours
+    return best
 
 
 def weighted_noise_gain_db(shaper, sample_rate: int, weighting: str = "468") -> float:

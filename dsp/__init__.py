@@ -3,6 +3,7 @@
 - :mod:`dsp.dither` -- counter-based random numbers and RPDF / TPDF / high-pass TPDF dither.
 - :mod:`dsp.quantize` -- float to N-bit integer codes with dither, noise shaping, auto-blank.
 - :mod:`dsp.shaping` -- the catalog of published error-feedback noise shapers.
+- :mod:`dsp.design` -- noise shapers designed for any sample rate (numpy, not a kernel).
 - :mod:`dsp.resample` -- band-limited polyphase resampling; sample-and-hold.
 """
 

@@ -189,7 +189,7 @@ def test_auto_picks_the_quietest_published_filter():
     from audioquant.processors import best_shaper, weighted_noise_gain_db
 
     for rate, expected in ((44100, -7.5), (48000, -8.5)):
-        best = best_shaper(rate)
+        best = best_shaper(rate, designed=False)     # auto's designed filter: test_designer
         assert abs(weighted_noise_gain_db(best, rate) - expected) < 0.6
         assert all(weighted_noise_gain_db(s, rate) >= weighted_noise_gain_db(best, rate)
                    for s in shaping.available(rate))
