@@ -85,7 +85,8 @@ def main() -> None:
              f"Machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} "
              f"cores, Python {platform.python_version()}, numpy {np.__version__}; "
              f"{time.strftime('%Y-%m-%d')}.", "",
-             f"Import of `dsp.design` (numpy and `dsp` already loaded): {import_time() * 1e3:.1f} ms. "
+             "Import of `dsp.design` (numpy and `dsp` already loaded): "
+             f"{import_time() * 1e3:.1f} ms. "
              "No scipy: the solver is numpy only.", "",
              "### Design time (uncached `design_coefficients`, median / worst of 20 runs)", "",
              "| rate Hz | 9 taps, 468 | 9 taps, ath | 32 taps, 468 | 468-weighted vs flat "
