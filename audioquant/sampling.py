@@ -48,15 +48,20 @@ from functools import lru_cache
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from audioquant.errors import ParameterError
-from audioquant.processors import Processor, as_block, trim_latency
+from audioquant.processors import Processor, _channel_pool, as_block, trim_latency
 from dsp.resample import (
     MAX_TABLE_COEFFICIENTS,
+    FFTWorkspace,
     KaiserDesign,
+    TwoStageDesign,
     design_kaiser,
+    design_two_stage,
+    fft_stage,
     kaiser_sinc_table,
-    polyphase_resample,
+    polyphase_channel,
     reduced_ratio,
     sample_hold,
     sample_hold_reduced,
@@ -129,6 +134,7 @@ def check_rate(name: str, value: object, low: int = MIN_RESAMPLE_RATE, high: int
 
 @lru_cache(maxsize=16)
 def _design(up: int, down: int, quality: Quality) -> tuple[KaiserDesign, np.ndarray | None]:
+    """The single-stage polyphase prototype of ``quality`` (kept as a reference design)."""
     design = design_kaiser(
         up, down, quality.passband, quality.stopband, quality.design_attenuation_db
     )
@@ -137,6 +143,20 @@ def _design(up: int, down: int, quality: Quality) -> tuple[KaiserDesign, np.ndar
         table.setflags(write=False)
         return design, table
     return design, None
+
+
+@lru_cache(maxsize=16)
+def _plan(in_rate: int, out_rate: int, quality: Quality) -> TwoStageDesign:
+    """The two-stage design ``Resample`` runs (FFT stage, then a short polyphase stage)."""
+    return design_two_stage(
+        in_rate, out_rate, quality.passband, quality.stopband, quality.design_attenuation_db
+    )
+
+
+#: Stage-1 frames per FFT call (a few hundred kB of spectra: stays in the L2 cache).
+_FRAMES_PER_BATCH = 16
+#: Below this many new stage-1 samples (all channels) a call runs on one thread.
+_PARALLEL_SAMPLES = 1 << 15
 
 
 class Resample(Processor):
@@ -153,7 +173,8 @@ class Resample(Processor):
     Attributes
     ----------
     latency : int
-        Output samples of delay in what ``process`` returns: ``ceil(H * L / M)``.
+        Output samples of delay in what ``process`` returns: ``ceil(S * L / M)``, ``S``
+        the half length of the whole filter in input samples.
     up, down : int
         ``L`` and ``M`` after ``prepare``.
 
@@ -172,8 +193,7 @@ class Resample(Processor):
         self.latency = 0
         self.up = 1
         self.down = 1
-        self._design: KaiserDesign | None = None
-        self._table: np.ndarray | None = None
+        self._plan: TwoStageDesign | None = None
 
     def __repr__(self) -> str:
         return f"Resample({self.target_rate}, quality={self.quality.name!r})"
@@ -186,23 +206,34 @@ class Resample(Processor):
             raise ParameterError(f"channels must be at least 1, got {channels}")
         self.up, self.down = reduced_ratio(sample_rate, self.target_rate)
         if self.up == self.down:
-            self._design, self._table, self.latency = None, None, 0
+            self._plan, self.latency = None, 0
         else:
-            self._design, self._table = _design(self.up, self.down, self.quality)
-            half = self._design.half_taps
-            self.latency = -((-half * self.up) // self.down)
+            plan = _plan(sample_rate, self.target_rate, self.quality)
+            self._plan = plan
+            num, den = plan.span()
+            self.latency = -((-num * self.up) // (den * self.down))
+            ch = int(channels)
+            self._work = [FFTWorkspace(plan, _FRAMES_PER_BATCH) for _ in range(ch)]
+            zcap = (_FRAMES_PER_BATCH + 2) * plan.frame + 4 * plan.half2 + 16
+            self._zwork = [np.zeros(zcap) for _ in range(ch)]
         super().prepare(sample_rate, channels)
 
     def reset(self) -> None:
         self._consumed = 0  # input frames received
         self._emitted = 0  # stream outputs returned (including the latency)
-        if self._design is None:
-            self._buf = np.zeros((self.channels, 0))
-            self._buf_start = 0
+        plan = self._plan
+        if plan is None:
             return
-        first = self._first_needed(-self.latency)
-        self._buf_start = first
-        self._buf = np.zeros((self.channels, -first))
+        self._n_next = -self.latency  # aligned index of the next output
+        k0 = plan.z_first_needed(self._n_next) // plan.frame
+        self._k_next = k0  # next stage-1 frame
+        self._z_start = k0 * plan.frame  # absolute stage-1 index of _zwork[:, 0]
+        self._z_len = 0
+        # pending input: frame k0's first sample on; before index 0 the input is zero
+        a0 = plan.frame_start(k0)
+        self._pend = np.zeros((self.channels, max(plan.window, -a0) + 1))
+        self._pend_start = a0
+        self._pend_len = max(0, -a0)
 
     def output_rate(self, sample_rate: int) -> int:
         return self.target_rate
@@ -213,30 +244,85 @@ class Resample(Processor):
 
     # -- streaming --------------------------------------------------------------------
 
-    def _first_needed(self, n: int) -> int:
-        """First input index the taps of output ``n`` (aligned index) touch."""
-        return (n * self.down) // self.up - self._design.half_taps + 1
+    def _set_pending(self, parts: list[np.ndarray], start: int) -> None:
+        """Keep input from absolute index ``start`` on (``parts`` joined) for later frames."""
+        length = sum(p.shape[1] for p in parts)
+        if length > self._pend.shape[1]:
+            self._pend = np.zeros((self.channels, length))
+        pos = 0
+        for p in parts:
+            self._pend[:, pos : pos + p.shape[1]] = p
+            pos += p.shape[1]
+        self._pend_start = start
+        self._pend_len = length
 
-    def _run(self, stream_end: int) -> np.ndarray:
-        """Compute stream outputs ``self._emitted .. stream_end - 1`` from the buffer."""
-        count = stream_end - self._emitted
-        if count <= 0:
-            return np.zeros((self.channels, 0))
-        out = polyphase_resample(
-            self._buf,
-            self._buf_start,
-            self._emitted - self.latency,
-            count,
-            self._design,
-            self._table,
-        )
-        self._emitted = stream_end
-        keep_from = self._first_needed(self._emitted - self.latency)
-        drop = keep_from - self._buf_start
-        if drop > 0:
-            self._buf = np.ascontiguousarray(self._buf[:, drop:])
-            self._buf_start = keep_from
+    def _run(self, groups: list[tuple[np.ndarray, int, int]], n_stop: int) -> np.ndarray:
+        """Compute the frames in ``groups`` (source, offset of its first window, frames)
+        and every output up to aligned index ``n_stop`` (exclusive) they make possible."""
+        plan = self._plan
+        batches = []
+        k = self._k_next
+        n = self._n_next
+        for src, off, frames in groups:
+            for i in range(0, frames, _FRAMES_PER_BATCH):
+                nb = min(_FRAMES_PER_BATCH, frames - i)
+                k += nb
+                n_end = max(n, min(n_stop, plan.outputs_ready(k * plan.frame)))
+                batches.append((src, off + i * plan.hop, nb, n_end))
+                n = n_end
+        out = np.empty((self.channels, n - self._n_next))
+        z_start, z_len = self._z_start, self._z_len
+
+        def channel(c: int) -> tuple[int, int]:
+            return self._run_channel(c, batches, z_start, z_len, out[c])
+
+        work = (k - self._k_next) * plan.frame * self.channels
+        pool = _channel_pool() if self.channels > 1 and work >= _PARALLEL_SAMPLES else None
+        if pool is None:
+            states = [channel(c) for c in range(self.channels)]
+        else:
+            futures = [pool.submit(channel, c) for c in range(self.channels)]
+            states = [f.result() for f in futures]
+        self._z_start, self._z_len = states[0]
+        self._k_next = k
+        self._n_next = n
+        self._emitted += out.shape[1]
         return out
+
+    def _run_channel(self, c, batches, z_start: int, z_len: int, out: np.ndarray):
+        """Stage 1 then stage 2 for channel ``c`` (runs in a worker thread)."""
+        plan = self._plan
+        ws = self._work[c]
+        zw = self._zwork[c]
+        frame, window, hop = plan.frame, plan.window, plan.hop
+        n = self._n_next
+        pos = 0
+        for src, off, nb, n_end in batches:
+            row = src[c]
+            assert off >= 0 and off + (nb - 1) * hop + window <= row.shape[0]
+            windows = as_strided(row[off:], shape=(nb, window),
+                                 strides=(hop * row.itemsize, row.itemsize), writeable=False)
+            if z_len + nb * frame > zw.shape[0]:  # not reached with the default batch size
+                zw = np.concatenate([zw, np.zeros(z_len + nb * frame - zw.shape[0])])
+                self._zwork[c] = zw
+            fft_stage(windows, plan, ws, zw[z_len : z_len + nb * frame])
+            z_len += nb * frame
+            count = n_end - n
+            if count <= 0:
+                continue
+            if plan.stage2 is None:
+                out[pos : pos + count] = zw[n - z_start : n - z_start + count]
+            else:
+                polyphase_channel(zw, z_start, n, plan.stage2, plan.table2,
+                                  out[pos : pos + count])
+            pos += count
+            n = n_end
+            drop = plan.z_first_needed(n) - z_start
+            if drop > 0:
+                zw[: z_len - drop] = zw[drop:z_len]
+                z_len -= drop
+                z_start += drop
+        return z_start, z_len
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Resample one block ``(channels, frames)``; returns float64 ``(channels, n)``.
@@ -248,30 +334,60 @@ class Resample(Processor):
         if x.shape[0] != self.channels:
             raise ParameterError(f"block must have {self.channels} channels, got {x.shape[0]}")
         x = x.astype(np.float64, copy=False)
-        self._consumed += x.shape[1]
-        if self._design is None:
-            self._emitted += x.shape[1]
+        frames = x.shape[1]
+        before = self._consumed
+        self._consumed += frames
+        plan = self._plan
+        if plan is None:
+            self._emitted += frames
             return x.copy()
-        if x.shape[1]:
-            self._buf = np.concatenate([self._buf, x], axis=1)
-        # stream output m = aligned output m - D needs input up to q(m - D) + H <= J - 1,
-        # i.e. m < D + (J - H) L / M
-        half = self._design.half_taps
-        ready = self.latency - ((-(self._consumed - half) * self.up) // self.down)
-        return self._run(ready)
+        k_end = plan.frames_ready(self._consumed)
+        if k_end <= self._k_next:  # no frame complete yet: just keep the samples
+            end = self._pend_len + frames
+            if end > self._pend.shape[1]:  # (the start of a stream can hold more than W)
+                grown = np.zeros((self.channels, 2 * end))
+                grown[:, : self._pend_len] = self._pend[:, : self._pend_len]
+                self._pend = grown
+            self._pend[:, self._pend_len : end] = x
+            self._pend_len = end
+            return np.zeros((self.channels, 0))
+        groups = []
+        k = self._k_next
+        if plan.frame_start(k) < before:
+            # frames that start in the pending samples: join those with the block's head
+            k1 = min(k_end, -((-(before + plan.lead)) // plan.hop))
+            need = max(0, plan.frame_start(k1 - 1) + plan.window - before)
+            head = np.concatenate([self._pend[:, : self._pend_len], x[:, :need]], axis=1)
+            groups.append((head, 0, k1 - k))
+            k = k1
+        if k < k_end:  # frames wholly inside the block: read in place
+            groups.append((x, plan.frame_start(k) - before, k_end - k))
+        a_next = plan.frame_start(k_end)
+        if a_next >= before:
+            keep = [x[:, a_next - before :]]
+        else:
+            keep = [self._pend[:, a_next - self._pend_start : self._pend_len].copy(), x]
+        out = self._run(groups, plan.outputs_ready(k_end * plan.frame))
+        self._set_pending(keep, a_next)
+        return out
 
     def flush(self) -> np.ndarray:
         """Return the rest of the stream up to ``latency + output_frames(J)`` samples."""
-        if self._design is None:
+        plan = self._plan
+        if plan is None:
             return np.zeros((self.channels, 0))
-        total = self.latency + self.output_frames(self._consumed)
-        last = total - 1 - self.latency  # aligned index of the last output
-        need_end = (last * self.down) // self.up + self._design.half_taps + 1
-        have_end = self._buf_start + self._buf.shape[1]
-        if need_end > have_end:
-            pad = np.zeros((self.channels, need_end - have_end))
-            self._buf = np.concatenate([self._buf, pad], axis=1)
-        return self._run(total)
+        n_stop = self.output_frames(self._consumed)
+        if self._n_next >= n_stop:
+            return np.zeros((self.channels, 0))
+        z_need = plan.z_first_needed(n_stop - 1) + 2 * plan.half2
+        k_end = max(self._k_next, -(-z_need // plan.frame))
+        groups = []
+        if k_end > self._k_next:
+            end = plan.frame_start(k_end - 1) + plan.window
+            pad = np.zeros((self.channels, max(0, end - self._consumed)))
+            src = np.concatenate([self._pend[:, : self._pend_len], pad], axis=1)
+            groups.append((src, 0, k_end - self._k_next))
+        return self._run(groups, n_stop)
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Resample a whole array from a fresh state: ``output_frames(J)`` aligned samples.
