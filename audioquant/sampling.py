@@ -256,9 +256,11 @@ class Resample(Processor):
         self._pend_start = start
         self._pend_len = length
 
-    def _run(self, groups: list[tuple[np.ndarray, int, int]], n_stop: int) -> np.ndarray:
+    def _run(self, groups: list[tuple[np.ndarray, int, int]], n_stop: int,
+             dest: np.ndarray | None = None) -> np.ndarray:
         """Compute the frames in ``groups`` (source, offset of its first window, frames)
-        and every output up to aligned index ``n_stop`` (exclusive) they make possible."""
+        and every output up to aligned index ``n_stop`` (exclusive) they make possible,
+        into ``dest`` (a view of its first columns is returned) or a new array."""
         plan = self._plan
         batches = []
         k = self._k_next
@@ -270,7 +272,8 @@ class Resample(Processor):
                 n_end = max(n, min(n_stop, plan.outputs_ready(k * plan.frame)))
                 batches.append((src, off + i * plan.hop, nb, n_end))
                 n = n_end
-        out = np.empty((self.channels, n - self._n_next))
+        count = n - self._n_next
+        out = np.empty((self.channels, count)) if dest is None else dest[:, :count]
         z_start, z_len = self._z_start, self._z_len
 
         def channel(c: int) -> tuple[int, int]:
@@ -330,6 +333,9 @@ class Resample(Processor):
         The returned stream is delayed by ``latency`` output samples; how many samples a
         call returns depends only on the total input so far, never on how it was cut.
         """
+        return self._process(block)
+
+    def _process(self, block: np.ndarray, dest: np.ndarray | None = None) -> np.ndarray:
         x = as_block(block)
         if x.shape[0] != self.channels:
             raise ParameterError(f"block must have {self.channels} channels, got {x.shape[0]}")
@@ -367,12 +373,15 @@ class Resample(Processor):
             keep = [x[:, a_next - before :]]
         else:
             keep = [self._pend[:, a_next - self._pend_start : self._pend_len].copy(), x]
-        out = self._run(groups, plan.outputs_ready(k_end * plan.frame))
+        out = self._run(groups, plan.outputs_ready(k_end * plan.frame), dest)
         self._set_pending(keep, a_next)
         return out
 
     def flush(self) -> np.ndarray:
         """Return the rest of the stream up to ``latency + output_frames(J)`` samples."""
+        return self._flush()
+
+    def _flush(self, dest: np.ndarray | None = None) -> np.ndarray:
         plan = self._plan
         if plan is None:
             return np.zeros((self.channels, 0))
@@ -387,7 +396,7 @@ class Resample(Processor):
             pad = np.zeros((self.channels, max(0, end - self._consumed)))
             src = np.concatenate([self._pend[:, : self._pend_len], pad], axis=1)
             groups.append((src, 0, k_end - self._k_next))
-        return self._run(groups, n_stop)
+        return self._run(groups, n_stop, dest)
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Resample a whole array from a fresh state: ``output_frames(J)`` aligned samples.
@@ -397,8 +406,14 @@ class Resample(Processor):
         mono = np.ndim(audio) == 1
         block = as_block(audio)
         self.prepare(sample_rate, block.shape[0])
-        out = np.concatenate([self.process(block), self.flush()], axis=1)
-        out = trim_latency(out, self.latency)[:, : self.output_frames(block.shape[1])]
+        frames = self.output_frames(block.shape[1])
+        if self._plan is None:
+            out = block.astype(np.float64)
+        else:  # one output array, filled in place (no joining of the parts)
+            out = np.empty((self.channels, self.latency + frames))
+            done = self._process(block, out).shape[1]
+            self._flush(out[:, done:])
+            out = trim_latency(out, self.latency)
         return out[0] if mono else out
 
 

@@ -619,13 +619,37 @@ def fft_stage(windows: np.ndarray, design: TwoStageDesign, ws: FFTWorkspace,
 
 @numba.njit(cache=True, nogil=True)
 def _polyphase_1ch_table(z, z_start, q0, p0, count, up, down, half, table, out) -> None:
+    # The dot product is written out here (not a call) and its 8 lanes start from the
+    # first products: about twice as fast as ``_dot``, same fixed order of additions.
     taps = 2 * half
+    blocks = taps // 8
     q_step = down // up
     p_step = down % up
     q = q0
     p = p0
     for n in range(count):
-        out[n] = _dot(table[p], z, q - half + 1 - z_start, taps)
+        base = q - half + 1 - z_start
+        row = table[p]
+        xs = z[base : base + taps]
+        s0 = row[0] * xs[0]
+        s1 = row[1] * xs[1]
+        s2 = row[2] * xs[2]
+        s3 = row[3] * xs[3]
+        s4 = row[4] * xs[4]
+        s5 = row[5] * xs[5]
+        s6 = row[6] * xs[6]
+        s7 = row[7] * xs[7]
+        for b in range(1, blocks):
+            i = 8 * b
+            s0 += row[i] * xs[i]
+            s1 += row[i + 1] * xs[i + 1]
+            s2 += row[i + 2] * xs[i + 2]
+            s3 += row[i + 3] * xs[i + 3]
+            s4 += row[i + 4] * xs[i + 4]
+            s5 += row[i + 5] * xs[i + 5]
+            s6 += row[i + 6] * xs[i + 6]
+            s7 += row[i + 7] * xs[i + 7]
+        out[n] = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
         q += q_step
         p += p_step
         if p >= up:
