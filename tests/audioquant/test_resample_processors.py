@@ -114,6 +114,42 @@ def test_block_size_invariance(in_rate, out_rate):
         assert np.array_equal(stream(Resample(out_rate), x, in_rate, block), whole)
 
 
+@pytest.mark.parametrize("in_rate,out_rate", [(96000, 44100), (44100, 48000), (48000, 8000)])
+@pytest.mark.parametrize("quality", ["high", "very high"])
+def test_block_size_invariance_over_many_frames(in_rate, out_rate, quality):
+    # long enough for several FFT frames of stage 1 (and the threaded path when whole);
+    # blocks that straddle frame boundaries in every way give the same numbers
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((2, 40000))
+    whole = Resample(out_rate, quality=quality)(x, in_rate)
+    for block in (1, 17, 4096, 7777, 25000):
+        got = stream(Resample(out_rate, quality=quality), x, in_rate, block)
+        assert np.array_equal(got, whole)
+
+
+def test_threads_do_not_change_the_numbers():
+    # channels run in parallel threads on big calls: each equals the channel alone
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((8, 60000))
+    y = Resample(44100)(x, 96000)
+    for c in (0, 5, 7):
+        assert np.array_equal(y[c], Resample(44100)(x[c], 96000))
+
+
+def test_render_start_up_does_not_import_scipy_signal():
+    # the resampler's FFT is numpy's: preparing and running one pulls in no scipy.signal
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from audioquant.sampling import Resample\n"
+            "Resample(44100)(np.zeros((2, 9000)), 96000)\n"
+            "print('scipy.signal' in sys.modules, 'scipy.fft' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.split() == ["False", "False"]
+
+
 @pytest.mark.parametrize("channels", [1, 2, 8])
 def test_channels_are_independent(channels):
     rng = np.random.default_rng(12)
