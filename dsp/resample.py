@@ -457,7 +457,7 @@ class TwoStageDesign:
         )
 
 
-def _fft_size(taps1: int, factor: int = 8) -> int:
+def _fft_size(taps1: int, factor: int = 16) -> int:
     """Smallest power of two at least ``factor`` times the stage-1 length."""
     return 1 << max(8, int(math.ceil(math.log2(factor * taps1))))
 
@@ -485,9 +485,9 @@ def design_two_stage(
     stopband: float,
     attenuation_db: float,
     *,
-    stage2_margin_db: float = 20.0,
+    stage2_margin_db: float = 15.0,
     pre: tuple[int, int] | None = None,
-    fft_factor: int = 8,
+    fft_factor: int = 16,
 ) -> TwoStageDesign:
     """Plan a two-stage conversion ``in_rate`` -> ``out_rate`` (Hz, different).
 
