@@ -56,6 +56,7 @@ from dsp.resample import (
     MAX_TABLE_COEFFICIENTS,
     FFTWorkspace,
     KaiserDesign,
+    PolyphaseScratch,
     TwoStageDesign,
     design_kaiser,
     design_two_stage,
@@ -214,6 +215,7 @@ class Resample(Processor):
             self.latency = -((-num * self.up) // (den * self.down))
             ch = int(channels)
             self._work = [FFTWorkspace(plan, _FRAMES_PER_BATCH) for _ in range(ch)]
+            self._scratch = [PolyphaseScratch() for _ in range(ch)]
             zcap = (_FRAMES_PER_BATCH + 2) * plan.frame + 4 * plan.half2 + 16
             self._zwork = [np.zeros(zcap) for _ in range(ch)]
         super().prepare(sample_rate, channels)
@@ -317,7 +319,7 @@ class Resample(Processor):
                 out[pos : pos + count] = zw[n - z_start : n - z_start + count]
             else:
                 polyphase_channel(zw, z_start, n, plan.stage2, plan.table2,
-                                  out[pos : pos + count])
+                                  out[pos : pos + count], self._scratch[c])
             pos += count
             n = n_end
             drop = plan.z_first_needed(n) - z_start

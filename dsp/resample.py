@@ -35,6 +35,7 @@ import numpy as np
 __all__ = [
     "FFTWorkspace",
     "KaiserDesign",
+    "PolyphaseScratch",
     "TwoStageDesign",
     "design_kaiser",
     "design_two_stage",
@@ -658,6 +659,111 @@ def _polyphase_1ch_table(z, z_start, q0, p0, count, up, down, half, table, out) 
 
 
 @numba.njit(cache=True, nogil=True)
+def _transpose_rows(z, b0: int, rows: int, down: int, zt) -> None:
+    """``zt[c, m] = z[b0 + c + m * down]`` (zero past the end of ``z``)."""
+    lim = z.shape[0]
+    for m in range(rows):
+        base = b0 + m * down
+        if base + down <= lim:
+            for c in range(down):
+                zt[c, m] = z[base + c]
+        else:
+            for c in range(down):
+                zt[c, m] = z[base + c] if base + c < lim else 0.0
+
+
+@numba.njit(cache=True)
+def _run(zt, o: int, down: int, jn: int):
+    """``z[b0 + o + j M]`` for ``j < jn``, a contiguous run of ``zt``."""
+    m = o // down
+    return zt[o % down, m : m + jn]
+
+
+@numba.njit(cache=True, nogil=True)
+def _polyphase_1ch_24(z, z_start, q0, p0, count, up, down, table, zt, res, out) -> None:
+    """``_polyphase_1ch_table`` for 24 taps, vectorised across outputs: the same numbers.
+
+    Outputs ``r, r + L, r + 2L, ...`` share phase ``p`` and read ``z`` ``M`` apart, so with
+    ``z`` laid out as rows of ``M`` (``zt[c, m] = z[b0 + c + m M]``) each tap reads a
+    contiguous run. Every output still sums its 24 products in ``_polyphase_1ch_table``'s
+    order: lane ``k`` = ``(t[k] x[k] + t[k+8] x[k+8]) + t[k+16] x[k+16]``, then the tree.
+    """
+    half = 12
+    b0 = q0 - half + 1 - z_start
+    span = (p0 + (count - 1) * down) // up + 24
+    rows = (span + down - 1) // down
+    _transpose_rows(z, b0, rows, down, zt)
+    q_step = down // up
+    p_step = down % up
+    q = q0
+    p = p0
+    for r in range(min(up, count)):
+        jn = (count - r + up - 1) // up
+        t = table[p]
+        o = q - q0
+        x0 = _run(zt, o + 0, down, jn)
+        x1 = _run(zt, o + 1, down, jn)
+        x2 = _run(zt, o + 2, down, jn)
+        x3 = _run(zt, o + 3, down, jn)
+        x4 = _run(zt, o + 4, down, jn)
+        x5 = _run(zt, o + 5, down, jn)
+        x6 = _run(zt, o + 6, down, jn)
+        x7 = _run(zt, o + 7, down, jn)
+        y0 = _run(zt, o + 8, down, jn)
+        y1 = _run(zt, o + 9, down, jn)
+        y2 = _run(zt, o + 10, down, jn)
+        y3 = _run(zt, o + 11, down, jn)
+        y4 = _run(zt, o + 12, down, jn)
+        y5 = _run(zt, o + 13, down, jn)
+        y6 = _run(zt, o + 14, down, jn)
+        y7 = _run(zt, o + 15, down, jn)
+        w0 = _run(zt, o + 16, down, jn)
+        w1 = _run(zt, o + 17, down, jn)
+        w2 = _run(zt, o + 18, down, jn)
+        w3 = _run(zt, o + 19, down, jn)
+        w4 = _run(zt, o + 20, down, jn)
+        w5 = _run(zt, o + 21, down, jn)
+        w6 = _run(zt, o + 22, down, jn)
+        w7 = _run(zt, o + 23, down, jn)
+        c0, c1, c2, c3, c4, c5, c6, c7 = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]
+        d0, d1, d2, d3, d4, d5, d6, d7 = t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]
+        e0, e1, e2, e3, e4, e5, e6, e7 = t[16], t[17], t[18], t[19], t[20], t[21], t[22], t[23]
+        rr = res[:jn]
+        for j in range(jn):
+            s0 = (c0 * x0[j] + d0 * y0[j]) + e0 * w0[j]
+            s1 = (c1 * x1[j] + d1 * y1[j]) + e1 * w1[j]
+            s2 = (c2 * x2[j] + d2 * y2[j]) + e2 * w2[j]
+            s3 = (c3 * x3[j] + d3 * y3[j]) + e3 * w3[j]
+            s4 = (c4 * x4[j] + d4 * y4[j]) + e4 * w4[j]
+            s5 = (c5 * x5[j] + d5 * y5[j]) + e5 * w5[j]
+            s6 = (c6 * x6[j] + d6 * y6[j]) + e6 * w6[j]
+            s7 = (c7 * x7[j] + d7 * y7[j]) + e7 * w7[j]
+            rr[j] = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
+        for j in range(jn):
+            out[r + j * up] = rr[j]
+        q += q_step
+        p += p_step
+        if p >= up:
+            p -= up
+            q += 1
+
+
+class PolyphaseScratch:
+    """Reusable scratch for the vectorised 24-tap kernel (one per thread)."""
+
+    def __init__(self) -> None:
+        self._zt = np.empty(0)
+        self._res = np.empty(0)
+
+    def arrays(self, down: int, rows: int, outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._zt.size < down * rows:
+            self._zt = np.empty(2 * down * rows)
+        if self._res.size < outputs:
+            self._res = np.empty(2 * outputs)
+        return self._zt[: down * rows].reshape(down, rows), self._res
+
+
+@numba.njit(cache=True, nogil=True)
 def _polyphase_1ch_direct(z, z_start, q0, p0, count, up, down, half, cutoff, beta, out):
     taps = 2 * half
     q_step = down // up
@@ -683,9 +789,11 @@ def polyphase_channel(
     design: KaiserDesign,
     table: np.ndarray | None,
     out: np.ndarray,
+    scratch: PolyphaseScratch | None = None,
 ) -> None:
     """One channel of :func:`polyphase_resample` into ``out`` (1-D, ``count`` outputs),
-    releasing the GIL: the same numbers, so channels can run in parallel threads."""
+    releasing the GIL: the same numbers, so channels can run in parallel threads. With
+    ``scratch``, 24-tap tables and long runs take the vectorised kernel (same numbers)."""
     count = out.shape[0]
     if count == 0:
         return
@@ -694,7 +802,11 @@ def polyphase_channel(
     last_q = ((first_output + count - 1) * down) // up
     if q0 - half + 1 - z_start < 0 or last_q + half - z_start >= z.shape[0]:
         raise ValueError("buffer does not cover the taps of the requested outputs")
-    if table is not None:
+    if table is not None and half == 12 and scratch is not None and count >= 8 * up:
+        rows = ((p0 + (count - 1) * down) // up + 2 * half + down - 1) // down
+        zt, res = scratch.arrays(down, rows, -(-count // up))
+        _polyphase_1ch_24(z, z_start, q0, p0, count, up, down, table, zt, res, out)
+    elif table is not None:
         _polyphase_1ch_table(z, z_start, q0, p0, count, up, down, half, table, out)
     else:
         _polyphase_1ch_direct(
