@@ -21,26 +21,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _bits(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bits must be an integer in 1..32, got {text!r}") from None
-    if not 1 <= value <= 32:
-        raise argparse.ArgumentTypeError(f"bits must be in 1..32, got {value}")
-    return value
-
-
-def _positive(name: str):
+def _int_in(name: str, low: int, high: int | None = None):
+    """An argparse type: an integer in low..high (no upper bound when high is None)."""
     def parse(text: str) -> int:
+        allowed = f"in {low}..{high}" if high is not None else f"at least {low}"
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{name} must be a positive integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+                f"{name} must be an integer {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{name} must be {allowed}, got {value}")
         return value
     return parse
 
@@ -97,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render an audio file at reduced bit depth")
     r.add_argument("input", help="input audio file (anything libsndfile reads)")
     r.add_argument("output", help="output file; WAV, AIFF or FLAC by extension")
-    r.add_argument("--bits", type=_bits, default=16, help="target depth 1..32 (default 16)")
+    r.add_argument("--bits", type=_int_in("bits", 1, 32), default=16,
+                   help="target depth 1..32 (default 16)")
     r.add_argument("--dither", choices=("none", "rpdf", "tpdf", "hp-tpdf"), default="tpdf",
                    help="dither (default tpdf: 2 LSB peak to peak)")
     r.add_argument("--shaping", type=_shaping, default="none",
@@ -111,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample-and-hold rate reduction to HZ, no filter (lo-fi)")
     r.add_argument("--no-auto-blank", dest="auto_blank", action="store_false",
                    help="dither every sample, even runs that are already exact")
-    r.add_argument("--block", type=_positive("block"), default=65536,
+    r.add_argument("--block", type=_int_in("block", 1), default=65536,
                    help="frames per processing block (output is identical for any size)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_render)
@@ -123,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
 
     s = sub.add_parser("shapers", help="list the noise-shaping filters and their rates")
-    s.add_argument("--rate", type=_positive("rate"), help="only filters usable at this rate (Hz)")
+    s.add_argument("--rate", type=_int_in("rate", 1), help="only filters usable at this rate (Hz)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--plot", metavar="FILE.png",
                    help="with --rate: draw |H(f)|^2 of the filters against the weighting "

@@ -48,6 +48,20 @@ def _is_code(xs: float, lo: float, hi: float) -> bool:
     return xs == np.floor(xs) and lo <= xs <= hi
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _dot4(coefs: np.ndarray, history: np.ndarray, start: int) -> float:
+    """sum(coefs[k] * history[start + k]) as four interleaved partial sums (k mod 4) added
+    as (0 + 1) + (2 + 3): a fixed order, so bit-exact, with four independent chains of
+    additions instead of one. ``len(coefs)`` is a multiple of 4."""
+    s0 = s1 = s2 = s3 = 0.0
+    for k in range(0, coefs.shape[0], 4):
+        s0 += coefs[k] * history[start + k]
+        s1 += coefs[k + 1] * history[start + k + 1]
+        s2 += coefs[k + 2] * history[start + k + 2]
+        s3 += coefs[k + 3] * history[start + k + 3]
+    return (s0 + s1) + (s2 + s3)
+
+
 @numba.njit(cache=True, nogil=True)
 def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, channel0, start,
                 b, a, err_hist, fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
@@ -65,7 +79,6 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
     lo = -(2.0 ** (bits - 1))
     hi = 2.0 ** (bits - 1) - 1
     order = err_hist.shape[1] // 2
-    nb = b.shape[0]
     na = a.shape[0]
     blanking = blank_run > 0
     for c in range(channels):
@@ -111,23 +124,9 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                         continue
                 else:
                     run = 0
-            # Four interleaved partial sums (k mod 4), added pairwise: a fixed order, so
-            # still bit-exact, with four independent chains instead of one.
-            s0 = s1 = s2 = s3 = 0.0
-            for k in range(0, nb, 4):
-                s0 += b[k] * eh[p + k]
-                s1 += b[k + 1] * eh[p + k + 1]
-                s2 += b[k + 2] * eh[p + k + 2]
-                s3 += b[k + 3] * eh[p + k + 3]
-            s = (s0 + s1) + (s2 + s3)
+            s = _dot4(b, eh, p)
             if na:
-                s0 = s1 = s2 = s3 = 0.0
-                for k in range(0, na, 4):
-                    s0 += a[k] * fh[p + k]
-                    s1 += a[k + 1] * fh[p + k + 1]
-                    s2 += a[k + 2] * fh[p + k + 2]
-                    s3 += a[k + 3] * fh[p + k + 3]
-                s -= (s0 + s1) + (s2 + s3)
+                s -= _dot4(a, fh, p)
             d = xs - s
             q = np.floor(d + dither_at(kind, key, start + i) + 0.5)
             e = q - d
