@@ -2,9 +2,12 @@
 
 ``Resample(target_rate, quality="high")``
     Converts between any two integer rates in 8000..384000 Hz by the rational factor
-    ``L / M = target_rate / sample_rate`` (lowest terms) with a Kaiser-windowed-sinc
-    polyphase filter (``dsp.resample``). Output sample ``n`` is aligned with input time
-    ``n * M / L``: an impulse at input sample ``t`` peaks at output ``t * L / M``.
+    ``L / M = target_rate / sample_rate`` (lowest terms) with Kaiser-windowed-sinc filters
+    in two stages (``dsp.resample.design_two_stage``): a sharp FIR applied by FFT
+    overlap-save on a fixed frame grid of the stream, then a 24-tap polyphase stage.
+    Output sample ``n`` is aligned with input time ``n * M / L``: an impulse at input
+    sample ``t`` peaks at output ``t * L / M``. On big blocks the channels run in
+    parallel threads (the kernels release the GIL); the numbers do not change.
 
 ``SampleHold(hold_rate, at_hold_rate=False)``
     Lo-fi rate reduction with no filter: each held value lasts ``1 / hold_rate`` seconds on
@@ -16,11 +19,14 @@ Both processors define ``latency`` (output samples of delay in the stream ``proc
 returns) and ``output_frames(input_frames)`` (the length of the aligned result). The engine
 streams blocks through ``process``, appends ``flush()``, drops the first ``latency`` output
 samples and cuts the result to ``output_frames(total_input_frames)``. For ``Resample``:
-``latency = ceil(H * L / M)`` (``H`` the filter's half length in input samples, so the
-stream never waits for input beyond an output's own time) and
-``output_frames(J) = ceil(J * L / M)`` -- one output per ``M / L`` input samples while the
-output time is inside the input, the rule of ``soxr`` and ``librosa``. ``flush`` returns
-exactly what is missing, so the cut is a no-op when nothing else intervenes. Calling the
+``latency = ceil(S * L / M)`` (``S`` the half length of the whole two-stage filter in
+input samples: the stream starts with the outputs whose taps reach back before the input)
+and ``output_frames(J) = ceil(J * L / M)`` -- one output per ``M / L`` input samples while
+the output time is inside the input, the rule of ``soxr`` and ``librosa``. ``process``
+returns an output as soon as the stage-1 frames it needs are complete (a frame is a few
+thousand input samples), so how many samples a call returns depends only on the input so
+far. ``flush`` returns exactly what is missing, so the cut is a no-op when nothing else
+intervenes. Calling the
 processor on a whole array (``proc(audio, sample_rate)``) does all of that in one go.
 
 Quality presets (band edges as fractions of the lower of the two Nyquist frequencies;
@@ -37,7 +43,8 @@ very high     0.91      1.00      +-0.0000001 dB   >= 160 dB
 ============  ========  ========  ===============  ===========
 
 The stopband starts at the lower Nyquist frequency, so nothing aliases and images are
-removed by at least the attenuation figure. Each design aims 5 dB past its promise.
+removed by at least the attenuation figure. Stage 1 aims 5 dB past the promise, stage 2
+15 dB further (its ripple adds to stage 1's; the sum stays within the promise).
 """
 
 from __future__ import annotations

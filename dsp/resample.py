@@ -16,13 +16,24 @@ When ``L * K`` coefficients would not fit a table (rates whose gcd is small, suc
 44101 -> 48000), the kernel computes the row for each output on the fly with the same
 function (:func:`_kaiser_sinc_row`), so both paths give identical numbers.
 
+What :class:`audioquant.sampling.Resample` runs is the same filter idea in two stages, the
+structure of libsoxr (:func:`design_two_stage`): stage 1, a sharp linear-phase
+Kaiser-windowed-sinc FIR with the preset's band edges, zero-stuffed by ``U`` (2 when
+upsampling) and decimated by ``D``, applied by FFT overlap-save on a fixed grid of frames of
+the stream (frame ``k`` covers fixed absolute input indices, so its numbers never depend on
+where a caller cut the blocks); stage 2, the polyphase kernel above from ``F1 = fs U / D`` to
+the output rate with a stopband that starts only at ``F1 - f_stop`` (the first image of what
+stage 1 lets through), so 24 taps do where one stage needs 400-530. The FFT is numpy's
+(pocketfft; a frame's numbers are the same whether it is transformed alone or in a batch).
+
 Sample-and-hold (no filter): output ``n`` at the input rate ``fs`` falls in hold interval
 ``k = floor(n * r / fs)`` (interval ``k`` spans ``[k / r, (k + 1) / r)`` seconds) and holds
 ``x[floor(k * fs / r)]``, the input sample current at the interval's start. At the reduced
 rate the output is ``y[k] = x[floor(k * fs / r)]``. Integer arithmetic throughout.
 
 Kernels are ``@numba.njit(cache=True)`` without ``fastmath``: sums run in a fixed order, so
-output is bit-exact whatever the block size. Only numpy and numba are imported here.
+output is bit-exact whatever the block size. The one-channel kernels are ``nogil`` so the
+channels of a stream can run in parallel threads. Only numpy and numba are imported here.
 """
 
 from __future__ import annotations
