@@ -11,7 +11,8 @@ jitter (sd 15 ticks), a CC every beat per track. Times are the best of ``--repea
 ``Stream.quantize((4,))`` snaps offsets and durations to sixteenths (our strength 100).
 It runs on a Stream built from the same 100,000 notes; music21's MIDI import (which builds
 a whole Score: measures, ties, voices) is timed apart, in a subprocess with a time limit,
-on 5,000- and 20,000-note files from the same generator and on the full file.
+on 5,000- and 20,000-note files from the same generator and on the full file, with
+``forceSource=True`` (music21 otherwise reloads a pickle it cached on an earlier run).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ _M21_PARSE = """
 import json, sys, time
 from music21 import converter
 t0 = time.perf_counter()
-converter.parse(sys.argv[1], quantizePost=False)
+converter.parse(sys.argv[1], quantizePost=False, forceSource=True)  # no pickle cache
 print(json.dumps(time.perf_counter() - t0))
 """
 
