@@ -7,6 +7,7 @@ All settings are in percent of one grid step (``Grid.step``) and are used to 0.0
 - ``catch_range``: only notes at most this far from their nearest line move (Logic's
   Q-Range, Reaper's window); the others keep their timing.
 - ``exclude_within``: notes at most this far from their nearest line stay where they are.
+- no note moves before tick 0 (a grid offset can put a line there): it stops at 0;
 - ``mode="starts"`` moves note-ons; ``"ends"`` also moves note-offs by the same rules,
   each end to the nearest line *after its note's new start*; ``"lengths"`` moves each note
   as a whole, keeping its duration.
@@ -195,7 +196,7 @@ def quantize(
     s_old = start[idx]
     line, dist = grid._locate(s_old)
     in_range, in_exclude = _windows(grid, dist, exclude, catch)
-    s_cand = _pull(s_old, dist, grid, k)
+    s_cand = np.maximum(_pull(s_old, dist, grid, k), 0)  # a file starts at tick 0
     would = s_cand != s_old
     apply = in_range & ~in_exclude
     s_new = np.where(apply, s_cand, s_old)

@@ -227,3 +227,12 @@ def test_each_note_moves_toward_its_line_by_the_strength_or_stays_for_a_window(
     touched = np.isin(notes.pitch, notes.pitch[result.moved])
     assert_valid(result.notes, touched)
     assert len(result.notes) == n
+
+
+def test_no_note_moves_before_tick_0():
+    # offset -40 % of a dotted quarter (1440 ticks at 960 PPQ): lines at -576, 864, ...
+    grid = midi.Grid.parse("1/4.", 960, offset=-40)
+    notes = midi.Notes.from_arrays([0, 10, 500], [100, 200, 600], [60, 61, 62])
+    result = midi.quantize(notes, grid, mode="lengths")
+    assert result.notes.start.tolist() == [0, 0, 864]  # -576 is nearest for 0 and 10
+    assert result.notes.end.tolist() == [100, 190, 964]
