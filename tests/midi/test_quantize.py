@@ -190,15 +190,16 @@ def assert_valid(n: midi.Notes, mask=None):
     catch=st.integers(0, 100),
     mode=st.sampled_from(["starts", "ends", "lengths"]),
     n_pitches=st.integers(1, 8),
+    offset=st.sampled_from([0, 25, -40, 100]),
 )
 def test_each_note_moves_toward_its_line_by_the_strength_or_stays_for_a_window(
-    seed, grid_name, ppq, swing, strength, exclude, catch, mode, n_pitches
+    seed, grid_name, ppq, swing, strength, exclude, catch, mode, n_pitches, offset
 ):
     rng = np.random.default_rng(seed)
-    grid = midi.Grid.parse(grid_name, ppq, swing=swing)
+    grid = midi.Grid.parse(grid_name, ppq, swing=swing, offset=offset)
     step = step_of(grid)
     n = 60
-    start = rng.integers(0, int(40 * step) + 1, n)
+    start = rng.integers(int(2 * step), int(40 * step) + 1, n)  # clear of tick 0
     notes = midi.Notes.from_arrays(
         start, start + rng.integers(0, int(3 * step) + 2, n), rng.integers(60, 60 + n_pitches, n)
     )
@@ -207,7 +208,7 @@ def test_each_note_moves_toward_its_line_by_the_strength_or_stays_for_a_window(
     )
     old = notes.start.astype(np.float64)
     new = result.notes.start.astype(np.float64)
-    line = ref_nearest(old, step, float(grid.swing))
+    line = ref_nearest(old, step, float(grid.swing), float(grid.offset))
     dist = np.abs(line - old) / step * 100  # percent of a step
     # 1e-6: float reference vs exact integer maths at the window limits
     window = (dist > catch + 1e-6) | (dist <= exclude + 1e-6)
