@@ -250,13 +250,14 @@ def test_two_stage_filters_meet_preset(preset, in_rate, out_rate):
     assert pass1 + pass2 <= ripple
 
 
-@pytest.mark.parametrize("in_rate,out_rate", TWO_STAGE_CASES + [(44101, 48000)])
+# 96k -> 48k is a pure FFT decimation by 2: it has no second stage to compare.
+@pytest.mark.parametrize("in_rate,out_rate", [c for c in TWO_STAGE_CASES if c != (96000, 48000)]
+                         + [(44101, 48000)])
 def test_polyphase_channel_equals_polyphase_resample(in_rate, out_rate):
     # the one-channel, GIL-free kernel computes the same outputs as the reference driver
     rng = np.random.default_rng(23)
     s2 = design_two_stage(in_rate, out_rate, 0.91, 1.0, 125.0).stage2
-    if s2 is None:
-        pytest.skip("no second stage at this ratio")
+    assert s2 is not None
     table = kaiser_sinc_table(s2) if s2.up * s2.taps <= 1 << 22 else None
     frames = 3000 if s2.up > 1000 else max(3000, 11 * s2.down + 100)  # >= 10 L outputs
     z = rng.standard_normal(frames)
