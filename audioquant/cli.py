@@ -50,18 +50,13 @@ def _seed(text: str) -> int | None:
 
 
 def _shaping(text: str) -> str:
-    from dsp.design import parse_name
-    from dsp.shaping import NAMES
+    from audioquant.errors import ParameterError
+    from audioquant.processors import check_shaping
 
     try:
-        if parse_name(text) is not None:
-            return text
-    except ValueError as exc:
+        check_shaping(text)
+    except ParameterError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    allowed = ("none", "auto", *NAMES, "designed[:N[:468|ath]]")
-    if text not in allowed:
-        raise argparse.ArgumentTypeError(
-            f"unknown shaping filter {text!r}; choose one of {', '.join(allowed)}")
     return text
 
 

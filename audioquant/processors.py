@@ -93,6 +93,23 @@ SHAPING_NONE = "none"
 SHAPING_AUTO = "auto"
 
 
+def check_shaping(name: str) -> tuple | None:
+    """Check a shaping name: a catalog filter, ``auto``, ``none`` or
+    ``designed[:N[:468|ath]]``. Return the design parameters for a designed filter (None
+    otherwise); raise ParameterError naming the choices for anything else."""
+    from dsp import design
+    from dsp.shaping import NAMES
+
+    try:
+        params = design.parse_name(name)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    if params is None and name not in (SHAPING_NONE, SHAPING_AUTO, *NAMES):
+        choices = ", ".join((SHAPING_NONE, SHAPING_AUTO, *NAMES, "designed[:N[:468|ath]]"))
+        raise ParameterError(f"unknown shaping filter {name!r}; choose one of {choices}")
+    return params
+
+
 class Requantize(Processor):
     """Reduce audio to ``bits`` bits with dither, optional noise shaping and auto-blank.
 
@@ -124,9 +141,7 @@ class Requantize(Processor):
     def __init__(self, bits: int = 16, *, dither: str = "tpdf", shaping: str | None = None,
                  seed: int | None = 0, auto_blank: bool = True, blank_run: int = 32) -> None:
         super().__init__()
-        from dsp import design
         from dsp.dither import DITHER_KINDS
-        from dsp.shaping import NAMES
 
         if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
             raise ParameterError(f"bits must be an integer in 1..32, got {bits!r}")
@@ -136,14 +151,7 @@ class Requantize(Processor):
             raise ParameterError(
                 f"dither must be one of {', '.join(DITHER_KINDS)}, got {dither!r}")
         shaping = shaping or SHAPING_NONE
-        try:
-            self._design = design.parse_name(shaping)
-        except ValueError as exc:
-            raise ParameterError(str(exc)) from None
-        if self._design is None and shaping not in (SHAPING_NONE, SHAPING_AUTO, *NAMES):
-            raise ParameterError(f"unknown shaping filter {shaping!r}; choose one of "
-                                 f"{', '.join((SHAPING_NONE, SHAPING_AUTO, *NAMES))}, "
-                                 "designed[:N[:468|ath]]")
+        self._design = check_shaping(shaping)
         if blank_run < 1:
             raise ParameterError(f"blank_run must be at least 1 sample, got {blank_run}")
         if seed is None:
