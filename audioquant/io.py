@@ -177,7 +177,10 @@ class AtomicWriter:
 
     def write(self, block: np.ndarray) -> None:
         """Append ``(channels, frames)`` data (integer codes or float)."""
-        self.file.write(block.T)
+        try:
+            self.file.write(block.T)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioFileError(f"cannot write {self.path}: {_reason(exc)}") from None
 
     def commit(self) -> None:
         """Close and move the finished file into place."""

@@ -273,3 +273,13 @@ def test_render_hold_rate_makes_a_staircase(tmp_path, rng):
     y, _ = io.read(out)
     held = np.repeat(x[::4], 4)[: x.size]         # 44100 / 11025 = 4: plain numpy reference
     np.testing.assert_array_equal(y[0], np.floor(held * 2.0**23 + 0.5) / 2**23)  # halves up
+
+
+def test_a_failing_write_leaves_nothing_behind(tmp_path, mix, monkeypatch):
+    def disk_full(self, data):
+        raise RuntimeError("Error writing: No space left on device")
+
+    monkeypatch.setattr(sf.SoundFile, "write", disk_full)
+    with pytest.raises(AudioFileError, match="No space left on device"):
+        render(mix, tmp_path / "out.wav")
+    assert sorted(os.listdir(tmp_path)) == ["mix.wav"]
