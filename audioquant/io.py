@@ -113,9 +113,19 @@ def blocks(meta: AudioInfo, block_size: int) -> Iterator[np.ndarray]:
                              f"frames, it holds {done}")
 
 
+#: Lossy formats: they cannot hold the integer codes a render computes.
+LOSSY_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3")
+
+
 def output_format(path: str | os.PathLike) -> str:
-    """The container format for an output path, from its extension (WAV when in doubt)."""
-    return FORMATS_BY_EXTENSION.get(Path(path).suffix.lower(), "WAV")
+    """The container format for an output path, from its extension (WAV when in doubt).
+
+    A lossy format's extension is refused: its decoder would not give back the codes."""
+    suffix = Path(path).suffix.lower()
+    if suffix in LOSSY_EXTENSIONS:
+        raise ParameterError(f"cannot write PCM codes to a lossy {suffix} file {path}; "
+                             "use .wav, .aiff or .flac")
+    return FORMATS_BY_EXTENSION.get(suffix, "WAV")
 
 
 def container_bits(bits: int) -> int:

@@ -185,6 +185,7 @@ def test_errors_from_the_library(tmp_path, mix):
     ("mix", ["render", "{d}/mix.wav", "{d}/no/such/folder/out.wav"], 1, "does not exist"),
     ("mix", ["render", "{d}/mix.wav", "{d}/out.flac", "--bits", "32"], 1,
      "cannot hold 32-bit"),
+    ("mix", ["render", "{d}/mix.wav", "{d}/out.mp3"], 1, "lossy .mp3"),
 ])
 def test_cli_bad_input_is_one_line_and_no_output(tmp_path, setup, args, status, message):
     d = tmp_path
