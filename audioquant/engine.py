@@ -243,19 +243,14 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
     requantizer = Requantize(bits, dither=dither, shaping=shaping, seed=seed,
                              auto_blank=auto_blank)
     chain = Chain(processors)
-    if hold_rate is not None:
-        from audioquant.sampling import SampleHold
+    if hold_rate is not None or rate is not None or quality != "high":
+        from audioquant.sampling import Resample, SampleHold, check_rate, parse_quality
 
-        chain.append(SampleHold(hold_rate))
-    if rate is not None and rate != meta.sample_rate:
-        from audioquant.sampling import Resample
-
-        chain.append(Resample(rate, quality=quality))
-    elif rate is not None:
-        from audioquant.sampling import check_rate, parse_quality
-
-        check_rate("rate", rate)
         parse_quality(quality)
+        if hold_rate is not None:
+            chain.append(SampleHold(hold_rate))
+        if rate is not None and check_rate("rate", rate) != meta.sample_rate:
+            chain.append(Resample(rate, quality=quality))
     chain.prepare(meta.sample_rate, meta.channels)
     out_rate = chain.output_rate(meta.sample_rate)
     requantizer.prepare(out_rate, meta.channels)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audioquant.errors import AudioquantError
+from audioquant.errors import AudioFileError, AudioquantError
 
 
 class MissingExtraError(AudioquantError, ImportError):
@@ -72,6 +72,9 @@ def plot_ntf(path: str | os.PathLike, sample_rate: int, shapers: Sequence) -> No
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right", ncol=1)
         fig.tight_layout()
-        fig.savefig(os.fspath(path))
+        try:
+            fig.savefig(os.fspath(path))
+        except (OSError, ValueError) as exc:   # no such folder, unknown image format
+            raise AudioFileError(f"cannot write plot {os.fspath(path)}: {exc}") from None
     finally:
         plt.close(fig)

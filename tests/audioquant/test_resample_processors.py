@@ -404,9 +404,7 @@ def test_cli_hold_rate_file_is_the_staircase(tmp_path):
     (["--hold-rate", "-1"], 1, "hold_rate must be in 1..384000 Hz, got -1"),
     (["--hold-rate", "400000"], 1, "hold_rate must be in 1..384000 Hz, got 400000"),
     (["--hold-rate", "8000.5"], 2, "--hold-rate"),
-    pytest.param(["--quality", "ultra"], 1, "quality must be one of", marks=pytest.mark.xfail(
-        strict=True, reason="without --rate, --quality is never checked (engine.render / "
-                            "cli.py: check it whatever --rate is)")),
+    (["--quality", "ultra"], 1, "quality must be one of"),
 ])
 def test_cli_bad_rates_and_quality(tmp_path, capsys, args, status, message):
     # one `error:` line on stderr, exit 1 (bad value) or 2 (not an integer), nothing written

@@ -266,10 +266,11 @@ def test_cli_lists_designed_filters_with_their_figures(capsys):
 
 
 def test_cli_plot(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("matplotlib")
     out = tmp_path / "ntf.png"
     assert main(["shapers", "--rate", "48000", "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["shapers", "--rate", "48000", "--plot", str(tmp_path / "no" / "x.png")]) == 1
+    assert "cannot write plot" in capsys.readouterr().err
     assert main(["shapers", "--plot", str(out)]) == 1                    # needs --rate
     assert "--plot needs --rate" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "matplotlib", None)                  # not installed
