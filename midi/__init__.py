@@ -19,7 +19,9 @@ Cheat-sheet::
                                           # release_velocity, channel (0..15), track
     grid = midi.Grid.parse("1/8T", song.ticks_per_beat, swing=58)
     result = midi.quantize(notes, grid, strength=100, exclude_within=0, catch_range=100,
-                           mode="starts")  # -> QuantizeResult: .notes + masks, .counts()
+                           mode="starts", stray_offs=song.stray_offs)
+                                          # -> QuantizeResult: .notes + masks, .counts()
+                                          # stray_offs: note-offs that end no note
     midi.write(song.with_notes(result.notes), "tight.mid")
     midi.timing_stats(notes, grid, song.tempo_map)  # mean / max distance from the grid
 

@@ -156,6 +156,7 @@ def quantize_file(
         channels=channels,
         pitch_range=pitch_range,
         min_length=min_length,
+        stray_offs=song.stray_offs,
     )
     write(song.with_notes(result.notes), dst)
     sel = result.selected

@@ -5,7 +5,9 @@ Reading pairs each note-on with a note-off of the same channel and pitch in its 
 **first in, first out**: a note-off ends the earliest note of that pitch still sounding.
 A note-on that never gets its note-off ends at its track's end-of-track tick and is
 marked ``open_end`` (no note-off is written back for it). A note-off with no sounding
-note is not a note: it is kept as an ordinary event. Every event that is not a paired
+note is not a note: it is kept as an ordinary event at its tick (``Song.stray_offs``
+lists them; ``quantize`` trims a moved note that would sound across one). Every event
+that is not a paired
 note-on/off (tempo, time signature, CC, pitch bend, program, sysex, meta, ...) is kept
 with its track and absolute tick.
 
@@ -209,6 +211,19 @@ class Song:
     def n_tracks(self) -> int:
         return len(self.events)
 
+    @property
+    def stray_offs(self) -> np.ndarray:
+        """Note-offs that end no note, kept as events [shape=(k, 4), int64: track,
+        channel 0..15, pitch, tick]. Give them to ``quantize`` so that no moved note
+        sounds across one (it would end that note when the file is played or read)."""
+        rows = [
+            (t, msg.channel, msg.note, tick)
+            for t, kept in enumerate(self.events)
+            for tick, _, msg in kept
+            if msg.type == "note_off" or msg.type == "note_on"
+        ]
+        return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
     def with_notes(self, notes: Notes) -> Song:
         """The same song with other notes (events, tracks and tempo map shared)."""
         return replace(self, notes=notes)
@@ -245,7 +260,9 @@ def read(path: str | os.PathLike) -> Song:
     mid = _open_midi(path)
     name = os.fspath(path)
     tpb = mid.ticks_per_beat
-    if tpb <= 0:
+    if tpb == 0:
+        raise MidiFileError(f"cannot read {name!r}: the header gives 0 ticks per beat")
+    if tpb < 0:
         raise MidiFileError(
             f"cannot read {name!r}: SMPTE time division (frames per second) is not supported;"
             " the grid needs ticks per beat"

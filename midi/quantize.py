@@ -9,8 +9,9 @@ All settings are in percent of one grid step (``Grid.step``) and are used to 0.0
 - ``exclude_within``: notes at most this far from their nearest line stay where they are.
 - no note moves before tick 0 (a grid offset can put a line there): it stops at 0;
 - ``mode="starts"`` moves note-ons; ``"ends"`` also moves note-offs by the same rules,
-  each end to the nearest line *after its note's new start*; ``"lengths"`` moves each note
-  as a whole, keeping its duration.
+  each end to the nearest line *after its note's new start*; an end at or before its
+  note's new start moves whatever the windows say (staying would leave no length);
+  ``"lengths"`` moves each note as a whole, keeping its duration.
 
 Clean-up, in every (track, channel, pitch) in which some note moved:
 
@@ -19,7 +20,12 @@ Clean-up, in every (track, channel, pitch) in which some note moved:
   ``"lengths"`` mode its end goes along);
 - every note lasts at least ``min_length`` ticks (default 1): this is the minimum length;
 - a note that would still sound when the next one of its pitch starts ends there
-  (counted as ``trimmed``), so a note-off never ends the wrong note.
+  (counted as ``trimmed``), so a note-off never ends the wrong note; a note with no
+  note-off (``open_end``) counts as sounding for ever here, so it is trimmed too;
+- a note that would sound across a *stray note-off* of its pitch (``stray_offs``: a
+  note-off in the file that ends no note, kept at its tick like any other event) ends
+  at that note-off (counted as ``trimmed``): that is where a player would end it, so the
+  file read back has exactly the notes quantize returned.
 
 Notes of a (track, channel, pitch) in which nothing moved are left exactly as they were
 (so strength 0 changes nothing). Open notes (no note-off in the file) keep their end.
@@ -156,6 +162,7 @@ def quantize(
     channels: Iterable[int] | None = None,
     pitch_range: tuple[int, int] | None = None,
     min_length: int = 1,
+    stray_offs: np.ndarray | None = None,
 ) -> QuantizeResult:
     """Move notes toward the grid.
 
@@ -171,6 +178,10 @@ def quantize(
     tracks, channels, pitch_range
         Selection, as in ``select`` (channels are 1..16). Other notes are untouched.
     min_length : int [ticks, >= 1]
+    stray_offs : np.ndarray [shape=(k, 4), int64: track, channel 0..15, pitch, tick] or None
+        Note-offs of the file that end no note (``Song.stray_offs``). A moved note is
+        trimmed where one of its pitch would end it. Pass them when the notes come from
+        a file that will be written back.
 
     Returns
     -------
@@ -227,10 +238,14 @@ def quantize(
             e_line = np.where(early, grid._next_line(e_line), e_line)
         e_cand = _pull(e_old, e_line - e_old * grid._d, grid, k)
         e_would = e_cand != e_old
-        e_apply = e_in_range & ~e_in_exclude
+        # the windows (distance to the nearest line) keep an end only where it still
+        # leaves its note some length: an end at or before the note's new start (on the
+        # line the start moved to, say) goes to the line after it whatever the windows say
+        forced = e_old <= new_start[eidx]
+        e_apply = (e_in_range & ~e_in_exclude) | forced
         new_end[eidx] = np.where(e_apply, e_cand, e_old)
-        ends_kept_by_range[eidx] = e_would & ~e_in_range
-        ends_kept_by_exclude[eidx] = e_would & e_in_range & e_in_exclude
+        ends_kept_by_range[eidx] = e_would & ~forced & ~e_in_range
+        ends_kept_by_exclude[eidx] = e_would & ~forced & e_in_range & e_in_exclude
 
     open_end = notes.open_end.copy()
     nudged = none.copy()
@@ -247,6 +262,7 @@ def quantize(
             trimmed,
             min_length,
             keep_lengths=mode == "lengths",
+            stray_offs=stray_offs,
         )
     moved = (new_start != start) | (new_end != end)
     out = notes.replace(start=new_start, end=new_end, open_end=open_end)
@@ -264,7 +280,8 @@ def quantize(
 
 
 def _clean_up(
-    notes, idx, new_start, new_end, open_end, nudged, trimmed, min_length, keep_lengths
+    notes, idx, new_start, new_end, open_end, nudged, trimmed, min_length, keep_lengths,
+    stray_offs=None,
 ) -> None:
     """Minimum gap, minimum length and no same-pitch overlap, in groups where a note moved.
 
@@ -272,11 +289,7 @@ def _clean_up(
     Selections are whole (track, channel, pitch) groups, so ``idx`` holds whole groups.
     With ``keep_lengths`` a nudged note takes its end along.
     """
-    group = (
-        notes.track[idx].astype(np.int64) << 11
-        | notes.channel[idx].astype(np.int64) << 7
-        | notes.pitch[idx].astype(np.int64)
-    )
+    group = _group_key(notes.track[idx], notes.channel[idx], notes.pitch[idx])
     s = new_start[idx]
     lo = int(s.min())
     span = int(s.max()) - lo + 1
@@ -309,13 +322,46 @@ def _clean_up(
     nxt[:-1] = s2[1:]
     has_next = np.zeros(len(ids), dtype=bool)
     has_next[:-1] = ~first[1:]
-    cut = active & has_next & (e2 > nxt)
+    forever = np.int64(2**62)  # an open note sounds until the (possibly later) track end
+    cut = active & has_next & (np.where(is_open, forever, e2) > nxt)
     e3 = np.where(cut, nxt, e2)
+    stop = _first_stray_after(g, s2, stray_offs)
+    cut_stray = active & (stop < np.where(is_open & ~cut, forever, e3))
+    e3 = np.where(cut_stray, stop, e3)
     new_start[ids] = s2
     new_end[ids] = e3
     nudged[ids] = s2 != s
-    trimmed[ids] = cut
-    open_end[ids] = is_open & ~cut
+    trimmed[ids] = cut | cut_stray
+    open_end[ids] = is_open & ~cut & ~cut_stray
+
+
+def _group_key(track, channel, pitch) -> np.ndarray:
+    return (
+        np.asarray(track, dtype=np.int64) << 11
+        | np.asarray(channel, dtype=np.int64) << 7
+        | np.asarray(pitch, dtype=np.int64)
+    )
+
+
+def _first_stray_after(group: np.ndarray, start: np.ndarray, stray_offs) -> np.ndarray:
+    """Per note, the tick of the first stray note-off of its group after its start
+    (2**62 when there is none)."""
+    none = np.full(group.shape, np.int64(2**62))
+    if stray_offs is None:
+        return none
+    stray = np.asarray(stray_offs, dtype=np.int64).reshape(-1, 4)
+    if stray.shape[0] == 0 or group.size == 0:
+        return none
+    s_group = _group_key(stray[:, 0], stray[:, 1], stray[:, 2])
+    keys, inverse = np.unique(np.concatenate((group, s_group)), return_inverse=True)
+    rank = inverse[: group.size].astype(np.int64)
+    s_rank = inverse[group.size :].astype(np.int64)
+    mask = np.int64(2**40 - 1)  # ticks are below 2**40 (notes.py)
+    code = np.sort(s_rank << 40 | stray[:, 3])
+    j = np.searchsorted(code, rank << 40 | start, side="right")
+    found = code[np.minimum(j, code.size - 1)]
+    same = (j < code.size) & (found >> 40 == rank)
+    return np.where(same, found & mask, none)
 
 
 def timing_stats(
