@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 
@@ -225,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`audioquant ... | head`): stop quietly, as the docs of
+        # Python's signal module advise, with stdout pointed at /dev/null for the exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as exc:
         midi = sys.modules.get("midi")  # a MIDI error can only come once midi is loaded

@@ -284,3 +284,10 @@ def test_a_failing_write_leaves_nothing_behind(tmp_path, mix, monkeypatch):
     with pytest.raises(AudioFileError, match="No space left on device"):
         render(mix, tmp_path / "out.wav")
     assert sorted(os.listdir(tmp_path)) == ["mix.wav"]
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    # `audioquant shapers | head -1`: the reader leaves early; no traceback follows.
+    result = subprocess.run(f"{sys.executable} -m audioquant shapers | head -c 10",
+                            shell=True, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
