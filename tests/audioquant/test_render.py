@@ -287,7 +287,7 @@ def test_a_failing_write_leaves_nothing_behind(tmp_path, mix, monkeypatch):
 
 
 def test_cli_output_into_a_closed_pipe_is_quiet():
-    # `audioquant shapers | head -1`: the reader leaves early; no traceback follows.
-    result = subprocess.run(f"{sys.executable} -m audioquant shapers | head -c 10",
+    # `audioquant shapers | true`: the reader is gone before we write; no traceback.
+    result = subprocess.run(f"{sys.executable} -m audioquant shapers | true",
                             shell=True, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
