@@ -629,19 +629,9 @@ def itu468_weighting(f: np.ndarray | float) -> np.ndarray:
     np.ndarray
         Power ratio; ``10*log10`` of it is the BS.468 table in dB.
     """
-    f = np.asarray(f, dtype=np.float64)
+    from dsp.design import itu468_power  # one formula, shared with the shaper designer
 
-    def r2(f: np.ndarray) -> np.ndarray:
-        h1 = (
-            -4.737338981378384e-24 * f**6
-            + 2.043828333606125e-15 * f**4
-            - 1.363894795463638e-07 * f**2
-            + 1.0
-        )
-        h2 = 1.306612257412824e-19 * f**5 - 2.118150887518656e-11 * f**3 + 5.559488023498642e-04 * f
-        return (1.246332637532143e-04 * f) ** 2 / (h1 * h1 + h2 * h2)
-
-    return r2(f) / r2(np.float64(1000.0))
+    return itu468_power(f)
 
 
 def weighting_function(weighting: Weighting) -> Callable[[np.ndarray], np.ndarray]:

@@ -8,28 +8,27 @@
 """
 
 
-def _import_numba_without_blas_probe() -> None:
-    """Import numba's array-math module without its BLAS probe.
+def import_numba():
+    """Import and return numba, without its BLAS probe; the kernel modules use this.
 
     ``numba.np.arraymath`` imports ``scipy.linalg.cython_blas`` when it is first loaded,
     only to learn whether BLAS is there; that pulls in all of scipy.linalg (about 0.3 s
     of a render's start-up). Our kernels use no BLAS, so a placeholder module stands in
     while numba loads and is removed at once: a later real use of BLAS (``np.dot`` in
     someone else's kernel, or ``import scipy.linalg``) imports the real module as usual.
+    Modules of ``dsp`` without kernels (``shaping``, ``design``) do not load numba at all.
     """
     import sys
     import types
 
     name = "scipy.linalg.cython_blas"
-    if name in sys.modules or "numba.np.arraymath" in sys.modules:
-        return
-    sys.modules[name] = types.ModuleType(name)
-    try:
-        import numba.np.arraymath  # noqa: F401
-    finally:
-        if isinstance(sys.modules.get(name), types.ModuleType) and not hasattr(
-                sys.modules[name], "__file__"):
-            del sys.modules[name]
+    if name not in sys.modules and "numba.np.arraymath" not in sys.modules:
+        sys.modules[name] = types.ModuleType(name)
+        try:
+            import numba.np.arraymath  # noqa: F401
+        finally:
+            if not hasattr(sys.modules.get(name), "__file__"):
+                del sys.modules[name]
+    import numba
 
-
-_import_numba_without_blas_probe()
+    return numba

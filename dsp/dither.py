@@ -16,8 +16,11 @@ halves). Dither kinds (amplitudes in LSB):
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from dsp import import_numba
+
+numba = import_numba()
 
 DITHER_NONE = 0
 DITHER_RPDF = 1

@@ -36,10 +36,12 @@ and ``energy`` (signal and error energy in LSB^2, for the render's SNR report).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from dsp import import_numba
 from dsp.dither import channel_key, dither_at
+
+numba = import_numba()
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

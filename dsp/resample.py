@@ -40,8 +40,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from dsp import import_numba
+
+numba = import_numba()
 
 __all__ = [
     "FFTWorkspace",

@@ -30,12 +30,6 @@ def roots_radius(b: np.ndarray) -> float:
 
 # --- weightings ---------------------------------------------------------------------------
 
-def test_468_curve_is_the_analysis_one():
-    f = np.geomspace(10, 96000, 500)
-    np.testing.assert_allclose(design.itu468_power(f), analysis.itu468_weighting(f),
-                               rtol=1e-12)
-
-
 def test_ath_is_terhardts_formula():
     # By hand from 3.64 k^-0.8 - 6.5 exp(-0.6 (k - 3.3)^2) + 1e-3 k^4 (k = f / kHz).
     assert design.ath_db(1000.0) == pytest.approx(3.64 - 6.5 * np.exp(-0.6 * 2.3**2) + 1e-3)
