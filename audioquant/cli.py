@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dither", choices=("none", "rpdf", "tpdf", "hp-tpdf"), default="tpdf",
                    help="dither (default tpdf: 2 LSB peak to peak)")
     r.add_argument("--shaping", type=_shaping, default="none",
-                   help="noise-shaping filter, 'auto' or 'none' (see `audioquant shapers`)")
+                   help="noise shaper: a catalog name, designed[:N[:468|ath]], 'auto' or "
+                   "'none' (default; see `audioquant shapers`)")
     r.add_argument("--seed", type=_seed, default=0, help="dither seed, or 'random' (default 0)")
     r.add_argument("--rate", type=int, metavar="HZ",
                    help="resample to HZ (band-limited) before requantizing")
