@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample-and-hold rate reduction to HZ, no filter (lo-fi)")
     r.add_argument("--no-auto-blank", dest="auto_blank", action="store_false",
                    help="dither every sample, even runs that are already exact")
-    r.add_argument("--block", type=_int_in("block", 1), default=65536,
-                   help="frames per processing block (output is identical for any size)")
+    r.add_argument("--block", type=_int_in("block", 1), default=None,
+                   help="frames per processing block (default 2**19 samples' worth; the "
+                   "output is identical for any size)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_render)
 
