@@ -5,7 +5,8 @@ Writes ``bench/RESULTS_render.md`` and rebuilds ``bench/RESULTS.md`` from every
 ``bench/RESULTS_*.md``. Test files are generated into ``bench/data/`` (not committed).
 
 Every whole-process figure is the median of 3 runs of the command as a user types it
-(our start-up included), timed with ``/usr/bin/time`` for wall time and peak RSS.
+(our start-up included), timed with ``/usr/bin/time`` for wall time and peak RSS, after
+``sync`` so that earlier runs' writes are not flushed during the timed one.
 Throughput counts samples = frames x channels. Our numba cache is warmed once first.
 """
 
@@ -51,6 +52,7 @@ def timed(cmd: list[str], runs: int = 3) -> tuple[float, float]:
     """Median wall seconds and max peak RSS (MB) of ``cmd`` over ``runs`` runs."""
     walls, rss = [], []
     for _ in range(runs):
+        os.sync()        # earlier runs' dirty pages must not be flushed during this one
         res = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True,
                              text=True)
         if res.returncode != 0:
