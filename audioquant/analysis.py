@@ -87,8 +87,10 @@ def _as_audio(x: object, name: str = "x") -> np.ndarray:
         )
     bad = ~np.isfinite(a)
     if bad.any():
-        idx = np.unravel_index(int(np.argmax(bad)), a.shape)
-        where = f"frame {idx[-1]}" + (f" of channel {idx[0]}" if a.ndim == 2 else "")
+        # The earliest bad sample in time, whichever channel it is in.
+        frame = int(np.argmax(_channels(bad).any(axis=0)))
+        idx = (int(np.argmax(bad[:, frame])), frame) if a.ndim == 2 else (frame,)
+        where = f"frame {frame}" + (f" of channel {idx[0]}" if a.ndim == 2 else "")
         raise ParameterError(f"{name} must be finite, got {a[idx]} at {where}")
     return a
 
@@ -123,7 +125,7 @@ def _ratio_db(num: float, den: float) -> float:
 def _mean_square(a: np.ndarray) -> float:
     """Mean of ``a**2`` without a squared copy."""
     flat = np.ascontiguousarray(a).ravel()
-    return float(np.dot(flat, flat)) / flat.size
+    return float(np.dot(flat, flat)) / flat.size if flat.size else 0.0
 
 
 def _power_dbfs(mean_square: float) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 
 from audioquant import io
 from audioquant.errors import AudioFileError, ParameterError
-from audioquant.processors import Processor, Requantize
+from audioquant.processors import Processor, Requantize, non_finite_error
 
 #: Samples (frames x channels) per block when no block size is given: 4 MB of float64,
 #: large enough that per-block overhead (kernel dispatch, thread hand-offs) is noise.
@@ -263,9 +263,16 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
 
     with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt) as writer:
         def requantized() -> Iterator[np.ndarray]:
+            read = 0
             for block in _prefetch(io.blocks(meta, block_size)):
-                yield requantizer.process_codes(chain.process(block) if chain.processors
-                                                else block, dtype=dtype, shift=shift)
+                if chain.processors:
+                    # Check the input itself: a filter would smear a NaN over its
+                    # neighbours and the requantizer would name the wrong sample.
+                    if not np.isfinite(block).all():
+                        raise non_finite_error(block, read)
+                    read += block.shape[1]
+                    block = chain.process(block)
+                yield requantizer.process_codes(block, dtype=dtype, shift=shift)
             tail = chain.flush() if chain.processors else np.zeros((meta.channels, 0))
             yield requantizer.process_codes(tail, dtype=dtype, shift=shift, final=True)
 

@@ -107,7 +107,8 @@ def blocks(meta: AudioInfo, block_size: int) -> Iterator[np.ndarray]:
                 done += data.shape[0]
                 yield data.T
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(f"cannot read {meta.path}: {_reason(exc)}") from None
+        raise AudioFileError(f"cannot read {meta.path} (truncated or damaged?): "
+                             f"{_reason(exc)}") from None
     if done < meta.frames:
         raise AudioFileError(f"{meta.path} is truncated: its header promises {meta.frames} "
                              f"frames, it holds {done}")
@@ -168,6 +169,9 @@ class AtomicWriter:
     def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int,
                  subtype: str, fmt: str | None = None) -> None:
         self.path = os.fspath(path)
+        if os.path.isdir(self.path):
+            raise AudioFileError(f"cannot write {self.path}: it is a folder; "
+                                 "give a file name")
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise AudioFileError(f"cannot write {self.path}: folder {folder} does not exist")
@@ -179,9 +183,14 @@ class AtomicWriter:
         except OSError as exc:
             raise AudioFileError(f"cannot write {self.path}: {exc.strerror}") from None
         try:
+            # mkstemp makes the file private (0600); give it the mode a plain open()
+            # would, so the renamed output is readable as the user's umask allows.
+            umask = os.umask(0o077)   # read it (a file made meanwhile is only more private)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)
             self.file = sf.SoundFile(self.tmp, "w", samplerate=sample_rate,
                                      channels=channels, subtype=subtype, format=fmt)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
             os.unlink(self.tmp)
             raise AudioFileError(f"cannot write {self.path}: {_reason(exc)}") from None
 
@@ -232,4 +241,5 @@ def write(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+    text = text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+    return re.sub(r"^Error\s*:\s*", "", text)     # libsndfile's "Error : flac decoder ..."

@@ -269,11 +269,7 @@ class Requantize(Processor):
                                                      strict=True)]
             bad = max(f.result() for f in [pool.submit(run, rows) for rows in parts])
         if bad >= 0:
-            # Name the earliest bad sample in time, whichever channel it is in.
-            channel, frame = _first_non_finite(x[:, :count])
-            raise NonFiniteSampleError(f"input sample {x[channel, frame]} at frame "
-                                       f"{self._state.index + frame} (channel {channel}) "
-                                       "is not a finite number")
+            raise non_finite_error(x[:, :count], self._state.index)
         self._state.index += count
 
     def process(self, block: np.ndarray) -> np.ndarray:
@@ -284,6 +280,14 @@ class Requantize(Processor):
         """Requantize the held-back look-ahead frames at the end of the stream."""
         tail = self.process_codes(np.zeros((self.channels, 0)), final=True)
         return tail * (1.0 / 2 ** (self.bits - 1))
+
+
+def non_finite_error(x: np.ndarray, start: int) -> NonFiniteSampleError:
+    """The error naming the earliest NaN/Inf in time of ``(channels, frames)`` ``x``, whose
+    first frame is frame ``start`` of the stream, whichever channel it is in."""
+    channel, frame = _first_non_finite(x)
+    return NonFiniteSampleError(f"input sample {x[channel, frame]} at frame {start + frame} "
+                                f"(channel {channel}) is not a finite number")
 
 
 def _first_non_finite(x: np.ndarray) -> tuple[int, int]:

@@ -404,6 +404,8 @@ def test_summary_of_noise_and_silence(rng):
     assert "sinad_db" not in d and "frequency_hz" not in d
     # quietest 100 ms block: RMS 1e-4 -> 10*log10(1e-8 / 0.5)
     assert d["noise_floor_dbfs"] == pytest.approx(db10(1e-8 / 0.5), abs=0.5)
+    empty = an.summary(np.zeros((2, 0)), FS)  # a file of 0 frames: levels are -inf
+    assert empty["frames"] == 0 and empty["noise_floor_dbfs"] == -math.inf
     silent = an.summary(np.zeros(1000), FS)
     assert silent["peak_dbfs"] == -math.inf and silent["noise_floor_dbfs"] == -math.inf
     assert "-inf" in an.format_summary(silent)
@@ -435,6 +437,7 @@ def test_bad_arguments_raise_parameter_error(call):
 def test_non_finite_sample_is_named():
     x = np.zeros((2, 100))
     x[1, 42] = np.nan
+    x[0, 60] = np.inf  # later in time, though earlier in memory: the first is frame 42
     with pytest.raises(ParameterError, match="frame 42 of channel 1"):
         an.peak_dbfs(x)
     with pytest.raises(ValueError):  # ParameterError is a ValueError

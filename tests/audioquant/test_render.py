@@ -130,6 +130,32 @@ def test_unsigned_8bit_wav_input(tmp_path):
     np.testing.assert_array_equal(back, levels)      # exact input passes through
 
 
+@pytest.mark.parametrize(("fmt", "subtype", "bits"), [
+    ("AIFF", "PCM_16", 16), ("FLAC", "PCM_24", 24), ("W64", "PCM_32", 32),
+    ("RF64", "PCM_24", 24), ("WAV", "PCM_24", 24), ("WAV", "PCM_32", 32),
+    ("WAV", "DOUBLE", 24), ("OGG", "VORBIS", 16)])
+def test_every_readable_format_and_depth_as_input(tmp_path, rng, fmt, subtype, bits):
+    # Integer PCM rendered at its own depth passes through bit-identical (auto-blank);
+    # float64 at 24 bits, undithered, is numpy's floor(x * 2**23 + 0.5); lossy OGG just
+    # has to come through with its rate, channels and length.
+    frames = 3000
+    x = np.round(rng.uniform(-0.5, 0.5, (frames, 2)) * 2.0 ** (bits - 1)) / 2.0 ** (bits - 1)
+    src = tmp_path / f"in.{fmt.lower()}"
+    sf.write(str(src), x, 48000, subtype=subtype, format=fmt)
+    out = tmp_path / "out.wav"
+    dither = "none" if subtype == "DOUBLE" else "tpdf"
+    render(src, out, bits=bits, dither=dither)
+    i = sf.info(str(out))
+    assert (i.channels, i.samplerate, i.frames) == (2, 48000, frames)
+    if subtype == "VORBIS":
+        return
+    stored, _ = sf.read(str(out), dtype="int32")
+    if subtype == "DOUBLE":
+        np.testing.assert_array_equal(stored >> 8, np.floor(x * 2.0**23 + 0.5))
+    else:
+        np.testing.assert_array_equal(stored, sf.read(str(src), dtype="int32")[0])
+
+
 def test_auto_shaping_reports_its_choice(tmp_path, mix):
     report = render(mix, tmp_path / "out.wav", shaping="auto")
     assert report.shaping == "designed:9:468"        # beats low-shibata at 44.1 kHz
@@ -145,6 +171,28 @@ def test_nan_names_the_first_bad_sample_and_writes_nothing(tmp_path, rng, block)
     with pytest.raises(ParameterError, match="frame 77777 .channel 1."):
         render(src, out, block_size=block)
     assert os.listdir(tmp_path) == ["nan.wav"]
+
+
+@pytest.mark.parametrize("chain", [{"rate": 48000}, {"hold_rate": 11025}])
+def test_nan_is_named_in_the_input_before_any_filter(tmp_path, chain):
+    # A resampler smears a NaN over its neighbours; the error still names the input's.
+    x = np.zeros((2, 20000), np.float32)
+    x[1, 7000] = np.nan
+    x[0, 9000] = np.inf
+    src = write_float(tmp_path / "nan.wav", x)
+    with pytest.raises(ParameterError, match=r"sample nan at frame 7000 \(channel 1\)"):
+        render(src, tmp_path / "out.wav", block_size=4096, **chain)
+    assert os.listdir(tmp_path) == ["nan.wav"]
+
+
+def test_output_file_mode_follows_the_umask(tmp_path, mix):
+    # Written through a private temporary file, but the result is an ordinary file.
+    old = os.umask(0o027)
+    try:
+        render(mix, tmp_path / "out.wav")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.wav").stat().st_mode & 0o777 == 0o640
 
 
 def test_render_report_snr_matches_theory(tmp_path):
@@ -212,6 +260,54 @@ def test_cli_bad_input_is_one_line_and_no_output(tmp_path, setup, args, status, 
     assert "Traceback" not in result.stderr
     after = {p.name: p.read_bytes() for p in d.iterdir()}
     assert after == before                            # nothing written, input untouched
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("cut.aiff", "truncated"), ("cut.flac", "truncated"), ("link", "is the input"),
+    ("inf", "-inf at frame 3000 (channel 1)"), ("folder", "is a folder"),
+    ("folder/", "is a folder"), ("unwritable", "Permission denied")])
+def test_cli_more_bad_input_in_process(tmp_path, rng, capsys, monkeypatch, case, message):
+    # The same contract as above (one line, exit 1, nothing written, input untouched),
+    # run in-process to stay fast: an unexpected exception would escape main() here.
+    import errno
+    import tempfile
+
+    from audioquant.cli import main
+
+    d = tmp_path
+    noise = rng.integers(-2**15, 2**15, (20000, 2), dtype=np.int16)   # FLAC cannot shrink it
+    src, out = d / "in.wav", d / "out.wav"
+    sf.write(str(src), noise, 44100)
+    if case.startswith("cut."):
+        full = d / f"full.{case[4:]}"
+        sf.write(str(full), noise, 44100)
+        src = d / case
+        src.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+        full.unlink()
+    elif case == "link":
+        out = d / "link.wav"
+        out.symlink_to(src)
+    elif case == "inf":
+        x = np.zeros((5000, 2))
+        x[3000, 1] = -np.inf
+        x[4000, 0] = np.nan
+        src = d / "inf.wav"
+        sf.write(str(src), x, 44100, subtype="DOUBLE")
+    elif case.startswith("folder"):
+        (d / "folder").mkdir()
+        out = str(d / "folder") + case[6:]
+    elif case == "unwritable":
+        def refused(*args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    before = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+    assert main(["render", str(src), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error:") and message in err, err
+    assert {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()} == before
+    assert sorted(os.listdir(d)) == sorted([*before, *(["folder"] if "folder" in case
+                                                        else [])])
 
 
 def test_cli_render_prints_where_and_snr(tmp_path, mix):
