@@ -83,24 +83,10 @@ def add_commands(subparsers) -> None:
 
 def _write_json(path: str, data: dict) -> None:
     """Write JSON atomically (temporary file beside the target, then rename)."""
-    import tempfile
+    from midi.notes import atomic_write
 
-    from midi import MidiFileError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                   dir=folder)
-    except OSError as exc:
-        raise MidiFileError(f"cannot write report {path!r}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise MidiFileError(f"cannot write report {path!r}: {exc.strerror or exc}") from None
+    text = json.dumps(data, indent=2) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from typing import BinaryIO
 
 import numpy as np
 
@@ -488,6 +490,15 @@ def write(song: Song, path: str | os.PathLike) -> None:
     tracks = _build_tracks(song)
     mid = mido.MidiFile(type=song.type, ticks_per_beat=song.ticks_per_beat)
     mid.tracks.extend(tracks)
+    atomic_write(path, lambda f: mid.save(file=f))
+
+
+def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]) -> None:
+    """Write a file atomically: ``write_to(f)`` fills a temporary file beside ``path``
+    (binary mode), which is synced and renamed over ``path`` only when complete, with the
+    mode a plain ``open()`` would give. On any error the target is left as it was, no
+    temporary file remains, and an OSError becomes a MidiFileError naming the path.
+    """
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
     try:
@@ -498,7 +509,7 @@ def write(song: Song, path: str | os.PathLike) -> None:
         raise MidiFileError(f"cannot write {target!r}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            mid.save(file=f)
+            write_to(f)
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
