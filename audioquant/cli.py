@@ -171,7 +171,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_shapers(args: argparse.Namespace) -> int:
     """``audioquant shapers``: the catalog and the designed filters, with predicted noise
     figures per rate (``--plot``: their noise transfer functions, drawn)."""
-    from audioquant.processors import best_shaper, weighted_noise_gain_db
+    from audioquant.processors import auto_shaper, weighted_noise_gain_db
     from dsp import design, shaping
 
     if args.plot and not args.rate:
@@ -213,8 +213,8 @@ def cmd_shapers(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"wrote {args.plot}")
     if args.rate:
-        best = best_shaper(args.rate)
-        print(f"auto at {args.rate} Hz: {best.name}")
+        best = auto_shaper(args.rate)
+        print(f"auto at {args.rate} Hz: {best.name if best else 'none'}")
     return 0
 
 

@@ -175,7 +175,7 @@ class Requantize(Processor):
         if self.shaping == SHAPING_NONE:
             self.shaper = None
         elif self.shaping == SHAPING_AUTO:
-            self.shaper = best_shaper(sample_rate)
+            self.shaper = auto_shaper(sample_rate)
         elif self._design is not None:
             try:
                 self.shaper = design.design(int(sample_rate), *self._design)
@@ -315,6 +315,13 @@ def _channel_pool():
         _WORKERS = cores
         _POOL = ThreadPoolExecutor(max_workers=cores) if cores > 1 else False
     return _POOL or None
+
+
+def auto_shaper(sample_rate: int):
+    """What ``--shaping auto`` uses at ``sample_rate`` Hz: :func:`best_shaper`, or None (no
+    shaping) where even that would raise the 468-weighted noise (very low rates)."""
+    best = best_shaper(sample_rate)
+    return best if weighted_noise_gain_db(best, sample_rate) < 0 else None
 
 
 def best_shaper(sample_rate: int, *, designed: bool = True):

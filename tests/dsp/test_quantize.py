@@ -261,3 +261,18 @@ def test_streamed_blocks_equal_one_shot(rng, auto_blank):
         assert np.array_equal(np.concatenate(parts, axis=1), whole), size
         proc.reset()
         assert np.array_equal(proc.process_codes(x, final=True), whole)   # reset == fresh
+
+
+def test_auto_shaping_is_none_where_no_filter_helps():
+    # At 500 Hz the whole band is audio: the only catalog filter for it (first-order
+    # high-pass) raises 468-weighted noise, and no design exists below 1 kHz, so "auto"
+    # means flat dither, with the same output as shaping="none".
+    from audioquant.processors import weighted_noise_gain_db
+
+    assert weighted_noise_gain_db(shaping.find("highpass", 500), 500) > 0
+    x = sine(50, 0.3, 4000, 500)
+    proc = Requantize(16, shaping="auto")
+    proc.prepare(500, 1)
+    assert proc.shaper is None
+    np.testing.assert_array_equal(codes(x, 16, shaping="auto", rate=500),
+                                  codes(x, 16, shaping=None, rate=500))
