@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audioquant.errors import ParameterError
+from audioquant.errors import ParameterError, first_non_finite
 
 __all__ = [
     "SineFit",
@@ -85,12 +85,11 @@ def _as_audio(x: object, name: str = "x") -> np.ndarray:
         raise ParameterError(
             f"{name} must be 1-D (frames,) or 2-D (channels, frames), got shape {a.shape}"
         )
-    bad = ~np.isfinite(a)
-    if bad.any():
-        # The earliest bad sample in time, whichever channel it is in.
-        frame = int(np.argmax(_channels(bad).any(axis=0)))
-        idx = (int(np.argmax(bad[:, frame])), frame) if a.ndim == 2 else (frame,)
-        where = f"frame {frame}" + (f" of channel {idx[0]}" if a.ndim == 2 else "")
+    found = first_non_finite(_channels(a))
+    if found is not None:
+        channel, frame = found
+        idx = (channel, frame) if a.ndim == 2 else (frame,)
+        where = f"frame {frame}" + (f" of channel {channel}" if a.ndim == 2 else "")
         raise ParameterError(f"{name} must be finite, got {a[idx]} at {where}")
     return a
 

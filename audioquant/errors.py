@@ -24,3 +24,15 @@ def check_range(name: str, value: float, low: float, high: float) -> None:
     """Raise ParameterError unless ``low <= value <= high``: ``bits must be in 1..32, got 40``."""
     if not (low <= value <= high):
         raise ParameterError(f"{name} must be in {low:g}..{high:g}, got {value:g}")
+
+
+def first_non_finite(x) -> tuple[int, int] | None:
+    """(channel, frame) of the earliest NaN/Inf in time in ``(channels, frames)`` ``x``,
+    whichever channel it is in; None when every sample is finite."""
+    import numpy as np  # here, so that importing the errors (the CLI does) stays light
+
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return None
+    frame = int(np.argmax(bad.any(axis=0)))
+    return int(np.argmax(bad[:, frame])), frame

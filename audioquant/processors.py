@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audioquant.errors import ParameterError
+from audioquant.errors import ParameterError, first_non_finite
 
 
 class Processor:
@@ -285,16 +285,9 @@ class Requantize(Processor):
 def non_finite_error(x: np.ndarray, start: int) -> NonFiniteSampleError:
     """The error naming the earliest NaN/Inf in time of ``(channels, frames)`` ``x``, whose
     first frame is frame ``start`` of the stream, whichever channel it is in."""
-    channel, frame = _first_non_finite(x)
+    channel, frame = first_non_finite(x)
     return NonFiniteSampleError(f"input sample {x[channel, frame]} at frame {start + frame} "
                                 f"(channel {channel}) is not a finite number")
-
-
-def _first_non_finite(x: np.ndarray) -> tuple[int, int]:
-    """(channel, frame) of the earliest NaN/Inf in ``(channels, frames)``, by frame."""
-    frames_bad = ~np.isfinite(x)
-    frame = int(np.argmax(frames_bad.any(axis=0)))
-    return int(np.argmax(frames_bad[:, frame])), frame
 
 
 _PARALLEL_SAMPLES = 1 << 15    # below this many samples a block runs on one thread
