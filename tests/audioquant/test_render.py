@@ -387,3 +387,15 @@ def test_cli_output_into_a_closed_pipe_is_quiet():
     result = subprocess.run(f"{sys.executable} -m audioquant shapers | true",
                             shell=True, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_io_write_keeps_floats_and_codes_exactly(tmp_path, rng):
+    floats = rng.uniform(-1, 1, (2, 1000)).astype(np.float32)
+    io.write(tmp_path / "f.wav", floats, 48000)
+    assert sf.info(str(tmp_path / "f.wav")).subtype == "FLOAT"
+    np.testing.assert_array_equal(io.read(tmp_path / "f.wav")[0], floats)
+    codes = rng.integers(-32768, 32768, (1, 1000), dtype=np.int16)
+    io.write(tmp_path / "c.aiff", codes, 44100)
+    back, _ = sf.read(str(tmp_path / "c.aiff"), dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(back.T, codes)
+    assert sorted(os.listdir(tmp_path)) == ["c.aiff", "f.wav"]      # no temporary files
