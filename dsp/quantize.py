@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp import import_numba
-from dsp.dither import channel_key, dither_at
+from dsp.dither import DITHER_HP_TPDF, DITHER_NONE, DITHER_RPDF, DITHER_TPDF, channel_key, dither_at
 
 numba = import_numba()
 
@@ -155,6 +155,120 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
     return -1
 
 
+#: Frames per chunk of the unshaped fast path (see :func:`_requantize_flat`).
+FLAT_CHUNK = 64
+
+#: Channel counts the unshaped fast path serves (interleaved layouts it vectorises).
+FLAT_CHANNELS = (1, 2)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _dithered(xs, kind, key, index, lo, hi):
+    """The unshaped code ``floor(xs + dither + 0.5)`` of ``xs`` (LSB) at sample ``index``,
+    and whether the fast path must leave the sample to :func:`_requantize` (it is exact, so
+    auto-blank may apply; it clips; or it is not finite)."""
+    q = np.floor(xs + dither_at(kind, key, index) + 0.5)
+    return q, (xs == np.floor(xs)) | (q < lo) | (q > hi) | (q != q)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _flat_chunk(kind, channels, xc, outc, scale, lo, hi, shift, key0, key1, start):
+    """Unshaped requantize of the interleaved samples ``xc`` (1 or 2 channels; frame 0 is
+    the stream's frame ``start``) into ``outc``; return how many samples
+    :func:`_dithered` flags (0: done). Branch-free, with constant strides and indices
+    from 0 (so numba adds no negative-index wraparound), so it vectorises."""
+    special = 0
+    if channels == 1:
+        for i in range(xc.shape[0]):
+            q, flag = _dithered(xc[i] * scale, kind, key0, start + i, lo, hi)
+            special += flag
+            outc[i] = np.int64(q) << shift
+    else:
+        for i in range(xc.shape[0] // 2):
+            q0, flag0 = _dithered(xc[2 * i] * scale, kind, key0, start + i, lo, hi)
+            q1, flag1 = _dithered(xc[2 * i + 1] * scale, kind, key1, start + i, lo, hi)
+            special += flag0 | flag1
+            outc[2 * i] = np.int64(q0) << shift
+            outc[2 * i + 1] = np.int64(q1) << shift
+    return special
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _flat_energy(channels, xc, outc, scale, shift, energy):
+    """``energy[c] += (sum xs**2, sum (code - xs)**2)`` (LSB^2) over the interleaved
+    samples ``xc`` and codes ``outc`` (1 or 2 channels), summed in any order (``reassoc``
+    lets the sums vectorise; nothing else here is fast-math)."""
+    sig0 = err0 = sig1 = err1 = 0.0
+    if channels == 1:
+        for i in range(xc.shape[0]):
+            xs = xc[i] * scale
+            e = float(outc[i] >> shift) - xs
+            sig0 += xs * xs
+            err0 += e * e
+    else:
+        for i in range(xc.shape[0] // 2):
+            xs0 = xc[2 * i] * scale
+            xs1 = xc[2 * i + 1] * scale
+            e0 = float(outc[2 * i] >> shift) - xs0
+            e1 = float(outc[2 * i + 1] >> shift) - xs1
+            sig0 += xs0 * xs0
+            err0 += e0 * e0
+            sig1 += xs1 * xs1
+            err1 += e1 * e1
+        energy[1, 0] += sig1
+        energy[1, 1] += err1
+    energy[0, 0] += sig0
+    energy[0, 1] += err0
+
+
+@numba.njit(cache=True, nogil=True)
+def _requantize_flat(xi, count, at_end, outi, bits, shift, kind, seed, start, b, a, err_hist,
+                     fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
+    """:func:`_requantize` without shaping, for 1 or 2 channels, on interleaved
+    ``(frames, channels)`` C-contiguous ``xi`` and ``outi``: the same output, bit for
+    bit, several times faster.
+
+    Chunks of FLAT_CHUNK frames go through :func:`_flat_chunk`; a chunk where it flags a
+    sample (exact, clipping or non-finite) is redone by :func:`_requantize`, which owns
+    auto-blank, clip counts and the NaN report. A chunk with no exact sample leaves every
+    channel's exact run at 0.
+    """
+    channels = xi.shape[1]
+    xf = xi.reshape(-1)
+    outf = outi.reshape(-1)
+    scale = 2.0 ** (bits - 1)
+    lo = -(2.0 ** (bits - 1))
+    hi = 2.0 ** (bits - 1) - 1
+    key0 = channel_key(seed, 0)
+    key1 = channel_key(seed, 1)
+    for f0 in range(0, count, FLAT_CHUNK):
+        f1 = min(f0 + FLAT_CHUNK, count)
+        xc = xf[f0 * channels:f1 * channels]
+        outc = outf[f0 * channels:f1 * channels]
+        if kind == DITHER_TPDF:
+            special = _flat_chunk(DITHER_TPDF, channels, xc, outc, scale, lo, hi, shift,
+                                  key0, key1, start + f0)
+        elif kind == DITHER_HP_TPDF:
+            special = _flat_chunk(DITHER_HP_TPDF, channels, xc, outc, scale, lo, hi, shift,
+                                  key0, key1, start + f0)
+        elif kind == DITHER_RPDF:
+            special = _flat_chunk(DITHER_RPDF, channels, xc, outc, scale, lo, hi, shift,
+                                  key0, key1, start + f0)
+        else:
+            special = _flat_chunk(DITHER_NONE, channels, xc, outc, scale, lo, hi, shift,
+                                  key0, key1, start + f0)
+        if special == 0:
+            _flat_energy(channels, xc, outc, scale, shift, energy)
+            exact_run[:] = 0
+            continue
+        bad = _requantize(xi[f0:].T, f1 - f0, at_end, outi.T, f0, bits, shift, kind, seed, 0,
+                          start + f0, b, a, err_hist, fb_hist, pos, exact_run, dirty, clips,
+                          energy, blank_run)
+        if bad >= 0:
+            return bad
+    return -1
+
+
 def padded_order(taps: int) -> int:
     """Filter order rounded up to a multiple of 4 (the kernel sums in fours)."""
     return -(-taps // 4) * 4
@@ -201,6 +315,16 @@ def requantize_block(x: np.ndarray, count: int, out: np.ndarray, out_start: int,
     """
     c = channels
     first = c.start or 0
+    outi = out.T[out_start:out_start + count]
+    if (state.err_hist.shape[1] == 0 and x.shape[0] in FLAT_CHANNELS and first == 0
+            and c.stop in (None, x.shape[0]) and outi.flags.c_contiguous):
+        # Unshaped mono or stereo, frames-major output: the vectorised path, on the
+        # interleaved layout sound files use (so no copy when x came from one).
+        xi = np.ascontiguousarray(x.T)
+        return int(_requantize_flat(xi, count, at_end, outi, bits, shift, dither,
+                                    np.uint64(seed), state.index, b, a, state.err_hist,
+                                    state.fb_hist, state.pos, state.exact_run, state.dirty,
+                                    state.clips, state.energy, blank_run))
     return int(_requantize(x[c], count, at_end, out[c], out_start, bits, shift, dither,
                            np.uint64(seed), first, state.index, b, a, state.err_hist[c],
                            state.fb_hist[c], state.pos[c], state.exact_run[c],

@@ -49,8 +49,9 @@ def four_way_dot(coefs, history) -> float:
 
 
 def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
-               b=(), a=(), blank_run: int = 0) -> np.ndarray:
-    """Reference requantizer for one channel (channel 0): integer codes, int64.
+               b=(), a=(), blank_run: int = 0, channel: int = 0) -> np.ndarray:
+    """Reference requantizer for one channel (its dither is ``channel``'s): integer codes,
+    int64.
 
     Error feedback through B/(1+A) on the unclipped error. Auto-blank (``blank_run`` > 0):
     an exact sample in a run of at least ``blank_run`` exact samples, counting the stream
@@ -83,7 +84,7 @@ def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
             continue
         s = four_way_dot(b, errors) - four_way_dot(a, feedback)
         d = xs - s
-        q = math.floor(d + dither(kind, seed, 0, n) + 0.5)
+        q = math.floor(d + dither(kind, seed, channel, n) + 0.5)
         errors.insert(0, q - d)
         feedback.insert(0, s)
         out[n] = min(max(q, lo), hi)

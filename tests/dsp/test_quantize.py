@@ -61,6 +61,61 @@ def test_kernel_equals_reference(rng, shaper, blank_run):
     np.testing.assert_array_equal(got, want)
 
 
+def awkward_signal(rng, channels: int, frames: int = 1500) -> np.ndarray:
+    """Stereo/mono test audio for the unshaped fast path (chunks of FLAT_CHUNK frames):
+    random samples, exact runs long and short across chunk edges and from one, lone exact samples,
+    clipping, and digital silence that starts mid-chunk."""
+    x = 0.3 * rng.standard_normal((channels, frames))       # float64: none of it exact
+    x[:, 50:100] = np.round(x[:, 50:100] * 32768) / 32768      # 50 exact, across 64
+    x[-1, 120:140] = np.round(x[-1, 120:140] * 32768) / 32768  # 20 exact: dithered
+    x[:, 256:287] = np.round(x[:, 256:287] * 32768) / 32768    # 31 exact from a chunk
+    x[0, 300:340] = np.round(x[0, 300:340] * 32768) / 32768    # only channel 0
+    x[:, 700::97] = 0.25                                       # lone exact samples
+    x[0, 900:905] = 1.5                                        # clips
+    x[-1, 950] = -1.2
+    x[:, 1300:] = 0.0                                          # silence from mid-chunk
+    return x
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("kind", ["none", "rpdf", "tpdf", "hp-tpdf"])
+def test_unshaped_fast_path_equals_reference(rng, channels, kind):
+    from dsp.quantize import FLAT_CHANNELS, FLAT_CHUNK
+
+    assert channels in FLAT_CHANNELS and FLAT_CHUNK < 100    # the cases above cross chunks
+    x = awkward_signal(rng, channels)
+    proc = Requantize(16, dither=kind, seed=11)
+    proc.prepare(RATE, channels)
+    got = proc.process_codes(x, dtype=np.int16, final=True)
+    for c in range(channels):
+        want = naive.requantize(x[c], 16, kind, seed=11, blank_run=32, channel=c)
+        np.testing.assert_array_equal(got[c], want)
+        xs = x[c] * 32768
+        rail = (want == 32767) | (want == -32768)
+        assert proc.clips[c] == np.count_nonzero(rail & (np.abs(xs) > 32767))
+        np.testing.assert_allclose(proc.energy[c], [np.sum(xs**2), np.sum((want - xs)**2)],
+                                   rtol=1e-12)
+    assert np.all(got[:, 1300:] == 0)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_unshaped_fast_path_streams_and_names_the_first_bad_sample(rng, channels):
+    x = awkward_signal(rng, channels, 4000)
+    whole = codes(x, 16, auto_blank=True)
+    for size in (1, 63, 65, 1000):
+        proc = Requantize(16)
+        proc.prepare(RATE, channels)
+        parts = [proc.process_codes(x[:, i:i + size], dtype=np.int32, shift=8,
+                                    final=i + size >= 4000) for i in range(0, 4000, size)]
+        assert np.array_equal(np.concatenate(parts, axis=1) >> 8, whole), size
+    x[-1, 2500] = np.nan
+    x[0, 3000] = np.inf
+    proc = Requantize(16)
+    proc.prepare(RATE, channels)
+    with pytest.raises(ValueError, match=f"at frame 2500 \\(channel {channels - 1}\\)"):
+        proc.process_codes(x, final=True)
+
+
 # --- rounding, no dither ------------------------------------------------------------------
 
 @pytest.mark.parametrize(("bits", "tolerance_db"), [(8, 0.3), (16, 0.3), (24, 0.5)])
