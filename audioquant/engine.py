@@ -273,7 +273,10 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
                     read += block.shape[1]
                     block = chain.process(block)
                 yield requantizer.process_codes(block, dtype=dtype, shift=shift)
-            tail = chain.flush() if chain.processors else np.zeros((meta.channels, 0))
+            # (An empty tail of the reader's dtype: the kernel then needs no second
+            # compiled variant, which would cost a cache load at start-up.)
+            tail = chain.flush() if chain.processors \
+                else np.zeros((meta.channels, 0), meta.read_dtype)
             yield requantizer.process_codes(tail, dtype=dtype, shift=shift, final=True)
 
         frames = _write_behind(writer, requantized())

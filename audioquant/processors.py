@@ -281,7 +281,7 @@ class Requantize(Processor):
 
     def flush(self) -> np.ndarray:
         """Requantize the held-back look-ahead frames at the end of the stream."""
-        tail = self.process_codes(np.zeros((self.channels, 0)), final=True)
+        tail = self.process_codes(np.zeros((self.channels, 0), self._pending.dtype), final=True)
         return tail * (1.0 / 2 ** (self.bits - 1))
 
 
