@@ -1,7 +1,5 @@
 """``python -m audioquant`` runs the command line."""
 
-import sys
+from audioquant.cli import run
 
-from audioquant.cli import main
-
-sys.exit(main())
+run()
