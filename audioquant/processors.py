@@ -191,15 +191,15 @@ class Requantize(Processor):
 
     def reset(self) -> None:
         from dsp.dither import DITHER_KINDS
-        from dsp.quantize import RequantizeState, padded_order
+        from dsp.quantize import RequantizeState, padded_feedback, padded_order
 
-        taps = max(self.shaper.taps, len(self.shaper.a)) if self.shaper else 0
-        order = padded_order(taps)
+        taps, feedback_taps = (self.shaper.taps, len(self.shaper.a)) if self.shaper else (0, 0)
+        order = padded_order(taps, feedback_taps)
         self._state = RequantizeState(self.channels, order, self._blank)
         self._pending = np.zeros((self.channels, 0), dtype=np.float32)
         self._dither_kind = DITHER_KINDS[self.dither]
         self._b = np.zeros(order)
-        self._a = np.zeros(order if self.shaper is not None and len(self.shaper.a) else 0)
+        self._a = np.zeros(padded_feedback(feedback_taps))
         if self.shaper:
             self._b[: self.shaper.taps] = self.shaper.b
             self._a[: len(self.shaper.a)] = self.shaper.a

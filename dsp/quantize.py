@@ -7,13 +7,19 @@ nearest code, halves upward (floor(v + 0.5)).
 
 The shaping loop, per sample n (all in LSB):
 
-    s[n] = sum_k b_k e[n-k] - sum_k a_k s[n-k]     feedback through F = B / (1 + A)
-                                                    (each sum as four partial sums over
-                                                    k mod 4, added as (0 + 1) + (2 + 3))
+    s[n] = (sum_{k>=1} b_k e[n-1-k] - sum_{k>=0} a_k s[n-1-k]) + b_0 e[n-1]
+                                                    feedback through F = B / (1 + A);
+                                                    each sum as four partial sums over
+                                                    k mod 4 (k - 1 mod 4 for b), added
+                                                    as (0 + 1) + (2 + 3)
     d    = x[n] * 2**(bits-1) - s[n]
     q    = floor(d + dither[n] + 0.5)
     e[n] = q - d                                    error from the *unclipped* code
     out  = clip(q)
+
+The newest error e[n-1] enters the sum last, so the loop's critical path (e[n-1] to e[n])
+is one multiply and five adds and a floor, not the whole sum: the older terms are summed
+meanwhile.
 
 Because e[n] comes from the unclipped code, |e[n]| <= 0.5 + max|dither| (1.5 LSB for
 TPDF) whatever the input: when the output saturates the fed-back error stays bounded, so
@@ -82,6 +88,8 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
     hi = 2.0 ** (bits - 1) - 1
     order = err_hist.shape[1] // 2
     na = a.shape[0]
+    b0 = b[0] if order > 0 else 0.0
+    b_older = b[1:]
     blanking = blank_run > 0
     for c in range(channels):
         key = channel_key(seed, channel0 + c)
@@ -93,11 +101,15 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
         err = 0.0
         eh = err_hist[c]
         fh = fb_hist[c]
+        newest = eh[p] if order > 0 else 0.0     # e[n-1], also eh[p]
+        history = dirty[c]       # (locals, not the state arrays, inside the loop: the
+                                 # arrays' neighbouring channels are on another thread)
         for i in range(count):
             xs = x[c, i] * scale
             if not (abs(xs) < 1e300):
                 pos[c] = p
                 exact_run[c] = run
+                dirty[c] = history
                 clips[c] += nclip
                 energy[c, 0] += sig
                 energy[c, 1] += err
@@ -119,16 +131,18 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                     if blank:
                         # Pass through, and let the shaping loop restart from rest.
                         out[c, out_start + i] = np.int64(xs) << shift
-                        if dirty[c]:
+                        if history:
                             eh[:] = 0.0
                             fh[:] = 0.0
-                            dirty[c] = 0
+                            newest = 0.0
+                            history = 0
                         continue
                 else:
                     run = 0
-            s = _dot4(b, eh, p)
+            older = _dot4(b_older, eh, p + 1)
             if na:
-                s -= _dot4(a, fh, p)
+                older -= _dot4(a, fh, p)
+            s = older + b0 * newest
             d = xs - s
             q = np.floor(d + dither_at(kind, key, start + i) + 0.5)
             e = q - d
@@ -136,9 +150,10 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                 p = p - 1 if p > 0 else order - 1
                 eh[p] = e
                 eh[p + order] = e
+                newest = e
                 fh[p] = s
                 fh[p + order] = s
-                dirty[c] = 1
+                history = 1
             if q < lo:
                 q = lo
                 nclip += 1
@@ -149,6 +164,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
             err += (q - xs) * (q - xs)
         pos[c] = p
         exact_run[c] = run
+        dirty[c] = history
         clips[c] += nclip
         energy[c, 0] += sig
         energy[c, 1] += err
@@ -269,8 +285,18 @@ def _requantize_flat(xi, count, at_end, outi, bits, shift, kind, seed, start, b,
     return -1
 
 
-def padded_order(taps: int) -> int:
-    """Filter order rounded up to a multiple of 4 (the kernel sums in fours)."""
+def padded_order(taps: int, feedback_taps: int = 0) -> int:
+    """History length (samples) for a shaper with ``taps`` b and ``feedback_taps`` a
+    coefficients: ``1 + 4m`` (b_0 apart, the kernel sums the rest in fours) and at least
+    :func:`padded_feedback` (``feedback_taps``); 0 without shaping."""
+    if taps == 0 and feedback_taps == 0:
+        return 0
+    return 1 + 4 * -(-max(taps - 1, padded_feedback(feedback_taps) - 1, 0) // 4)
+
+
+def padded_feedback(feedback_taps: int) -> int:
+    """Length of the zero-padded a coefficients: a multiple of 4."""
+    return -(-feedback_taps // 4) * 4
     return -(-taps // 4) * 4
 
 
@@ -282,7 +308,7 @@ class RequantizeState:
     channels : int
         Number of channels.
     order : int
-        Shaping filter order (max of the b and a lengths; 0 for no shaping).
+        History length in samples, from :func:`padded_order` (0 for no shaping).
     blank_run : int
         Auto-blank run length in samples (0: off). The state starts blanked.
     """
@@ -310,8 +336,8 @@ def requantize_block(x: np.ndarray, count: int, out: np.ndarray, out_start: int,
     within ``channels``) or -1. Advancing ``state.index`` is the caller's job.
 
     ``x`` is float32/float64 ``(channels, frames)`` (any strides), ``out`` int16/int32/
-    int64. ``b`` and ``a`` are zero-padded to the state's order (a multiple of 4, see
-    :func:`padded_order`); ``a`` may be empty (FIR).
+    int64. ``b`` is zero-padded to the state's order and ``a`` to a multiple of 4 (see
+    :func:`padded_order`, :func:`padded_feedback`); ``a`` may be empty (FIR).
     """
     c = channels
     first = c.start or 0

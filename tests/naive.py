@@ -82,7 +82,9 @@ def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
             errors.clear()
             feedback.clear()
             continue
-        s = four_way_dot(b, errors) - four_way_dot(a, feedback)
+        newest = errors[0] if errors else 0.0
+        s = (four_way_dot(b[1:], errors[1:]) - four_way_dot(a, feedback)) + (
+            b[0] * newest if len(b) else 0.0)
         d = xs - s
         q = math.floor(d + dither(kind, seed, channel, n) + 0.5)
         errors.insert(0, q - d)
