@@ -7,19 +7,19 @@ nearest code, halves upward (floor(v + 0.5)).
 
 The shaping loop, per sample n (all in LSB):
 
-    s[n] = (sum_{k>=1} b_k e[n-1-k] - sum_{k>=0} a_k s[n-1-k]) + b_0 e[n-1]
+    s[n] = ((sum_{k>=2} b_k e[n-1-k] - sum_{k>=0} a_k s[n-1-k]) + b_1 e[n-2]) + b_0 e[n-1]
                                                     feedback through F = B / (1 + A);
                                                     each sum as four partial sums over
-                                                    k mod 4 (k - 1 mod 4 for b), added
+                                                    k mod 4 (k - 2 mod 4 for b), added
                                                     as (0 + 1) + (2 + 3)
     d    = x[n] * 2**(bits-1) - s[n]
     q    = floor(d + dither[n] + 0.5)
     e[n] = q - d                                    error from the *unclipped* code
     out  = clip(q)
 
-The newest error e[n-1] enters the sum last, so the loop's critical path (e[n-1] to e[n])
-is one multiply and five adds and a floor, not the whole sum: the older terms are summed
-meanwhile.
+The two newest errors enter the sum last, from registers, so the loop's critical path
+(e[n-1] to e[n]) is one multiply, five adds and a floor, not the whole sum: the older
+terms, read from memory stored at least two samples earlier, are summed meanwhile.
 
 Because e[n] comes from the unclipped code, |e[n]| <= 0.5 + max|dither| (1.5 LSB for
 TPDF) whatever the input: when the output saturates the fed-back error stays bounded, so
@@ -61,12 +61,13 @@ def _dot4(coefs: np.ndarray, history: np.ndarray, start: int) -> float:
     """sum(coefs[k] * history[start + k]) as four interleaved partial sums (k mod 4) added
     as (0 + 1) + (2 + 3): a fixed order, so bit-exact, with four independent chains of
     additions instead of one. ``len(coefs)`` is a multiple of 4."""
+    h = history[start:start + coefs.shape[0]]
     s0 = s1 = s2 = s3 = 0.0
     for k in range(0, coefs.shape[0], 4):
-        s0 += coefs[k] * history[start + k]
-        s1 += coefs[k + 1] * history[start + k + 1]
-        s2 += coefs[k + 2] * history[start + k + 2]
-        s3 += coefs[k + 3] * history[start + k + 3]
+        s0 += coefs[k] * h[k]
+        s1 += coefs[k + 1] * h[k + 1]
+        s2 += coefs[k + 2] * h[k + 2]
+        s3 += coefs[k + 3] * h[k + 3]
     return (s0 + s1) + (s2 + s3)
 
 
@@ -89,7 +90,8 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
     order = err_hist.shape[1] // 2
     na = a.shape[0]
     b0 = b[0] if order > 0 else 0.0
-    b_older = b[1:]
+    b1 = b[1] if order > 0 else 0.0
+    b_oldest = b[2:]
     blanking = blank_run > 0
     for c in range(channels):
         key = channel_key(seed, channel0 + c)
@@ -102,6 +104,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
         eh = err_hist[c]
         fh = fb_hist[c]
         newest = eh[p] if order > 0 else 0.0     # e[n-1], also eh[p]
+        second = eh[p + 1] if order > 0 else 0.0 # e[n-2], also eh[p + 1]
         history = dirty[c]       # (locals, not the state arrays, inside the loop: the
                                  # arrays' neighbouring channels are on another thread)
         for i in range(count):
@@ -135,14 +138,15 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                             eh[:] = 0.0
                             fh[:] = 0.0
                             newest = 0.0
+                            second = 0.0
                             history = 0
                         continue
                 else:
                     run = 0
-            older = _dot4(b_older, eh, p + 1)
+            older = _dot4(b_oldest, eh, p + 2)
             if na:
                 older -= _dot4(a, fh, p)
-            s = older + b0 * newest
+            s = (older + b1 * second) + b0 * newest
             d = xs - s
             q = np.floor(d + dither_at(kind, key, start + i) + 0.5)
             e = q - d
@@ -150,6 +154,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                 p = p - 1 if p > 0 else order - 1
                 eh[p] = e
                 eh[p + order] = e
+                second = newest
                 newest = e
                 fh[p] = s
                 fh[p + order] = s
@@ -287,17 +292,16 @@ def _requantize_flat(xi, count, at_end, outi, bits, shift, kind, seed, start, b,
 
 def padded_order(taps: int, feedback_taps: int = 0) -> int:
     """History length (samples) for a shaper with ``taps`` b and ``feedback_taps`` a
-    coefficients: ``1 + 4m`` (b_0 apart, the kernel sums the rest in fours) and at least
-    :func:`padded_feedback` (``feedback_taps``); 0 without shaping."""
+    coefficients: ``2 + 4m`` (b_0 and b_1 apart, the kernel sums the rest in fours) and
+    at least :func:`padded_feedback` (``feedback_taps``); 0 without shaping."""
     if taps == 0 and feedback_taps == 0:
         return 0
-    return 1 + 4 * -(-max(taps - 1, padded_feedback(feedback_taps) - 1, 0) // 4)
+    return 2 + 4 * -(-max(taps - 2, padded_feedback(feedback_taps) - 2, 0) // 4)
 
 
 def padded_feedback(feedback_taps: int) -> int:
     """Length of the zero-padded a coefficients: a multiple of 4."""
     return -(-feedback_taps // 4) * 4
-    return -(-taps // 4) * 4
 
 
 class RequantizeState:
