@@ -4,9 +4,10 @@ Run: ``python bench/bench_render.py [--quick]`` (needs ``sox`` and ``ffmpeg`` on
 Writes ``bench/RESULTS_render.md`` and rebuilds ``bench/RESULTS.md`` from every
 ``bench/RESULTS_*.md``. Test files are generated into ``bench/data/`` (not committed).
 
-Every whole-process figure is the median of 3 runs of the command as a user types it
+Every whole-process figure is the median of 5 runs of the command as a user types it
 (our start-up included), timed with ``/usr/bin/time`` for wall time and peak RSS, after
-``sync`` so that earlier runs' writes are not flushed during the timed one.
+``sync`` so that earlier runs' writes are not flushed during the timed one. Tools that are
+compared take turns within each round, so the machine's drift falls on all of them.
 Throughput counts samples = frames x channels. Our numba cache is warmed once first.
 """
 
@@ -30,6 +31,7 @@ DATA = HERE / "data"
 OUT = HERE / "out"
 RATE = 44100
 AQ = [sys.executable, "-m", "audioquant", "render"]
+RUNS = 5
 
 
 def make_mix(path: Path, seconds: int) -> Path:
@@ -41,26 +43,42 @@ def make_mix(path: Path, seconds: int) -> Path:
     chunk = 10 * RATE
     with sf.SoundFile(str(path), "w", RATE, 2, "FLOAT") as f:
         for start in range(0, seconds * RATE, chunk):
-            t = (np.arange(chunk) + start) / RATE
-            left = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(chunk)
-            right = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(chunk)
+            n = min(chunk, seconds * RATE - start)
+            t = (np.arange(n) + start) / RATE
+            left = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(n)
+            right = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(n)
             f.write(np.stack([left, right], axis=1).astype(np.float32))
     return path
 
 
-def timed(cmd: list[str], runs: int = 3) -> tuple[float, float]:
-    """Median wall seconds and max peak RSS (MB) of ``cmd`` over ``runs`` runs."""
-    walls, rss = [], []
+def timed_once(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run of ``cmd``."""
+    os.sync()            # earlier runs' dirty pages must not be flushed during this one
+    res = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr}")
+    wall, kb = re.findall(r"([\d.]+) (\d+)\s*$", res.stderr.strip())[-1]
+    return float(wall), int(kb) / 1024
+
+
+def timed_rounds(cmds: dict[str, list[str]], runs: int = RUNS) -> dict[str, tuple[float, float]]:
+    """name -> (median wall s, max peak RSS MB) over ``runs`` rounds; each round runs every
+    command once, in turn, so that drift in the machine's speed (a shared VM) falls on all
+    tools alike instead of on whichever ran last."""
+    walls: dict[str, list[float]] = {name: [] for name in cmds}
+    rss: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(runs):
-        os.sync()        # earlier runs' dirty pages must not be flushed during this one
-        res = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True,
-                             text=True)
-        if res.returncode != 0:
-            raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr}")
-        wall, kb = re.findall(r"([\d.]+) (\d+)\s*$", res.stderr.strip())[-1]
-        walls.append(float(wall))
-        rss.append(int(kb) / 1024)
-    return statistics.median(walls), max(rss)
+        for name, cmd in cmds.items():
+            wall, mb = timed_once(cmd)
+            walls[name].append(wall)
+            rss[name].append(mb)
+    return {name: (statistics.median(walls[name]), max(rss[name])) for name in cmds}
+
+
+def timed(cmd: list[str], runs: int = RUNS) -> tuple[float, float]:
+    """Median wall seconds and max peak RSS (MB) of ``cmd`` over ``runs`` runs."""
+    return timed_rounds({"cmd": cmd}, runs)["cmd"]
 
 
 def tools(src: Path) -> dict[str, tuple[str, list[str]]]:
@@ -85,12 +103,13 @@ def tools(src: Path) -> dict[str, tuple[str, list[str]]]:
 
 
 def kernel_throughput(seconds: int = 60) -> dict[str, float]:
-    """M samples/s of the requantize kernel alone (in memory, 64k-frame blocks)."""
+    """M samples/s of the requantize kernel alone (in memory, 2**18-frame blocks of
+    interleaved float32, as the render reads them; int16 codes out)."""
     from audioquant.processors import Requantize
 
-    x = np.ascontiguousarray(
-        (0.3 * np.random.default_rng(0).standard_normal((2, seconds * RATE))).astype(
-            np.float32))
+    block = 1 << 18
+    x = (0.3 * np.random.default_rng(0).standard_normal((seconds * RATE, 2))).astype(
+        np.float32).T
     result = {}
     for name, shaping in (("TPDF", None), ("lipshitz 5 taps", "lipshitz"),
                           ("f-weighted 9 taps", "f-weighted"), ("gesemann IIR 4+4", "gesemann"),
@@ -102,8 +121,8 @@ def kernel_throughput(seconds: int = 60) -> dict[str, float]:
             proc.process_codes(x[:, :64])
             proc.reset()
             t0 = time.perf_counter()
-            for i in range(0, x.shape[1], 65536):
-                proc.process_codes(x[:, i:i + 65536], dtype=np.int16)
+            for i in range(0, x.shape[1], block):
+                proc.process_codes(x[:, i:i + block], dtype=np.int16)
             best = min(best, time.perf_counter() - t0)
         result[name] = x.size / best / 1e6
     return result
@@ -116,8 +135,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     lines = ["## Render to 16-bit: audioquant vs SoX and FFmpeg", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-             f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}. Median of 3 runs, "
-             "whole process (start-up included), page cache warm.", ""]
+             f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}. Median of {RUNS} "
+             "runs, whole process (start-up included), page cache warm. The tools take "
+             "turns within each round of runs.", ""]
 
     short = make_mix(DATA / "mix_5s.wav", 5)
     subprocess.run([*AQ, str(short), str(OUT / "warm.wav")], check=True, capture_output=True)
@@ -133,7 +153,9 @@ def main() -> None:
     lines += ["### 10 min stereo 44.1 kHz float32 -> 16-bit", "",
               "| tool | wall s | M samples/s | peak RSS MB | vs SoX (same kind) |",
               "|---|---|---|---|---|"]
-    results = {name: (kind, *timed(cmd)) for name, (kind, cmd) in tools(src).items()}
+    kinds = {name: kind for name, (kind, _) in tools(src).items()}
+    timings = timed_rounds({name: cmd for name, (_, cmd) in tools(src).items()})
+    results = {name: (kinds[name], *timings[name]) for name in kinds}
     sox_time = {kind: wall for name, (kind, wall, _) in results.items() if name.startswith("sox")}
     for name, (kind, wall, rss) in results.items():
         lines.append(f"| {name} | {wall:.2f} | {samples / wall / 1e6:.0f} | {rss:.0f} | "
@@ -142,9 +164,10 @@ def main() -> None:
 
     if not args.quick:
         long30 = make_mix(DATA / "mix_30min.wav", 1800)
-        aq30 = timed([*AQ, str(long30), str(OUT / "aq30.wav")])
-        sox30 = timed(["sox", "-V1", str(long30), "-b", "16", str(OUT / "sox30.wav"),
-                       "dither"])
+        both = timed_rounds({"aq": [*AQ, str(long30), str(OUT / "aq30.wav")],
+                             "sox": ["sox", "-V1", str(long30), "-b", "16",
+                                     str(OUT / "sox30.wav"), "dither"]})
+        aq30, sox30 = both["aq"], both["sox"]
         lines += ["### 30 min stereo float32 -> 16-bit TPDF", "",
                   "| tool | wall s | M samples/s | peak RSS MB |", "|---|---|---|---|",
                   f"| audioquant | {aq30[0]:.2f} | {1800 * RATE * 2 / aq30[0] / 1e6:.0f} | "
@@ -162,7 +185,7 @@ def main() -> None:
         lines += ["### Memory is bounded by the block size", "",
                   "| file | wall s | peak RSS MB |", "|---|---|---|", *rss_rows, ""]
 
-    lines += ["### Kernels alone (in memory, stereo, 64k-frame blocks, best of 3)", "",
+    lines += ["### Kernels alone (in memory, stereo, 2**18-frame blocks, best of 3)", "",
               "| kernel | M samples/s |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in kernel_throughput().items()]
     lines.append("")
