@@ -7,19 +7,20 @@ nearest code, halves upward (floor(v + 0.5)).
 
 The shaping loop, per sample n (all in LSB):
 
-    s[n] = ((sum_{k>=2} b_k e[n-1-k] - sum_{k>=0} a_k s[n-1-k]) + b_1 e[n-2]) + b_0 e[n-1]
-                                                    feedback through F = B / (1 + A);
+    s[n] = (((sum_{k>=2} b_k e[n-1-k] - sum_{k>=1} a_k s[n-1-k]) + b_1 e[n-2])
+            - a_0 s[n-1]) + b_0 e[n-1]              feedback through F = B / (1 + A);
                                                     each sum as four partial sums over
-                                                    k mod 4 (k - 2 mod 4 for b), added
-                                                    as (0 + 1) + (2 + 3)
+                                                    k - 2 mod 4 (b) or k - 1 mod 4 (a),
+                                                    added as (0 + 1) + (2 + 3); the
+                                                    a_0 term only for IIR filters
     d    = x[n] * 2**(bits-1) - s[n]
     q    = floor(d + dither[n] + 0.5)
     e[n] = q - d                                    error from the *unclipped* code
     out  = clip(q)
 
-The two newest errors enter the sum last, from registers, so the loop's critical path
-(e[n-1] to e[n]) is one multiply, five adds and a floor, not the whole sum: the older
-terms, read from memory stored at least two samples earlier, are summed meanwhile.
+The newest values (e[n-1], e[n-2], s[n-1]) enter the sum last, from registers, so the
+loop's critical path (e[n-1] to e[n]) is one multiply, five adds and a floor, not the
+whole sum: the older terms, read from memory stored earlier, are summed meanwhile.
 
 Because e[n] comes from the unclipped code, |e[n]| <= 0.5 + max|dither| (1.5 LSB for
 TPDF) whatever the input: when the output saturates the fed-back error stays bounded, so
@@ -92,6 +93,8 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
     b0 = b[0] if order > 0 else 0.0
     b1 = b[1] if order > 0 else 0.0
     b_oldest = b[2:]
+    a0 = a[0] if na else 0.0
+    a_older = a[1:]
     blanking = blank_run > 0
     for c in range(channels):
         key = channel_key(seed, channel0 + c)
@@ -105,6 +108,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
         fh = fb_hist[c]
         newest = eh[p] if order > 0 else 0.0     # e[n-1], also eh[p]
         second = eh[p + 1] if order > 0 else 0.0 # e[n-2], also eh[p + 1]
+        feedback = fh[p] if order > 0 else 0.0   # s[n-1], also fh[p]
         history = dirty[c]       # (locals, not the state arrays, inside the loop: the
                                  # arrays' neighbouring channels are on another thread)
         for i in range(count):
@@ -139,14 +143,18 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                             fh[:] = 0.0
                             newest = 0.0
                             second = 0.0
+                            feedback = 0.0
                             history = 0
                         continue
                 else:
                     run = 0
-            older = _dot4(b_oldest, eh, p + 2)
+            s = _dot4(b_oldest, eh, p + 2)
             if na:
-                older -= _dot4(a, fh, p)
-            s = (older + b1 * second) + b0 * newest
+                s -= _dot4(a_older, fh, p + 1)
+            s += b1 * second
+            if na:
+                s -= a0 * feedback
+            s += b0 * newest
             d = xs - s
             q = np.floor(d + dither_at(kind, key, start + i) + 0.5)
             e = q - d
@@ -158,6 +166,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                 newest = e
                 fh[p] = s
                 fh[p + order] = s
+                feedback = s
                 history = 1
             if q < lo:
                 q = lo
@@ -300,8 +309,9 @@ def padded_order(taps: int, feedback_taps: int = 0) -> int:
 
 
 def padded_feedback(feedback_taps: int) -> int:
-    """Length of the zero-padded a coefficients: a multiple of 4."""
-    return -(-feedback_taps // 4) * 4
+    """Length of the zero-padded a coefficients: ``1 + 4m`` (a_0 apart, the kernel sums
+    the rest in fours), or 0 for an FIR filter."""
+    return 1 + 4 * -(-(feedback_taps - 1) // 4) if feedback_taps else 0
 
 
 class RequantizeState:
@@ -340,7 +350,7 @@ def requantize_block(x: np.ndarray, count: int, out: np.ndarray, out_start: int,
     within ``channels``) or -1. Advancing ``state.index`` is the caller's job.
 
     ``x`` is float32/float64 ``(channels, frames)`` (any strides), ``out`` int16/int32/
-    int64. ``b`` is zero-padded to the state's order and ``a`` to a multiple of 4 (see
+    int64. ``b`` is zero-padded to the state's order and ``a`` to ``1 + 4m`` (see
     :func:`padded_order`, :func:`padded_feedback`); ``a`` may be empty (FIR).
     """
     c = channels

@@ -84,7 +84,10 @@ def requantize(x: np.ndarray, bits: int, kind: str = "tpdf", seed: int = 0,
             continue
         e1, e2 = (list(errors[:2]) + [0.0, 0.0])[:2]        # e[n-1], e[n-2]
         b0, b1 = (list(b[:2]) + [0.0, 0.0])[:2]
-        s = ((four_way_dot(b[2:], errors[2:]) - four_way_dot(a, feedback)) + b1 * e2) + b0 * e1
+        s = four_way_dot(b[2:], errors[2:]) - four_way_dot(a[1:], feedback[1:]) + b1 * e2
+        if len(a):
+            s -= a[0] * (feedback[0] if feedback else 0.0)
+        s += b0 * e1
         d = xs - s
         q = math.floor(d + dither(kind, seed, channel, n) + 0.5)
         errors.insert(0, q - d)
