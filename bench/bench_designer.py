@@ -110,8 +110,10 @@ def main() -> None:
             taps = 0 if shaping is None else 9
             lines.append(f"| {rate} | {shaping or 'none (TPDF)'} | {taps} | {speed:.0f} |")
             print(lines[-1], flush=True)
-    lines += ["", "Both 9-tap filters run through the same kernel with the same padded order "
-              "(12), so their speed can only differ by noise.", ""]
+    from dsp.quantize import padded_order
+
+    lines += ["", "Both 9-tap filters run through the same kernel with the same history "
+              f"length ({padded_order(9)}), so their speed can only differ by noise.", ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")
 
