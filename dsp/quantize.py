@@ -51,6 +51,12 @@ from dsp.dither import DITHER_HP_TPDF, DITHER_NONE, DITHER_RPDF, DITHER_TPDF, ch
 numba = import_numba()
 
 
+#: Input magnitude (LSB) at which a finite sample is held: it saturates anyway, and this
+#: keeps ``xs * xs`` (the SNR's energy sums) and the loop's arithmetic finite. Only float64
+#: input can get there.
+HUGE = 1e150
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _is_code(xs: float, lo: float, hi: float) -> bool:
     """True when ``xs`` (LSB) is exactly a code in [lo, hi]."""
@@ -113,14 +119,19 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                                  # arrays' neighbouring channels are on another thread)
         for i in range(count):
             xs = x[c, i] * scale
-            if not (abs(xs) < 1e300):
-                pos[c] = p
-                exact_run[c] = run
-                dirty[c] = history
-                clips[c] += nclip
-                energy[c, 0] += sig
-                energy[c, 1] += err
-                return c * count + i
+            if not (abs(xs) < HUGE):
+                if np.isfinite(x[c, i]):
+                    # Finite but absurd (float64 input past HUGE LSB): it saturates
+                    # like any clip, and the error fed back is 0.
+                    xs = HUGE if xs > 0 else -HUGE
+                else:
+                    pos[c] = p
+                    exact_run[c] = run
+                    dirty[c] = history
+                    clips[c] += nclip
+                    energy[c, 0] += sig
+                    energy[c, 1] += err
+                    return c * count + i
             sig += xs * xs
             if blanking:
                 if _is_code(xs, lo, hi):

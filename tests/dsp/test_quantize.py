@@ -118,6 +118,22 @@ def test_unshaped_fast_path_streams_and_names_the_first_bad_sample(rng, channels
         proc.process_codes(x, final=True)
 
 
+@pytest.mark.parametrize("shaping", [None, "lipshitz"])
+def test_absurdly_large_finite_samples_saturate(shaping):
+    # float64 input far past full scale (even past what x * 2**15 can hold) is not a NaN:
+    # it clips like any other sample, and the silence around it stays silent.
+    x = np.zeros((2, 300))
+    x[0, 100], x[1, 200], x[0, 250] = 1e298, -1e307, 3.0e160
+    proc = Requantize(16, shaping=shaping)
+    proc.prepare(RATE, 2)
+    got = proc.process_codes(x, final=True)
+    want = np.zeros((2, 300), dtype=np.int64)
+    want[0, 100], want[1, 200], want[0, 250] = 32767, -32768, 32767
+    np.testing.assert_array_equal(got, want)
+    assert list(proc.clips) == [2, 1]
+    assert np.all(np.isfinite(proc.energy))
+
+
 _SEGMENTS = st.lists(st.tuples(st.sampled_from(["noise", "exact", "silence", "clip"]),
                                 st.integers(1, 90)), min_size=1, max_size=12)
 
