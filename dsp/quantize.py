@@ -24,7 +24,9 @@ whole sum: the older terms, read from memory stored earlier, are summed meanwhil
 
 Because e[n] comes from the unclipped code, |e[n]| <= 0.5 + max|dither| (1.5 LSB for
 TPDF) whatever the input: when the output saturates the fed-back error stays bounded, so
-the loop cannot run away. The saturation itself is counted in ``clips``.
+the loop cannot run away. The saturation itself is counted in ``clips``. A finite input
+past ``HUGE`` LSB (only float64 gets there) is held at +-HUGE first; NaN and Inf are
+reported, not requantized.
 
 Auto-blank: a sample that is exactly a code at the target depth is *exact*. An exact
 sample inside a run of at least ``blank_run`` exact samples is passed through with no
@@ -34,6 +36,11 @@ sample that is not exact. The stream counts as exact before its first sample and
 its last, so it starts blanked. To see a run's length the requantizer looks
 ``blank_run - 1`` samples ahead (the caller holds them back). ``blank_run = 0`` turns it
 off.
+
+Without shaping, mono and stereo take a vectorised path (:func:`_requantize_flat`): the
+same arithmetic over the interleaved samples, 64 frames at a time, with chunks that hold
+an exact, clipping or non-finite sample handed to the general loop. Same output, bit for
+bit; about three times the speed on one core.
 
 State (per channel, carried across blocks): ``err_hist`` and ``fb_hist`` (doubled
 circular buffers of past errors and past feedback values, length 2 * order), ``pos``,
