@@ -249,7 +249,7 @@ class Requantize(Processor):
 
     def _run(self, x: np.ndarray, count: int, out: np.ndarray, out_start: int, at_end: bool,
              shift: int) -> None:
-        from dsp.quantize import FLAT_CHANNELS, requantize_block
+        from dsp.quantize import requantize_block
 
         def run(rows: slice) -> int:
             return requantize_block(x, count, out, out_start, self._state, at_end=at_end,
@@ -258,10 +258,10 @@ class Requantize(Processor):
                                     blank_run=self._blank, channels=rows)
 
         channels = x.shape[0]
-        # Unshaped mono and stereo take a vectorised pass over all channels at once,
-        # faster on one thread than split (dsp.quantize.requantize_block).
+        # Unshaped requantizing is one vectorised pass over all channels at once, faster
+        # on one thread than split (dsp.quantize.requantize_block).
         split = (channels > 1 and count * channels >= _PARALLEL_SAMPLES
-                 and (self.shaper is not None or channels not in FLAT_CHANNELS))
+                 and self.shaper is not None)
         pool = _channel_pool() if split else None
         if pool is None:
             bad = run(slice(0, channels))
