@@ -109,6 +109,7 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
     a0 = a[0] if na else 0.0
     a_older = a[1:]
     blanking = blank_run > 0
+    bad = -1
     for c in range(channels):
         key = channel_key(seed, channel0 + c)
         p = pos[c]
@@ -132,13 +133,8 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                     # like any clip, and the error fed back is 0.
                     xs = HUGE if xs > 0 else -HUGE
                 else:
-                    pos[c] = p
-                    exact_run[c] = run
-                    dirty[c] = history
-                    clips[c] += nclip
-                    energy[c, 0] += sig
-                    energy[c, 1] += err
-                    return c * count + i
+                    bad = c * count + i
+                    break
             sig += xs * xs
             if blanking:
                 if _is_code(xs, lo, hi):
@@ -200,7 +196,9 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
         clips[c] += nclip
         energy[c, 0] += sig
         energy[c, 1] += err
-    return -1
+        if bad >= 0:
+            break
+    return bad
 
 
 #: Samples (frames x channels) per chunk of the unshaped fast path, at least one frame
@@ -276,6 +274,8 @@ def _requantize_flat(xi, count, at_end, outi, bits, shift, kind, seed, start, b,
         f1 = min(f0 + frames, count)
         xc = xf[f0 * channels:f1 * channels]
         outc = outf[f0 * channels:f1 * channels]
+        # One call per kind, each with a constant: inlined, the branches of dither_at
+        # then fold away, which the loop needs to vectorise.
         if kind == DITHER_TPDF:
             special = _flat_chunk(DITHER_TPDF, xc, outc, scale, lo, hi, shift, key_of,
                                   frame_of, start + f0)
