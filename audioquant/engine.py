@@ -261,7 +261,8 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
     fmt = io.output_format(output_path)
     subtype, dtype, shift = io.pcm_layout(fmt, bits)
 
-    with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt) as writer:
+    with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt,
+                         tags=meta.tags) as writer:
         def requantized() -> Iterator[np.ndarray]:
             read = 0
             for block in _prefetch(io.blocks(meta, block_size)):

@@ -9,21 +9,33 @@ on disk (PCM_U8); soundfile writes it from int16 codes holding the value in the 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
+import shutil
+import signal
+import socket
+import stat
+import struct
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
 from audioquant.errors import AudioFileError, ParameterError
 
-#: Output formats by file extension; anything else is written as WAV.
-FORMATS_BY_EXTENSION = {".wav": "WAV", ".wave": "WAV", ".aif": "AIFF", ".aiff": "AIFF",
-                        ".aifc": "AIFF", ".flac": "FLAC", ".w64": "W64", ".rf64": "RF64"}
+#: Output formats by file extension. A name with no extension (``-``, ``/dev/null``) is
+#: written as WAV; any other extension is refused rather than given WAV data.
+FORMATS_BY_EXTENSION = {".wav": "WAV", ".wave": "WAV", ".bwf": "WAV", ".aif": "AIFF",
+                        ".aiff": "AIFF", ".aifc": "AIFF", ".flac": "FLAC", ".w64": "W64",
+                        ".rf64": "RF64", ".caf": "CAF", ".au": "AU", ".snd": "AU"}
 
 # libsndfile's header log says "data : 200000 (should be 99960)" (WAV, W64, RF64) or
 # "SSND : 100008 (should be 49981)" (AIFF) when the file is shorter than its header says.
@@ -36,7 +48,12 @@ _EXACT_IN_FLOAT32 = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT", "ULAW", "A
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What a file holds: rate (Hz), channels, frames, container format and subtype."""
+    """What a file holds: rate (Hz), channels, frames, container format and subtype.
+
+    ``path`` is the name the user gave (``-`` for standard input); ``tags`` are its text
+    tags (title, artist, ...). ``frames`` is -1 when the header does not say (a FLAC
+    stream of unknown length): it is then read to its end.
+    """
 
     path: str
     sample_rate: int
@@ -44,32 +61,104 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
+    #: The readable copy of an input that cannot be read twice (a pipe, a FIFO).
+    spool: object = field(default=None, compare=False, repr=False)
 
     @property
     def read_dtype(self) -> str:
         """The float dtype that holds every sample of this file exactly."""
         return "float32" if self.subtype in _EXACT_IN_FLOAT32 else "float64"
 
+    def open(self) -> sf.SoundFile:
+        """Open the file for reading (AudioFileError if it cannot be)."""
+        return _open_sound(self.path, self.spool)
+
+
+def _spool_input(name: str) -> BinaryIO:
+    """Copy an input that can be read only once (``-``, a FIFO, a socket) into an unnamed
+    temporary file and return it, rewound."""
+    try:
+        if name == "-":
+            if sys.stdin is None or sys.stdin.isatty():
+                raise AudioFileError("standard input is a terminal: pipe audio into it, "
+                                     "or give an input file name")
+            source: BinaryIO = os.fdopen(os.dup(0), "rb")
+        else:
+            source = open(name, "rb")
+        spool = tempfile.TemporaryFile(prefix=TEMP_PREFIX, suffix=".tmp")
+        with source:
+            shutil.copyfileobj(source, spool, 1 << 20)
+        spool.seek(0)
+        return spool
+    except OSError as exc:
+        raise AudioFileError(f"cannot read {name}: {_strerror(exc)}") from None
+
+
+def _input_spool(name: str) -> BinaryIO | None:
+    """None for an input that is a regular file; its spooled copy for standard input, a
+    FIFO or a socket; AudioFileError for a folder, a device or a missing file."""
+    if name == "-":
+        return _spool_input(name)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise AudioFileError(f"no such file: {name}") from None
+    except OSError as exc:
+        raise AudioFileError(f"cannot read {name}: {_strerror(exc)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"{name} is a folder, not an audio file")
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        return _spool_input(name)
+    raise AudioFileError(f"{name} is a device, not an audio file")
+
+
+def _open_sound(name: str, spool: object = None) -> sf.SoundFile:
+    """A SoundFile for reading, opened from a file descriptor: any file name works, even
+    one that is not valid UTF-8 (soundfile would have to encode it)."""
+    try:
+        if spool is not None:
+            fd = os.dup(spool.fileno())                        # type: ignore[attr-defined]
+            os.lseek(fd, 0, os.SEEK_SET)
+        else:
+            fd = os.open(name, os.O_RDONLY)
+    except OSError as exc:
+        raise AudioFileError(f"cannot read {name}: {_strerror(exc)}") from None
+    try:
+        return sf.SoundFile(fd, closefd=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        with contextlib.suppress(OSError):      # soundfile may have closed it already
+            os.close(fd)
+        raise AudioFileError(f"cannot read {name} as audio: {_reason(exc)}") from None
+
+
+#: libsndfile's frame count for a stream whose length its header does not give.
+_UNKNOWN_FRAMES = 2**63 - 1
+
 
 def info(path: str | os.PathLike) -> AudioInfo:
-    """Describe the audio file at ``path``; AudioFileError when it is missing or not audio."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise AudioFileError(f"no such file: {path}")
-    if os.path.isdir(path):
-        raise AudioFileError(f"{path} is a folder, not an audio file")
-    try:
-        with sf.SoundFile(path) as f:
-            meta = AudioInfo(path, int(f.samplerate), int(f.channels), int(f.frames),
-                             f.format, f.subtype)
-            log = f.extra_info
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(f"cannot read {path} as audio: {_reason(exc)}") from None
-    if meta.frames < 0 or meta.sample_rate <= 0 or meta.channels <= 0:
-        raise AudioFileError(f"cannot read {path} as audio: bad header")
+    """Describe the audio file at ``path`` (``-``: standard input); AudioFileError when it
+    is missing or not audio."""
+    name = os.fspath(path)
+    spool = _input_spool(name)
+    with _open_sound(name, spool) as f:
+        frames = -1 if f.frames == _UNKNOWN_FRAMES else int(f.frames)
+        tags = {}
+        for key in sf._str_types:          # the text tags libsndfile knows
+            with contextlib.suppress(RuntimeError, sf.LibsndfileError):
+                value = getattr(f, key)
+                if value:
+                    tags[key] = value
+        meta = AudioInfo(name, int(f.samplerate), int(f.channels), frames, f.format,
+                         f.subtype, tags, spool)
+        log = f.extra_info
+    if meta.frames < -1 or meta.sample_rate <= 0 or meta.channels <= 0:
+        raise AudioFileError(f"cannot read {name} as audio: bad header")
     short = _TRUNCATED.search(log)
     if short and int(short.group(1)) not in (0, 0xFFFFFFFF):
-        raise AudioFileError(f"{path} is truncated: its header promises {short.group(1)} "
+        raise AudioFileError(f"{name} is truncated: its header promises {short.group(1)} "
                              f"bytes of audio, the file holds {short.group(2)}")
     return meta
 
@@ -78,30 +167,32 @@ def read(path: str | os.PathLike, dtype: str | None = None) -> tuple[np.ndarray,
     """Read a whole file as ``(channels, frames)`` float (exact dtype by default) and its
     sample rate in Hz."""
     meta = info(path)
-    dtype = dtype or meta.read_dtype
-    try:
-        data, rate = sf.read(meta.path, dtype=dtype, always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(f"cannot read {meta.path}: {_reason(exc)}") from None
-    return np.ascontiguousarray(data.T), int(rate)
+    parts = list(blocks(meta, 1 << 18, dtype=dtype))
+    data = np.concatenate(parts, axis=1) if parts else \
+        np.zeros((meta.channels, 0), dtype or meta.read_dtype)
+    return np.ascontiguousarray(data), meta.sample_rate
 
 
 def read_int(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read PCM as ``(channels, frames)`` int32 (values in the top bits, as libsndfile
     gives them) and the sample rate; for checking the exact codes a file holds."""
-    data, rate = sf.read(os.fspath(path), dtype="int32", always_2d=True)
-    return np.ascontiguousarray(data.T), int(rate)
+    meta = info(path)
+    return np.ascontiguousarray(np.concatenate(
+        [np.zeros((meta.channels, 0), np.int32),
+         *blocks(meta, 1 << 18, dtype="int32")], axis=1)), meta.sample_rate
 
 
-def blocks(meta: AudioInfo, block_size: int) -> Iterator[np.ndarray]:
-    """Yield the file as ``(channels, n)`` float blocks of ``block_size`` frames (the last
-    may be shorter): transposed views of soundfile's interleaved buffers, not copies.
-    Raises AudioFileError if the file ends before its header says."""
+def blocks(meta: AudioInfo, block_size: int, dtype: str | None = None
+           ) -> Iterator[np.ndarray]:
+    """Yield the file as ``(channels, n)`` blocks of ``block_size`` frames (the last may
+    be shorter), float of the exact dtype unless ``dtype`` says: transposed views of
+    soundfile's interleaved buffers, not copies. Raises AudioFileError if the file ends
+    before its header says."""
     done = 0
     try:
-        with sf.SoundFile(meta.path) as f:
+        with meta.open() as f:
             while True:
-                data = f.read(block_size, dtype=meta.read_dtype, always_2d=True)
+                data = f.read(block_size, dtype=dtype or meta.read_dtype, always_2d=True)
                 if data.shape[0] == 0:
                     break
                 done += data.shape[0]
@@ -119,13 +210,18 @@ LOSSY_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3")
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """The container format for an output path, from its extension (WAV when in doubt).
-
-    A lossy format's extension is refused: its decoder would not give back the codes."""
-    suffix = Path(path).suffix.lower()
+    """The container format for an output path, from its extension (WAV for a name
+    without one). A lossy format's extension, or one no PCM format goes by, is refused:
+    a file never gets data of another format than its name says."""
+    name = os.fspath(path)
+    suffix = Path(name).suffix.lower() if name != "-" else ""
     if suffix in LOSSY_EXTENSIONS:
-        raise ParameterError(f"cannot write PCM codes to a lossy {suffix} file {path}; "
+        raise ParameterError(f"cannot write PCM codes to a lossy {suffix} file {name}; "
                              "use .wav, .aiff or .flac")
+    if suffix and suffix not in FORMATS_BY_EXTENSION:
+        known = " ".join(sorted(FORMATS_BY_EXTENSION))
+        raise ParameterError(f"cannot tell an audio format from the extension {suffix} "
+                             f"of {name}; use one of {known}")
     return FORMATS_BY_EXTENSION.get(suffix, "WAV")
 
 
@@ -153,45 +249,237 @@ def pcm_layout(fmt: str, bits: int) -> tuple[str, type, int]:
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """True when two paths name the same file (existing or not)."""
+    """True when two paths name the same file (existing or not); ``-`` (standard input
+    or output) is never the same file as another path."""
+    if os.fspath(a) == "-" or os.fspath(b) == "-":
+        return False
     try:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
+#: Every temporary file audioquant makes starts with this (``.audioquant-k2j4x9ab.tmp``):
+#: short, so that an output name of 255 bytes still works, and recognisable, so that one
+#: left by SIGKILL is easy to find and is never taken for an output.
+TEMP_PREFIX = ".audioquant-"
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """What an output path names, and so how it is written.
+
+    ``real`` is where the bytes go: the regular file to create or replace atomically
+    (through any symlinks), or, when ``stream`` is true, a device, FIFO, socket or
+    standard output that is written into directly and never renamed over. ``mode`` and
+    ``owner`` are those of the regular file being replaced (None for a new file).
+    """
+
+    path: str
+    real: str
+    stream: bool
+    seekable: bool = True
+    mode: int | None = None
+    owner: tuple[int, int] | None = None
+
+
+def output_target(path: str | os.PathLike) -> OutputTarget:
+    """Classify an output path; AudioFileError for a folder or a missing folder.
+
+    ``-`` is standard output. A symlink is followed to the file it points to, which is
+    replaced (the link stays). A character device, FIFO or socket is written into. A
+    regular file reached by a ``/proc`` or ``/dev/fd`` link that does not resolve to a
+    path (a deleted file) is written into as well.
+    """
+    name = os.fspath(path)
+    if name == "-":
+        if sys.stdout is not None and sys.stdout.isatty():
+            raise AudioFileError("standard output is a terminal: redirect it to a file or "
+                                 "a pipe, or give an output file name")
+        return OutputTarget("-", "-", stream=True, seekable=_seekable(1))
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        real = os.path.realpath(name)       # a new file, or a dangling link's target
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            raise AudioFileError(f"cannot write {name}: folder {folder} does not exist"
+                                 ) from None
+        return OutputTarget(name, real, stream=False)
+    except OSError as exc:
+        raise AudioFileError(f"cannot write {name}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"cannot write {name}: it is a folder; give a file name")
+    if stat.S_ISREG(st.st_mode):
+        real = os.path.realpath(name)
+        if same_file(real, name):
+            return OutputTarget(name, real, stream=False, mode=stat.S_IMODE(st.st_mode),
+                                owner=(st.st_uid, st.st_gid))
+    return OutputTarget(name, name, stream=True,
+                        seekable=stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)
+                        or stat.S_ISBLK(st.st_mode))
+
+
+def _seekable(fd: int) -> bool:
+    try:
+        os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return False
+    return True
+
+
+_pending: set[str] = set()      # temporary files of unfinished outputs, for the handlers
+
+
+def _remove_pending_and_die(signum: int, frame: object) -> None:
+    """SIGTERM / SIGHUP: remove unfinished temporary files, then die of the signal as
+    the default action would (so the exit status still says which signal it was)."""
+    for tmp in list(_pending):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_cleanup_handlers() -> None:
+    """Clean temporary files on SIGTERM and SIGHUP (SIGINT raises KeyboardInterrupt,
+    which the writers' ``abort`` handles). Only in the main thread, and never over a
+    handler someone else installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _remove_pending_and_die)
+
+
+class OutputFile:
+    """A binary output that ends complete or not at all.
+
+    For a regular file (new, replaced, or reached through a symlink) the bytes go to a
+    temporary file beside it, which :meth:`commit` syncs and renames into place with the
+    replaced file's permission bits and owner; :meth:`abort`, an exception in the ``with``
+    block, SIGINT, SIGTERM and SIGHUP remove it. A stream target (device, FIFO, socket,
+    ``-``) is written into directly: never created, renamed over or removed.
+    ``file`` is the binary file object to write to.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.target = output_target(path)
+        self.path = self.target.path
+        self.tmp: str | None = None
+        try:
+            if self.target.stream:
+                self.file = _open_stream(self.target)
+                return
+            _install_cleanup_handlers()
+            fd, self.tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp",
+                                            dir=os.path.dirname(self.target.real))
+            _pending.add(self.tmp)
+            self.file = os.fdopen(fd, "wb")
+        except OSError as exc:
+            raise AudioFileError(f"cannot write {self.path}: {_strerror(exc)}") from None
+
+    def commit(self) -> None:
+        """Finish: flush and rename the temporary file into place (or just flush a stream)."""
+        try:
+            self.file.flush()
+            if self.tmp is None:
+                self.file.close()
+                return
+            os.fsync(self.file.fileno())
+            self.file.close()
+            _give_mode(self.tmp, self.target)
+            os.replace(self.tmp, self.target.real)
+            _pending.discard(self.tmp)
+            self.tmp = None
+        except OSError as exc:
+            self.abort()
+            raise AudioFileError(f"cannot write {self.path}: {_strerror(exc)}") from None
+
+    def abort(self) -> None:
+        """Stop: close, and remove the temporary file if there is one."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if self.tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            _pending.discard(self.tmp)
+            self.tmp = None
+
+    def __enter__(self) -> OutputFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _open_stream(target: OutputTarget) -> BinaryIO:
+    """Open a device, FIFO, socket or standard output for writing, without creating,
+    truncating or replacing anything."""
+    if target.real == "-":
+        if sys.stdout is not None:
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                sys.stdout.flush()
+        return os.fdopen(os.dup(1), "wb")
+    if stat.S_ISSOCK(os.stat(target.real).st_mode):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(target.real)
+        return sock.makefile("wb")
+    return open(os.open(target.real, os.O_WRONLY), "wb")
+
+
+def _give_mode(tmp: str, target: OutputTarget) -> None:
+    """The permission bits (and, as root, the owner) of the file being replaced, or for
+    a new file the mode a plain ``open()`` gives under the umask (mkstemp makes 0600)."""
+    if target.mode is None:
+        umask = os.umask(0o077)   # read it (a file made meanwhile is only more private)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        return
+    if target.owner is not None and os.geteuid() == 0:
+        with contextlib.suppress(OSError):
+            os.chown(tmp, *target.owner)
+    os.chmod(tmp, target.mode)
+
+
 class AtomicWriter:
-    """Write a sound file through a temporary file beside the target, renamed into place
-    only by :meth:`commit`; :meth:`abort` (or leaving the ``with`` block on an error)
-    removes it, so no partial output is ever left.
+    """Write a sound file that ends complete or not at all (see :class:`OutputFile`).
+
+    Into a stream that cannot seek (a pipe, ``-``), WAV is written with the sizes of a
+    streaming writer (0xFFFFFFFF: "until the end", as FFmpeg and SoX write to pipes);
+    other formats, whose headers must be finished after the data, are rendered into a
+    temporary file and copied into the stream once complete. ``tags`` (title, artist, ...)
+    are written where the format holds them.
     """
 
     def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int,
-                 subtype: str, fmt: str | None = None) -> None:
-        self.path = os.fspath(path)
-        if os.path.isdir(self.path):
-            raise AudioFileError(f"cannot write {self.path}: it is a folder; "
-                                 "give a file name")
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise AudioFileError(f"cannot write {self.path}: folder {folder} does not exist")
-        fmt = fmt or output_format(self.path)
+                 subtype: str, fmt: str | None = None,
+                 tags: dict[str, str] | None = None) -> None:
+        fmt = fmt or output_format(path)
+        self.out = OutputFile(path)
+        self.path = self.out.path
+        self.spool: BinaryIO | None = None
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.",
-                                            suffix=".tmp", dir=folder)
-            os.close(fd)
-        except OSError as exc:
-            raise AudioFileError(f"cannot write {self.path}: {exc.strerror}") from None
-        try:
-            # mkstemp makes the file private (0600); give it the mode a plain open()
-            # would, so the renamed output is readable as the user's umask allows.
-            umask = os.umask(0o077)   # read it (a file made meanwhile is only more private)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            self.file = sf.SoundFile(self.tmp, "w", samplerate=sample_rate,
-                                     channels=channels, subtype=subtype, format=fmt)
+            if self.out.target.seekable:
+                sink = self.out.file
+            elif fmt == "WAV" and subtype.startswith("PCM"):
+                self.file: sf.SoundFile | _StreamingWav = _StreamingWav(
+                    self.out.file, sample_rate, channels, subtype)
+                return
+            else:
+                self.spool = tempfile.TemporaryFile(prefix=TEMP_PREFIX, suffix=".tmp")
+                sink = self.spool
+            self.file = sf.SoundFile(sink.fileno(), "w", samplerate=sample_rate,
+                                     channels=channels, subtype=subtype, format=fmt,
+                                     closefd=False)
+            for key, value in (tags or {}).items():
+                with contextlib.suppress(RuntimeError, sf.LibsndfileError):
+                    setattr(self.file, key, value)
         except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            os.unlink(self.tmp)
+            self.abort()
             raise AudioFileError(f"cannot write {self.path}: {_reason(exc)}") from None
 
     def write(self, block: np.ndarray) -> None:
@@ -199,23 +487,45 @@ class AtomicWriter:
         try:
             self.file.write(block.T)
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise AudioFileError(f"cannot write {self.path}: {_reason(exc)}") from None
+            raise AudioFileError(f"cannot write {self.path}: {self._why(exc)}") from None
 
     def commit(self) -> None:
-        """Close and move the finished file into place."""
-        self.file.close()
+        """Finish the file and move it into place."""
         try:
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
+            empty_flac = isinstance(self.file, sf.SoundFile) and self.file.frames == 0 \
+                and self.file.format == "FLAC"
+            self.file.close()
+            if empty_flac:
+                _write_empty_flac(self.spool or self.out.file, self.file)
+            if self.spool is not None:
+                self.spool.seek(0)
+                shutil.copyfileobj(self.spool, self.out.file, 1 << 20)
+                self.spool.close()
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
             self.abort()
-            raise AudioFileError(f"cannot write {self.path}: {exc.strerror}") from None
+            raise AudioFileError(f"cannot write {self.path}: {self._why(exc)}") from None
+        self.out.commit()
 
     def abort(self) -> None:
         """Close and remove the temporary file."""
-        if not self.file.closed:
-            self.file.close()
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+        file = getattr(self, "file", None)
+        if file is not None and not file.closed:
+            with contextlib.suppress(OSError, sf.LibsndfileError, RuntimeError):
+                file.close()
+        if self.spool is not None:
+            self.spool.close()
+        self.out.abort()
+
+    def _why(self, exc: BaseException) -> str:
+        """libsndfile says only "System error." when the disk is full: say what it is."""
+        reason = _reason(exc)
+        if isinstance(exc, OSError) or "System error" not in reason:
+            return _strerror(exc) if isinstance(exc, OSError) else reason
+        with contextlib.suppress(OSError, ValueError):
+            folder = os.path.dirname(self.out.target.real) or "."
+            if os.statvfs(folder).f_bavail == 0:
+                return "no space left on device"
+        return "the system refused the write (libsndfile gives no detail)"
 
     def __enter__(self) -> AtomicWriter:
         return self
@@ -225,6 +535,65 @@ class AtomicWriter:
             self.commit()
         else:
             self.abort()
+
+
+class _StreamingWav:
+    """A PCM WAV writer for streams that cannot seek: a header whose RIFF and data sizes
+    are 0xFFFFFFFF (libsndfile, SoX and FFmpeg read that as "until the end of the
+    stream"), then the interleaved little-endian samples, written as they come.
+
+    Takes the same integer codes as the soundfile writer: int16 holding 8- or 16-bit
+    containers (8-bit in the top byte; WAV's 8-bit is unsigned), int32 holding 24- or
+    32-bit containers in the top bits.
+    """
+
+    _WIDTH = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
+
+    def __init__(self, file: BinaryIO, sample_rate: int, channels: int,
+                 subtype: str) -> None:
+        if subtype not in self._WIDTH:
+            raise AudioFileError(f"cannot stream {subtype} WAV")
+        self.file = file
+        self.subtype = subtype
+        self.width = self._WIDTH[subtype]
+        self.frames = 0
+        self.closed = False
+        align = channels * self.width
+        fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * align, align,
+                          8 * self.width)
+        file.write(b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt "
+                   + struct.pack("<I", len(fmt)) + fmt + b"data"
+                   + struct.pack("<I", 0xFFFFFFFF))
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append ``(frames, channels)`` integer codes."""
+        codes = np.ascontiguousarray(frames)
+        if self.subtype == "PCM_U8":
+            data = ((codes.astype(np.int16) >> 8) + 128).astype(np.uint8)
+        elif self.subtype == "PCM_16":
+            data = codes.astype("<i2")
+        elif self.subtype == "PCM_24":
+            data = (codes.astype(np.int32) >> 8).astype("<i4").view(np.uint8)
+            data = data.reshape(-1, 4)[:, :3]
+        else:
+            data = codes.astype("<i4")
+        self.file.write(np.ascontiguousarray(data).tobytes())
+        self.frames += codes.shape[0]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _write_empty_flac(out: BinaryIO, written: sf.SoundFile) -> None:
+    """libsndfile leaves a FLAC file of 0 frames empty (0 bytes, unreadable): write the
+    stream marker and a STREAMINFO block of 0 samples (the MD5 of no data), as SoX does."""
+    bits = {"PCM_S8": 8, "PCM_16": 16, "PCM_24": 24}[written.subtype]
+    fields = (written.samplerate << 44) | ((written.channels - 1) << 41) | ((bits - 1) << 36)
+    info = struct.pack(">HH", 4096, 4096) + bytes(6) + fields.to_bytes(8, "big") \
+        + hashlib.md5(b"").digest()
+    out.seek(0)
+    out.truncate()
+    out.write(b"fLaC" + bytes([0x80, 0, 0, len(info)]) + info)
 
 
 def write(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
@@ -237,6 +606,11 @@ def write(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
             audio.dtype.itemsize]
     with AtomicWriter(path, sample_rate, audio.shape[0], subtype) as writer:
         writer.write(audio)
+
+
+def _strerror(exc: OSError) -> str:
+    """What the system said (``No space left on device``), not Python's ``[Errno 28]``."""
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _reason(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ def import_numba():
     import sys
     import types
 
+    _ensure_cache_dir()
     name = "scipy.linalg.cython_blas"
     if name not in sys.modules and "numba.np.arraymath" not in sys.modules:
         sys.modules[name] = types.ModuleType(name)
@@ -32,3 +33,49 @@ def import_numba():
     import numba
 
     return numba
+
+
+def _writable_folder(path: str) -> bool:
+    """True when a file can be made in ``path`` (made first if missing)."""
+    import os
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+def _ensure_cache_dir() -> None:
+    """Give numba a cache folder it can write, so ``cache=True`` never fails.
+
+    numba caches compiled kernels beside the source (``dsp/__pycache__``) or in the
+    user's cache folder; when neither is writable (a package installed by root, run by a
+    user whose HOME is read-only) it raises ``cannot cache function`` at import. Then the
+    cache goes to a private folder under the system's temporary folder instead: kernels
+    are compiled once per machine boot rather than never cached. ``NUMBA_CACHE_DIR``, when
+    set, is left alone.
+    """
+    import os
+    import sys
+    import tempfile
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+    user = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                        "numba")
+    if _writable_folder(beside) or _writable_folder(user):
+        return
+    folder = os.path.join(tempfile.gettempdir(), f"audioquant-numba-{os.getuid()}")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if os.stat(folder).st_uid != os.getuid() or not _writable_folder(folder):
+            raise PermissionError(folder)
+    except OSError:                       # someone else's folder of that name: a fresh one
+        folder = tempfile.mkdtemp(prefix="audioquant-numba-")
+    os.environ["NUMBA_CACHE_DIR"] = folder
+    if "numba.core.config" in sys.modules:         # numba already read its settings
+        sys.modules["numba.core.config"].CACHE_DIR = folder
