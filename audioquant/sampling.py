@@ -21,8 +21,9 @@ streams blocks through ``process``, appends ``flush()``, drops the first ``laten
 samples and cuts the result to ``output_frames(total_input_frames)``. For ``Resample``:
 ``latency = ceil(S * L / M)`` (``S`` the half length of the whole two-stage filter in
 input samples: the stream starts with the outputs whose taps reach back before the input)
-and ``output_frames(J) = ceil(J * L / M)`` -- one output per ``M / L`` input samples while
-the output time is inside the input, the rule of ``soxr`` and ``librosa``. ``process``
+and ``output_frames(J)`` is ``J * L / M`` rounded to the nearest integer, the length
+libsoxr and SoX give (:func:`soxr_output_frames`: halves up, computed in double as those
+tools do, so the lengths agree to the sample). ``process``
 returns an output as soon as the stage-1 frames it needs are complete (a frame is a few
 thousand input samples), so how many samples a call returns depends only on the input so
 far. ``flush`` returns exactly what is missing, so the cut is a no-op when nothing else
@@ -161,6 +162,23 @@ def _plan(in_rate: int, out_rate: int, quality: Quality) -> TwoStageDesign:
     )
 
 
+def soxr_output_frames(input_frames: int, up: int, down: int) -> int:
+    """Output length of a rate conversion by ``L / M = up / down`` of ``input_frames``
+    samples, as libsoxr and SoX make it: ``(int64)(J / io_ratio + 0.5)`` in IEEE double,
+    ``io_ratio = M / L`` (libsoxr's ``_soxr_flush``; SoX's rate effect does the same).
+
+    That is ``J * L / M`` rounded half up, except that at an exact half (``2 J L`` a
+    multiple of ``M`` but ``J L`` not) the rounded double ``M / L`` decides, as it does in
+    both tools: 120 frames from 24 kHz to 44.1 kHz (220.5) give 220. The double of ``M / L``
+    is the double of ``fs_in / fs_out`` (both are the correctly rounded same quotient), so
+    reducing the ratio first changes nothing.
+    """
+    frames = int(input_frames)
+    if up == down:
+        return frames
+    return int(float(frames) / (float(down) / float(up)) + 0.5)
+
+
 #: Stage-1 frames per FFT call (a few hundred kB of spectra: stays in the L2 cache).
 _FRAMES_PER_BATCH = 16
 #: Below this many new stage-1 samples (all channels) a call runs on one thread.
@@ -248,8 +266,9 @@ class Resample(Processor):
         return self.target_rate
 
     def output_frames(self, input_frames: int) -> int:
-        """Aligned output length for ``input_frames`` input samples: ``ceil(J * L / M)``."""
-        return -((-int(input_frames) * self.up) // self.down)
+        """Aligned output length for ``input_frames`` input samples, libsoxr's rule:
+        ``J * L / M`` rounded to the nearest integer (see :func:`soxr_output_frames`)."""
+        return soxr_output_frames(input_frames, self.up, self.down)
 
     # -- streaming --------------------------------------------------------------------
 
