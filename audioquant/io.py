@@ -138,6 +138,20 @@ def _open_sound(name: str, spool: object = None) -> sf.SoundFile:
 _UNKNOWN_FRAMES = 2**63 - 1
 
 
+def _flac_has_frames(name: str, spool: object = None) -> bool:
+    """True when any bytes follow a FLAC file's metadata blocks (its audio frames)."""
+    with open(name, "rb") if spool is None else os.fdopen(
+            os.dup(spool.fileno()), "rb") as f:                # type: ignore[attr-defined]
+        f.seek(4)                                      # "fLaC"
+        while True:
+            header = f.read(4)
+            if len(header) < 4:
+                return False
+            f.seek(int.from_bytes(header[1:], "big"), os.SEEK_CUR)
+            if header[0] & 0x80:                       # the last metadata block
+                return bool(f.read(1))
+
+
 def info(path: str | os.PathLike) -> AudioInfo:
     """Describe the audio file at ``path`` (``-``: standard input); AudioFileError when it
     is missing or not audio."""
@@ -145,6 +159,8 @@ def info(path: str | os.PathLike) -> AudioInfo:
     spool = _input_spool(name)
     with _open_sound(name, spool) as f:
         frames = -1 if f.frames == _UNKNOWN_FRAMES else int(f.frames)
+        if frames == -1 and f.format == "FLAC" and not _flac_has_frames(name, spool):
+            frames = 0              # (libsndfile cannot read an empty FLAC: it fails a seek)
         tags = {}
         for key in sf._str_types:          # the text tags libsndfile knows
             with contextlib.suppress(RuntimeError, sf.LibsndfileError):
@@ -189,6 +205,8 @@ def blocks(meta: AudioInfo, block_size: int, dtype: str | None = None
     soundfile's interleaved buffers, not copies. Raises AudioFileError if the file ends
     before its header says."""
     done = 0
+    if meta.frames == 0:
+        return
     try:
         with meta.open() as f:
             while True:
@@ -318,6 +336,29 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
     return OutputTarget(name, name, stream=True,
                         seekable=stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)
                         or stat.S_ISBLK(st.st_mode))
+
+
+def is_regular_or_new(path: str | os.PathLike) -> bool:
+    """True when ``path`` names a regular file (through symlinks) or nothing yet."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def is_stdout(path: str | os.PathLike) -> bool:
+    """True when writing to ``path`` writes to this process's standard output (``-``,
+    ``/dev/stdout``, or the very file stdout is redirected to): a summary printed to
+    stdout would then land inside the output, so it goes to stderr instead."""
+    name = os.fspath(path)
+    if name == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(name), os.fstat(1))
+    except (OSError, ValueError):
+        return False
 
 
 def _seekable(fd: int) -> bool:

@@ -9,6 +9,7 @@ Cheat-sheet::
                                 exclude_within=10)        # -> dict
     print(midi.format_report(report))
     print(midi.format_report(midi.stats_file("take.mid", grid="1/16")))
+    song, report = midi.quantize_song(midi.read("take.mid"), grid="1/16")  # no files
     # other options: triplet, dotted, swing (50..75 %), catch_range, offset,
     # mode="starts" | "ends" | "lengths", tracks (0-based or names), channels (1..16),
     # pitch_range=(lo, hi) or "36-38", min_length (ticks)
@@ -37,7 +38,7 @@ second line of each pair of steps at ``swing`` percent of the pair.
 """
 
 from .errors import MidiError, MidiFileError, MidiParameterError
-from .files import format_report, parse_pitch_range, quantize_file, stats_file
+from .files import format_report, parse_pitch_range, quantize_file, quantize_song, stats_file
 from .grid import DIVISIONS, Grid
 from .notes import Notes, Song, read, write
 from .quantize import MODES, QuantizeResult, quantize, select, timing_stats
@@ -58,6 +59,7 @@ __all__ = [
     "parse_pitch_range",
     "quantize",
     "quantize_file",
+    "quantize_song",
     "read",
     "select",
     "stats_file",

@@ -13,7 +13,7 @@ from .grid import Grid
 from .notes import Song, read, write
 from .quantize import quantize, timing_stats
 
-__all__ = ["format_report", "parse_pitch_range", "quantize_file", "stats_file"]
+__all__ = ["format_report", "parse_pitch_range", "quantize_file", "quantize_song", "stats_file"]
 
 _PITCHES_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
@@ -105,9 +105,28 @@ def stats_file(path: str | os.PathLike, grid: str = "1/16", **grid_options) -> d
     return report
 
 
-def quantize_file(
-    in_path: str | os.PathLike,
-    out_path: str | os.PathLike,
+def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, **options) -> dict:
+    """Quantize a MIDI file and write the result; returns the report.
+
+    Only note timing changes; every other event keeps its track, tick and content. The
+    output is written atomically; ``out_path`` must differ from ``in_path``, which is
+    never modified. ``options`` are those of :func:`quantize_song`.
+
+    Raises
+    ------
+    MidiParameterError, MidiFileError
+        Before anything is written.
+    """
+    src, dst = os.fspath(in_path), os.fspath(out_path)
+    if _same_file(src, dst):
+        raise MidiParameterError(f"out_path must differ from in_path, got {dst!r} for both")
+    quantized, report = quantize_song(read(src), **options)
+    write(quantized, dst)
+    return {"input": src, "output": dst, **report}
+
+
+def quantize_song(
+    song: Song,
     *,
     grid: str = "1/16",
     triplet: bool = False,
@@ -122,23 +141,12 @@ def quantize_file(
     channels: Iterable[int] | None = None,
     pitch_range: tuple[int, int] | str | None = None,
     min_length: int = 1,
-) -> dict:
-    """Quantize a MIDI file and write the result; returns the report.
+) -> tuple[Song, dict]:
+    """Quantize a song in memory: the quantized song and the report (no files).
 
-    Only note timing changes; every other event keeps its track, tick and content. The
-    output is written atomically; ``out_path`` must differ from ``in_path``, which is
-    never modified. ``tracks`` are 0-based indices or track names, ``channels`` 1..16,
-    ``pitch_range`` ``(lo, hi)`` or ``"lo-hi"``. See ``midi.quantize`` for the rest.
-
-    Raises
-    ------
-    MidiParameterError, MidiFileError
-        Before anything is written.
+    ``tracks`` are 0-based indices or track names, ``channels`` 1..16, ``pitch_range``
+    ``(lo, hi)`` or ``"lo-hi"``. See ``midi.quantize`` for the rest.
     """
-    src, dst = os.fspath(in_path), os.fspath(out_path)
-    if _same_file(src, dst):
-        raise MidiParameterError(f"out_path must differ from in_path, got {dst!r} for both")
-    song = read(src)
     g = Grid.parse(
         grid, song.ticks_per_beat, triplet=triplet, dotted=dotted, swing=swing, offset=offset
     )
@@ -158,11 +166,8 @@ def quantize_file(
         min_length=min_length,
         stray_offs=song.stray_offs,
     )
-    write(song.with_notes(result.notes), dst)
     sel = result.selected
     report = {
-        "input": src,
-        "output": dst,
         "grid": g.name,
         "grid_description": g.describe(),
         "settings": {
@@ -186,7 +191,7 @@ def quantize_file(
     report.update(result.counts())
     report["before"] = timing_stats(song.notes, g, song.tempo_map, sel)
     report["after"] = timing_stats(result.notes, g, song.tempo_map, sel)
-    return report
+    return song.with_notes(result.notes), report
 
 
 def _timing_line(label: str, t: dict) -> str:

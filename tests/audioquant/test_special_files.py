@@ -1,0 +1,328 @@
+"""Output and input paths that are not plain regular files, and failures that must leave
+the world as it was: symlinks, devices, FIFOs, standard streams, signals, permissions,
+long and non-UTF-8 names, an unwritable numba cache, empty FLAC, tags, formats."""
+
+from __future__ import annotations
+
+import io as pyio
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import dsp
+from audioquant import io
+from audioquant.cli import main
+from audioquant.engine import render
+from tests.conftest import sine
+
+SAMPLE_MIDI = os.path.join(os.path.dirname(__file__), "..", "..", "samples", "humanized.mid")
+FRAMES = 4410
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audioquant", *args], capture_output=True,
+                          timeout=120, **kwargs)
+
+
+@pytest.fixture
+def tone(tmp_path) -> str:
+    """0.1 s of a mono float32 sine at 44.1 kHz."""
+    path = str(tmp_path / "tone.wav")
+    sf.write(path, (0.5 * sine(997, 1, FRAMES)).astype(np.float32), 44100, subtype="FLOAT")
+    return path
+
+
+def expected_codes(path: str, bits: int = 16) -> np.ndarray:
+    """What a render of ``path`` to a regular file holds: the reference the others must
+    equal byte for byte (a regular-file render is checked against theory elsewhere)."""
+    ref = os.path.join(os.path.dirname(path), "reference.wav")
+    render(path, ref, bits=bits)
+    return sf.read(ref, dtype="int16")[0]
+
+
+def read_back(data: bytes) -> tuple[np.ndarray, int]:
+    return sf.read(pyio.BytesIO(data), dtype="int16")
+
+
+def leftovers(folder) -> list[str]:
+    return [n for n in os.listdir(folder) if n.startswith(io.TEMP_PREFIX)]
+
+
+def drain(path: str, into: list) -> threading.Thread:
+    """Read a FIFO to its end on a thread (a reader must be there for a writer to open)."""
+    def run() -> None:
+        with open(path, "rb") as f:
+            into.append(f.read())
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+# -- symlinks ---------------------------------------------------------------------------
+
+def test_symlink_output_replaces_its_target_and_the_link_stays(tmp_path, tone):
+    target, link = tmp_path / "real.wav", tmp_path / "link.wav"
+    target.write_bytes(b"old")
+    link.symlink_to("real.wav")
+    render(tone, link)
+    assert os.readlink(link) == "real.wav"
+    np.testing.assert_array_equal(sf.read(target, dtype="int16")[0], expected_codes(tone))
+    assert leftovers(tmp_path) == []
+
+
+def test_dangling_symlink_output_creates_its_target(tmp_path, tone):
+    link = tmp_path / "link.wav"
+    link.symlink_to("made.wav")
+    render(tone, link)
+    assert link.is_symlink() and (tmp_path / "made.wav").is_file()
+
+
+def test_midi_output_and_report_through_symlinks(tmp_path):
+    for name in ("out", "report"):
+        (tmp_path / f"{name}.real").write_bytes(b"old")
+        (tmp_path / name).symlink_to(f"{name}.real")
+    status = main(["midi", "quantize", SAMPLE_MIDI, str(tmp_path / "out"),
+                   "--report", str(tmp_path / "report")])
+    assert status == 0
+    assert os.readlink(tmp_path / "out") == "out.real"
+    assert (tmp_path / "out.real").read_bytes()[:4] == b"MThd"
+    assert (tmp_path / "report.real").read_text().startswith("{")
+
+
+def test_report_that_is_a_symlink_to_the_input_is_refused(tmp_path, capsys):
+    src = tmp_path / "take.mid"
+    src.write_bytes(open(SAMPLE_MIDI, "rb").read())
+    (tmp_path / "r.json").symlink_to("take.mid")
+    before = src.read_bytes()
+    status = main(["midi", "quantize", str(src), str(tmp_path / "out.mid"),
+                   "--report", str(tmp_path / "r.json")])
+    assert status == 1 and "same file" in capsys.readouterr().err
+    assert src.read_bytes() == before and not (tmp_path / "out.mid").exists()
+
+
+def test_output_symlink_to_the_input_is_refused(tmp_path, tone):
+    (tmp_path / "link.wav").symlink_to(tone)
+    before = open(tone, "rb").read()
+    with pytest.raises(io.AudioFileError, match="is the input"):
+        render(tone, tmp_path / "link.wav")
+    assert open(tone, "rb").read() == before
+
+
+# -- devices and FIFOs ------------------------------------------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root (CI runs as root)")
+@pytest.mark.parametrize("command", ["render", "midi"])
+def test_device_node_output_is_written_into_and_left_a_device(tmp_path, tone, command):
+    dev = tmp_path / "null"
+    os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))     # a stand-in /dev/null
+    before = os.stat(dev)
+    if command == "render":
+        args = ["render", tone, str(dev)]
+    else:
+        args = ["midi", "quantize", SAMPLE_MIDI, str(dev), "--report", str(dev)]
+    assert main(args) == 0
+    after = os.stat(dev)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+    assert after.st_ino == before.st_ino and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".aiff"])
+def test_fifo_output_gets_a_readable_file_and_stays_a_fifo(tmp_path, tone, ext):
+    fifo = str(tmp_path / f"pipe{ext}")
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    thread = drain(fifo, got)
+    render(tone, fifo)
+    thread.join(30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and leftovers(tmp_path) == []
+    codes, rate = read_back(got[0])
+    assert rate == 44100
+    np.testing.assert_array_equal(codes, expected_codes(tone))
+
+
+def test_streamed_wav_header_says_until_the_end(tmp_path, tone):
+    fifo = str(tmp_path / "pipe.wav")
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    thread = drain(fifo, got)
+    render(tone, fifo, bits=24)
+    thread.join(30)
+    data = got[0]
+    assert data[:4] == b"RIFF" and data[4:8] == b"\xff\xff\xff\xff"
+    assert data[36:44] == b"data\xff\xff\xff\xff" and len(data) == 44 + 3 * FRAMES
+    ref = str(tmp_path / "ref24.wav")
+    render(tone, ref, bits=24)
+    np.testing.assert_array_equal(sf.read(pyio.BytesIO(data), dtype="int32")[0],
+                                  sf.read(ref, dtype="int32")[0])
+
+
+def test_fifo_input_with_a_writer(tmp_path, tone):
+    fifo = str(tmp_path / "in.wav")
+    os.mkfifo(fifo)
+    data = open(tone, "rb").read()
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:
+            f.write(data)
+    threading.Thread(target=feed, daemon=True).start()
+    out = str(tmp_path / "out.wav")
+    render(fifo, out)
+    np.testing.assert_array_equal(sf.read(out, dtype="int16")[0], expected_codes(tone))
+
+
+def test_stdin_and_stdout_as_dash(tmp_path, tone):
+    result = cli("render", "-", "-", input=open(tone, "rb").read())
+    assert result.returncode == 0, result.stderr
+    assert b"wrote" in result.stderr          # the summary goes to stderr, not the audio
+    np.testing.assert_array_equal(read_back(result.stdout)[0], expected_codes(tone))
+
+
+@pytest.mark.parametrize("path", ["/dev/stdout", "/proc/self/fd/1"])
+def test_dev_stdout_into_a_pipe_is_not_replaced(tmp_path, tone, path):
+    result = cli("render", tone, path)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(read_back(result.stdout)[0], expected_codes(tone))
+    assert os.path.islink("/dev/stdout") or not os.path.exists("/dev/stdout")
+
+
+def test_dev_stdin_as_input(tmp_path, tone):
+    out = str(tmp_path / "o.wav")
+    with open(tone, "rb") as f:
+        result = cli("render", "/dev/stdin", out, stdin=f)
+    assert result.returncode == 0, result.stderr
+    result = cli("render", "/dev/stdin", str(tmp_path / "p.wav"), input=open(tone, "rb").read())
+    assert result.returncode == 0, result.stderr
+    assert open(out, "rb").read() == (tmp_path / "p.wav").read_bytes()
+
+
+def test_midi_to_stdout_keeps_the_summary_out_of_the_file():
+    result = cli("midi", "quantize", SAMPLE_MIDI, "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout[:4] == b"MThd" and b"grid" in result.stderr
+
+
+# -- failures leave the world as it was -------------------------------------------------
+
+def test_overwriting_keeps_the_permission_bits(tmp_path, tone):
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"old")
+    os.chmod(out, 0o640)
+    render(tone, out)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+    mid = tmp_path / "out.mid"
+    mid.write_bytes(b"old")
+    os.chmod(mid, 0o604)
+    assert main(["midi", "quantize", SAMPLE_MIDI, str(mid)]) == 0
+    assert stat.S_IMODE(os.stat(mid).st_mode) == 0o604
+
+
+@pytest.mark.parametrize("length", [242, 250, 255])
+def test_long_output_names(tmp_path, tone, length):
+    out = tmp_path / ("x" * (length - 4) + ".wav")
+    render(tone, out)
+    assert out.is_file()
+    mid = tmp_path / ("y" * (length - 4) + ".mid")
+    assert main(["midi", "quantize", SAMPLE_MIDI, str(mid)]) == 0 and mid.is_file()
+
+
+def test_non_utf8_file_names(tmp_path, tone):
+    src = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav"))
+    dst = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"out\xff.flac"))
+    os.link(tone, src)
+    result = cli("render", src, dst)
+    assert result.returncode == 0, result.stderr
+    assert b"out\xff.flac" in os.listdir(os.fsencode(tmp_path))
+    np.testing.assert_array_equal(sf.read(os.open(dst, os.O_RDONLY), dtype="int16")[0],
+                                  expected_codes(tone))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signals_remove_the_temporary_file(tmp_path, signum):
+    src = str(tmp_path / "long.wav")
+    noise = 0.1 * np.random.default_rng(5).standard_normal((2, 44100 * 60))
+    sf.write(src, noise.T.astype(np.float32), 44100, subtype="FLOAT")
+    out = tmp_path / "out.flac"
+    out.write_bytes(b"old")
+    proc = subprocess.Popen([sys.executable, "-m", "audioquant", "render", src, str(out),
+                             "--shaping", "lipshitz", "--block", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(tmp_path), "the render never started its temporary file"
+    proc.send_signal(signum)
+    assert proc.wait(60) == -signum
+    assert leftovers(tmp_path) == [] and out.read_bytes() == b"old"
+
+
+def test_a_leftover_temporary_file_is_recognisable_and_ignored(tmp_path, tone):
+    stale = tmp_path / f"{io.TEMP_PREFIX}killed1.tmp"
+    stale.write_bytes(b"partial")
+    render(tone, tmp_path / "out.wav")
+    assert (tmp_path / "out.wav").is_file() and stale.read_bytes() == b"partial"
+
+
+def test_no_writable_numba_cache_falls_back_to_a_private_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    writable = dsp._writable_folder
+    monkeypatch.setattr(dsp, "_writable_folder",
+                        lambda path: path.startswith(str(tmp_path)) and writable(path))
+    config = sys.modules["numba.core.config"]
+    monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)
+    dsp._ensure_cache_dir()
+    folder = os.environ["NUMBA_CACHE_DIR"]
+    assert folder == str(tmp_path / f"audioquant-numba-{os.getuid()}")
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and config.CACHE_DIR == folder
+
+
+# -- formats, tags, empty files ---------------------------------------------------------
+
+def test_empty_input_to_flac_is_a_valid_empty_flac(tmp_path):
+    src = str(tmp_path / "empty.wav")
+    sf.write(src, np.zeros((0, 2), np.float32), 48000, subtype="FLOAT")
+    out = str(tmp_path / "empty.flac")
+    render(src, out, bits=24)
+    data = open(out, "rb").read()
+    assert data[:4] == b"fLaC" and len(data) == 42     # marker + one STREAMINFO block
+    meta = io.info(out)
+    assert (meta.sample_rate, meta.channels, meta.subtype) == (48000, 2, "PCM_24")
+    assert io.read(out)[0].shape == (2, 0)
+    soxi = subprocess.run(["soxi", out], capture_output=True, text=True)
+    assert soxi.returncode == 0 and "48000" in soxi.stdout
+
+
+@pytest.mark.parametrize(("ext", "fmt"), [(".caf", "CAF"), (".w64", "W64"), (".rf64", "RF64"),
+                                          (".au", "AU"), (".aifc", "AIFF"), (".flac", "FLAC")])
+def test_output_extension_decides_the_format(tmp_path, tone, ext, fmt):
+    out = str(tmp_path / f"out{ext}")
+    render(tone, out)
+    assert sf.info(out).format == fmt
+    np.testing.assert_array_equal(sf.read(out, dtype="int16")[0], expected_codes(tone))
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out.mp4", "out.wav.bak"])
+def test_unknown_output_extension_is_refused(tmp_path, tone, capsys, name):
+    assert main(["render", tone, str(tmp_path / name)]) != 0
+    assert "extension" in capsys.readouterr().err and not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".aiff"])
+def test_text_tags_are_kept(tmp_path, ext):
+    src = str(tmp_path / "tagged.wav")
+    with sf.SoundFile(src, "w", 44100, 1, "PCM_24") as f:
+        f.title, f.artist, f.comment = "Título", "Someone", "mastered"
+        f.write(0.1 * sine(440, 1, 1000))
+    out = str(tmp_path / f"out{ext}")
+    render(src, out)
+    with sf.SoundFile(out) as f:
+        assert (f.title, f.artist) == ("Título", "Someone")
