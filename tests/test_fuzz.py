@@ -1,0 +1,270 @@
+"""Fuzzing: byte mutations of a valid small WAV and a valid small MIDI file, through the CLI.
+
+Each example flips bits, flips, sets, inserts or deletes bytes, overwrites a 32-bit field with an
+interesting number, or truncates the file, then runs ``audioquant render`` (WAV) or
+``audioquant midi stats`` and ``midi quantize`` (MIDI) in-process through
+``audioquant.cli.main``, and checks the promises of the CLI contract:
+
+- no exception escapes ``cli.main`` (ours become exit 1 and one ``error:`` line; anything
+  else is a traceback), and no RuntimeWarning is printed;
+- on error: exit 1, one ``error: ...`` line, and nothing in the output folder (no output,
+  no temporary file);
+- on success: exactly the output file; audio holds the frames, channels and rate that
+  libsndfile reads from the mutated input, every PCM code within the depth (its low
+  container bits zero) and within the dither's error of the input; MIDI output is read
+  back by us, and by mido where mido reads the input, with the notes the input had;
+- the input's bytes are never changed.
+
+The budget is fixed (``derandomize=True``: the same examples on every run, about half a
+minute each here). ``bench/fuzz_long.py`` runs the same checks on many more mutations and
+the findings of its runs are pinned below as regression tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audioquant import cli
+from tests import corpus
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def seed_wav() -> bytes:
+    """200 frames of 16-bit stereo WAV with a LIST/INFO tag: 876 bytes."""
+    info = b"INFO" + corpus.chunk(b"INAM", b"fuzz\0")
+    return corpus.riff(corpus.fmt_chunk(2, 44100, 16), corpus.chunk(b"LIST", info),
+                       corpus.chunk(b"data", corpus.pcm16(200, 2)))
+
+
+def seed_wav_float() -> bytes:
+    """100 frames of float32 mono WAVE_FORMAT_EXTENSIBLE, written by libsndfile."""
+    return corpus.sf_bytes(100, 1, fmt="WAVEX", subtype="FLOAT")
+
+
+def seed_midi() -> bytes:
+    """A type-1 file: tempo track; a track with running status, velocity-0 note-offs,
+    a controller, a sysex and a text event."""
+    notes = b"".join(corpus.vlq(d) + bytes(b) for d, b in [
+        (0, (0x90, 60, 90)), (110, (60, 0)), (10, (64, 80)), (113, (64, 0)),
+        (0, (0xB0, 64, 127)), (7, (0xF0, 3, 0x41, 0x10, 0xF7)), (0, (0x91, 67, 70)),
+        (0, (0xFF, 0x01, 2, 0x68, 0x69)), (233, (0x81, 67, 0)), (5, (0x90, 72, 99)),
+        (470, (0x80, 72, 64))])
+    return corpus.smf(corpus.mtrk(corpus.TEMPO_TRACK), corpus.mtrk(notes))
+
+
+SEEDS: dict[str, Callable[[], bytes]] = {"wav": seed_wav, "wav_float": seed_wav_float,
+                                         "midi": seed_midi}
+
+# ------------------------------------------------------------------------- mutations
+
+_INTERESTING_BYTES = (0x00, 0x01, 0x7F, 0x80, 0xFF, 0xF0, 0xF7, 0xF8)
+_INTERESTING_U32 = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF,
+                    0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
+
+
+def mutate(data: bytes, ops: list[tuple]) -> bytes:
+    """Apply mutation ``ops`` in order; positions wrap around the current length."""
+    buf = bytearray(data)
+    for op, pos, arg in ops:
+        n = len(buf)
+        if op == "truncate":
+            del buf[pos % (n + 1):]
+            continue
+        if n == 0:
+            buf += bytes(arg) if op == "insert" else b""
+            continue
+        i = pos % n
+        if op == "flip":
+            buf[i] ^= arg
+        elif op == "bit":
+            buf[i] ^= 1 << arg
+        elif op == "set":
+            buf[i] = arg
+        elif op == "insert":
+            buf[i:i] = bytes(arg)
+        elif op == "delete":
+            del buf[i:i + arg]
+        elif op == "u32le":
+            buf[i:i + 4] = struct.pack("<I", arg)
+        elif op == "u32be":
+            buf[i:i + 4] = struct.pack(">I", arg)
+    return bytes(buf)
+
+
+# A position: anywhere, or (more often than chance) in the first 64 bytes (headers).
+_pos = st.one_of(st.integers(0, 63), st.integers(0, 1 << 16))
+_op = st.one_of(
+    st.tuples(st.just("bit"), _pos, st.integers(0, 7)),
+    st.tuples(st.just("flip"), _pos, st.integers(1, 255)),
+    st.tuples(st.just("set"), _pos, st.sampled_from(_INTERESTING_BYTES)),
+    st.tuples(st.just("insert"), _pos, st.lists(st.integers(0, 255), min_size=1,
+                                                max_size=8)),
+    st.tuples(st.just("delete"), _pos, st.integers(1, 16)),
+    st.tuples(st.just("u32le"), _pos, st.sampled_from(_INTERESTING_U32)),
+    st.tuples(st.just("u32be"), _pos, st.sampled_from(_INTERESTING_U32)),
+    st.tuples(st.just("truncate"), _pos, st.just(0)),
+)
+mutations = st.lists(_op, min_size=1, max_size=4)
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    """``cli.main(argv)`` in-process: (status, stdout, stderr). Any exception escaping it
+    (a traceback) and any RuntimeWarning propagate as failures."""
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else -1
+    return code, out.getvalue(), err.getvalue()
+
+
+def _check_error(label: str, code: int, err: str, out_dir: Path) -> None:
+    lines = err.strip().splitlines()
+    assert code == 1, f"{label}: exit {code} (stderr {err!r})"
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"{label}: {err!r}"
+    assert os.listdir(out_dir) == [], f"{label}: left {os.listdir(out_dir)}"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def _folders(suffix: str, data: bytes):
+    top = Path(tempfile.mkdtemp(prefix="aq-fuzz-"))
+    try:
+        (top / "in").mkdir()
+        (top / "out").mkdir()
+        src = top / "in" / f"input{suffix}"
+        src.write_bytes(data)
+        yield src, top / "out"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def check_render(data: bytes, bits: int = 16, suffix: str = ".wav") -> str:
+    """Render mutated audio bytes; assert the CLI contract. Returns 'ok' or 'refused'."""
+    with _folders(suffix, data) as (src, out_dir):
+        before = _digest(src)
+        out = out_dir / "out.wav"
+        code, _, err = _run(["render", str(src), str(out), "--bits", str(bits)])
+        assert _digest(src) == before, "the input was modified"
+        if code != 0:
+            _check_error("render", code, err, out_dir)
+            return "refused"
+        assert err == "", err
+        assert os.listdir(out_dir) == ["out.wav"]
+        want, rate = sf.read(str(src), dtype="float64", always_2d=True)
+        got, out_rate = sf.read(str(out), dtype="float64", always_2d=True)
+        codes, _ = sf.read(str(out), dtype="int32", always_2d=True)
+        assert out_rate == rate and got.shape == want.shape, (got.shape, want.shape)
+        # The N-bit code sits in the top bits of the 32-bit value libsndfile gives back.
+        assert not np.any(codes & ((1 << (32 - bits)) - 1)), "codes finer than the depth"
+        lsb = 2.0 ** (1 - bits)
+        # TPDF dither (+-1 LSB) plus rounding (+-0.5 LSB) of the input clipped to the
+        # code range (a finite input: a NaN or Inf must have been refused).
+        assert np.isfinite(want).all(), "a non-finite input was rendered"
+        assert np.max(np.abs(got - np.clip(want, -1, 1 - lsb)), initial=0) <= 1.5 * lsb + 1e-9
+        return "ok"
+
+
+def _mido_notes(path: Path) -> int:
+    mid = mido.MidiFile(str(path))
+    return sum(m.type == "note_on" and m.velocity > 0 for t in mid.tracks for m in t)
+
+
+def check_midi(data: bytes) -> str:
+    """``midi stats`` and ``midi quantize`` on mutated MIDI bytes; assert the contract."""
+    with _folders(".mid", data) as (src, out_dir):
+        before = _digest(src)
+        out = out_dir / "out.mid"
+        s_code, s_out, s_err = _run(["midi", "stats", str(src), "--json"])
+        q_code, _, q_err = _run(["midi", "quantize", str(src), str(out)])
+        assert _digest(src) == before, "the input was modified"
+        assert (s_code == 0) == (q_code == 0), \
+            f"stats exit {s_code} ({s_err!r}) but quantize exit {q_code} ({q_err!r})"
+        if q_code != 0:
+            _check_error("midi stats", s_code, s_err, out_dir)
+            _check_error("midi quantize", q_code, q_err, out_dir)
+            return "refused"
+        assert q_err == "" and os.listdir(out_dir) == ["out.mid"]
+        notes = json.loads(s_out)["notes"]
+        try:
+            _mido_notes(src)
+        except Exception:        # mido cannot read the input either: we must, below
+            pass
+        else:                    # what mido could read, it can read after us
+            assert _mido_notes(out) == notes, "mido reads other notes back"
+        code, again, err = _run(["midi", "stats", str(out), "--json"])
+        assert code == 0, err
+        assert json.loads(again)["notes"] == notes
+        return "ok"
+
+
+# ----------------------------------------------------------------------------- tests
+
+_SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def test_seeds_are_valid():
+    assert check_render(seed_wav()) == "ok"
+    assert check_render(seed_wav_float(), bits=24) == "ok"
+    assert check_midi(seed_midi()) == "ok"
+
+
+@settings(max_examples=900, **_SETTINGS)
+@given(ops=mutations, bits=st.sampled_from([16, 12, 8, 24]))
+def test_fuzz_wav(ops, bits):
+    check_render(mutate(seed_wav(), ops), bits)
+
+
+@settings(max_examples=300, **_SETTINGS)
+@given(ops=mutations)
+def test_fuzz_wav_float(ops):
+    check_render(mutate(seed_wav_float(), ops), 16)
+
+
+@settings(max_examples=1000, **_SETTINGS)
+@given(ops=mutations)
+def test_fuzz_midi(ops):
+    check_midi(mutate(seed_midi(), ops))
+
+
+# ------------------------------------------------------- findings of bench/fuzz_long.py
+
+#: Minimal inputs found by the long campaign (see bench/RESULTS_failures.md), each with
+#: the check it failed. They run with the suite and must pass once fixed.
+REGRESSIONS: list[tuple[str, str, bytes]] = []
+
+
+@pytest.mark.parametrize(("kind", "name", "data"), REGRESSIONS,
+                         ids=[name for _, name, _ in REGRESSIONS])
+def test_fuzz_regression(kind, name, data):
+    if kind == "midi":
+        check_midi(data)
+    else:
+        check_render(data)
