@@ -291,6 +291,7 @@ class OutputTarget:
     (through any symlinks), or, when ``stream`` is true, a device, FIFO, socket or
     standard output that is written into directly and never renamed over. ``mode`` and
     ``owner`` are those of the regular file being replaced (None for a new file).
+    ``seekable`` is true for a stream that is a regular file (libsndfile may seek in it).
     """
 
     path: str
@@ -314,7 +315,7 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
         if sys.stdout is not None and sys.stdout.isatty():
             raise AudioFileError("standard output is a terminal: redirect it to a file or "
                                  "a pipe, or give an output file name")
-        return OutputTarget("-", "-", stream=True, seekable=_seekable(1))
+        return OutputTarget("-", "-", stream=True, seekable=_is_regular_fd(1))
     try:
         st = os.stat(name)
     except FileNotFoundError:
@@ -333,9 +334,7 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
         if same_file(real, name):
             return OutputTarget(name, real, stream=False, mode=stat.S_IMODE(st.st_mode),
                                 owner=(st.st_uid, st.st_gid))
-    return OutputTarget(name, name, stream=True,
-                        seekable=stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)
-                        or stat.S_ISBLK(st.st_mode))
+    return OutputTarget(name, name, stream=True, seekable=stat.S_ISREG(st.st_mode))
 
 
 def is_regular_or_new(path: str | os.PathLike) -> bool:
@@ -361,12 +360,14 @@ def is_stdout(path: str | os.PathLike) -> bool:
         return False
 
 
-def _seekable(fd: int) -> bool:
+def _is_regular_fd(fd: int) -> bool:
+    """True when ``fd`` is a regular file (stdout redirected to one): libsndfile may then
+    seek back to finish the header. Into anything else (a pipe, a device) Python writes
+    the bytes, so a failure says what the system said."""
     try:
-        os.lseek(fd, 0, os.SEEK_CUR)
+        return stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError:
         return False
-    return True
 
 
 _pending: set[str] = set()      # temporary files of unfinished outputs, for the handlers
@@ -521,7 +522,7 @@ class AtomicWriter:
                     setattr(self.file, key, value)
         except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
             self.abort()
-            raise AudioFileError(f"cannot write {self.path}: {_reason(exc)}") from None
+            raise AudioFileError(f"cannot write {self.path}: {self._why(exc)}") from None
 
     def write(self, block: np.ndarray) -> None:
         """Append ``(channels, frames)`` data (integer codes or float)."""

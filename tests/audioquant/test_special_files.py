@@ -326,3 +326,21 @@ def test_text_tags_are_kept(tmp_path, ext):
     render(src, out)
     with sf.SoundFile(out) as f:
         assert (f.title, f.artist) == ("Título", "Someone")
+
+
+@pytest.mark.parametrize("args", [[], ["--bits", "24"], ["--rate", "48000"]])
+def test_a_device_that_refuses_the_write_says_what_the_system_said(tone, capsys, args):
+    assert main(["render", tone, "/dev/full", *args]) == 1        # /dev/full: ENOSPC
+    assert capsys.readouterr().err == "error: cannot write /dev/full: No space left on device\n"
+
+
+def test_an_unreadable_input_says_what_the_system_said(tone, capsys, monkeypatch):
+    real_open = os.open
+
+    def refuse(path, flags, *rest):
+        if os.fspath(path) == tone:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *rest)
+    monkeypatch.setattr(os, "open", refuse)
+    assert main(["render", tone, os.path.join(os.path.dirname(tone), "o.wav")]) == 1
+    assert capsys.readouterr().err == f"error: cannot read {tone}: Permission denied\n"
