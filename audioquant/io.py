@@ -434,6 +434,9 @@ class OutputFile:
             os.replace(self.tmp, self.target.real)
             _pending.discard(self.tmp)
             self.tmp = None
+        except BrokenPipeError:
+            self.abort()
+            raise                   # the reader of a pipe went away: the CLI stops quietly
         except OSError as exc:
             self.abort()
             raise AudioFileError(f"cannot write {self.path}: {_strerror(exc)}") from None
@@ -528,6 +531,8 @@ class AtomicWriter:
         """Append ``(channels, frames)`` data (integer codes or float)."""
         try:
             self.file.write(block.T)
+        except BrokenPipeError:
+            raise
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise AudioFileError(f"cannot write {self.path}: {self._why(exc)}") from None
 
@@ -543,6 +548,9 @@ class AtomicWriter:
                 self.spool.seek(0)
                 shutil.copyfileobj(self.spool, self.out.file, 1 << 20)
                 self.spool.close()
+        except BrokenPipeError:
+            self.abort()
+            raise
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
             self.abort()
             raise AudioFileError(f"cannot write {self.path}: {self._why(exc)}") from None

@@ -344,3 +344,19 @@ def test_an_unreadable_input_says_what_the_system_said(tone, capsys, monkeypatch
     monkeypatch.setattr(os, "open", refuse)
     assert main(["render", tone, os.path.join(os.path.dirname(tone), "o.wav")]) == 1
     assert capsys.readouterr().err == f"error: cannot read {tone}: Permission denied\n"
+
+
+@pytest.mark.parametrize("command", ["render", "midi"])
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path, command):
+    if command == "render":
+        src = str(tmp_path / "long.wav")
+        sf.write(src, np.full((441000, 2), 0.25, np.float32), 44100, subtype="FLOAT")
+        args = ["render", src, "-"]
+    else:
+        args = ["midi", "quantize", SAMPLE_MIDI, "-"]
+    proc = subprocess.Popen([sys.executable, "-m", "audioquant", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(proc.stdout.read(10)) == 10
+    proc.stdout.close()                                 # like `| head -c 10`
+    assert proc.wait(60) == 0
+    assert b"Traceback" not in proc.stderr.read()
