@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import MidiParameterError
+
 __all__ = ["DEFAULT_TEMPO", "TempoMap"]
 
 DEFAULT_TEMPO = 500_000
@@ -29,15 +31,29 @@ class TempoMap:
     ticks: np.ndarray
     tempos: np.ndarray
 
+    def __post_init__(self) -> None:
+        if self.ticks_per_beat < 1:
+            raise MidiParameterError(
+                f"ticks_per_beat must be >= 1, got {self.ticks_per_beat}"
+            )
+        if self.tempos.size and self.tempos.min() <= 0:
+            raise MidiParameterError(
+                f"tempos must be > 0 microseconds per beat, got {self.tempos.min()}"
+            )
+
     @classmethod
     def from_changes(cls, ticks_per_beat: int, changes: list[tuple[int, int]]) -> TempoMap:
         """Build from ``(tick, microseconds_per_beat)`` pairs in file order.
 
         Several changes at one tick: the last one wins (it is the one a player ends on).
+        A tempo of 0 (or less) microseconds per beat is no tempo (an infinitely fast beat,
+        no duration to convert to): it is left out, and the tempo before it goes on.
+        ``midi.read`` keeps such a set_tempo event in the file, unchanged.
         """
         last: dict[int, int] = {0: DEFAULT_TEMPO}
         for tick, tempo in changes:
-            last[int(tick)] = int(tempo)
+            if int(tempo) > 0:
+                last[int(tick)] = int(tempo)
         ticks = np.array(sorted(last), dtype=np.int64)
         tempos = np.array([last[t] for t in ticks.tolist()], dtype=np.int64)
         return cls(ticks_per_beat, ticks, tempos)
