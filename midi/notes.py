@@ -15,21 +15,23 @@ Writing rebuilds each track from notes and kept events in tick order. At one tic
 order is fixed: note-offs that moved first, then every event at its own tick in file
 order (kept events and notes that did not move), then note-ons that moved; then one
 end-of-track. A file read and written with no change therefore gives the same
-``(tick, message)`` sequence per track. Output goes to a temporary file beside the target
-that is renamed into place only when complete.
+``(tick, message)`` sequence per track. A gap between two events longer than one delta
+time can hold (``smf.MAX_VLQ`` ticks, after quantize) is bridged by empty text events.
+Output goes to a temporary file beside the target that is renamed into place only when
+complete.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import BinaryIO
 
 import numpy as np
 
+from . import smf
 from .errors import MidiFileError, MidiParameterError
 from .tempo import TempoMap
 
@@ -231,124 +233,173 @@ class Song:
         return replace(self, notes=notes)
 
 
-def _open_midi(path: str | os.PathLike):
-    import mido
+def _shown(name: str | bytes) -> str:
+    """A file name for messages (bytes that are not UTF-8 appear as escapes)."""
+    return os.fsdecode(name)
 
+
+def _open_midi(path: str | os.PathLike) -> smf.SmfFile:
+    """Read and parse the file at ``path`` (midi/smf.py), every failure a MidiFileError."""
+    name = os.fspath(path)
+    shown = _shown(name)
     try:
-        return mido.MidiFile(os.fspath(path))
+        with open(name, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
-        raise MidiFileError(f"cannot read {os.fspath(path)!r}: no such file") from None
+        raise MidiFileError(f"cannot read {shown!r}: no such file") from None
     except IsADirectoryError:
-        raise MidiFileError(f"cannot read {os.fspath(path)!r}: it is a directory") from None
+        raise MidiFileError(f"cannot read {shown!r}: it is a directory") from None
     except PermissionError:
-        raise MidiFileError(f"cannot read {os.fspath(path)!r}: permission denied") from None
-    except EOFError:
-        raise MidiFileError(
-            f"cannot read {os.fspath(path)!r}: the MIDI file is truncated"
-        ) from None
-    except Exception as exc:  # mido raises OSError, ValueError, KeyError, struct.error...
-        reason = str(exc) or type(exc).__name__
-        raise MidiFileError(f"cannot read {os.fspath(path)!r} as a MIDI file: {reason}") from None
+        raise MidiFileError(f"cannot read {shown!r}: permission denied") from None
+    except OSError as exc:
+        raise MidiFileError(f"cannot read {shown!r}: {exc.strerror or exc}") from None
+    return smf.parse(data, shown)
+
+
+def _pair_fifo(key: np.ndarray, is_on: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pair note-ons and note-offs of each key first in, first out, as a queue per key
+    would (a note-off ends the earliest sounding note of its key; with none sounding it
+    is a stray). Rows are messages in file order.
+
+    Returns ``(ons, offs, stray)``: row numbers of paired note-ons and of their note-offs
+    (aligned), and a mask of stray note-offs.
+    """
+    n = key.shape[0]
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    on = is_on[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = k[1:] != k[:-1]
+    group = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    step = np.where(on, 1, -1)
+    total = np.cumsum(step)
+    depth = total - (total - step)[starts][group]  # ons minus offs so far, in the key
+    # the queue length is depth - min(0, lowest depth so far); each stray note-off is a
+    # new lowest depth. Groups are shifted apart by more than n, so one running minimum
+    # over the whole array restarts at every key.
+    spread = group * np.int64(n + 1)
+    lowest = np.minimum(np.minimum.accumulate(depth - spread) + spread, 0)
+    queue = depth - lowest
+    before = np.zeros(n, dtype=np.int64)
+    before[1:] = queue[:-1]
+    before[first] = 0
+    stray = ~on & (before == 0)
+    paired_off = ~on & ~stray
+    ons_so_far = np.cumsum(on)
+    rank = ons_so_far - (ons_so_far - on)[starts][group] - 1
+    n_paired = np.bincount(group[paired_off], minlength=starts.shape[0])
+    paired_on = on & (rank < n_paired[group])
+    # k-th paired note-off of a key ends its k-th note-on: both lists are key-major and
+    # in file order within a key, so they line up
+    out_stray = np.zeros(n, dtype=bool)
+    out_stray[order[stray]] = True
+    return order[paired_on], order[paired_off], out_stray
 
 
 def read(path: str | os.PathLike) -> Song:
     """Read an SMF type 0 or 1 file into a Song (notes as arrays, other events kept).
 
+    The bytes are parsed by ``midi.smf`` (what it accepts and refuses, and why, is in its
+    docstring): unknown chunks are skipped, realtime bytes skipped, a type-0 file with
+    several tracks is read as type 1.
+
     Raises
     ------
     MidiFileError
-        Not a MIDI file, truncated, no tracks, type 2, or SMPTE time division.
+        Not a MIDI file, truncated, a broken track (the message names the track and the
+        byte offset), no tracks, type 2, SMPTE time division, 0 ticks per beat, event
+        times beyond 2**40 ticks.
     """
     mid = _open_midi(path)
-    name = os.fspath(path)
-    tpb = mid.ticks_per_beat
-    if tpb == 0:
-        raise MidiFileError(f"cannot read {name!r}: the header gives 0 ticks per beat")
-    if tpb < 0:
-        raise MidiFileError(
-            f"cannot read {name!r}: SMPTE time division (frames per second) is not supported;"
-            " the grid needs ticks per beat"
-        )
-    if mid.type not in (0, 1):
-        raise MidiFileError(
-            f"cannot read {name!r}: MIDI file type {mid.type} is not supported (types 0 and 1 are)"
-        )
-    if not mid.tracks:
-        raise MidiFileError(f"cannot read {name!r}: the MIDI file has no tracks")
+    shown = _shown(os.fspath(path))
+    tracks = mid.tracks
+    for t, track in enumerate(tracks):
+        if track.last_tick >= _MAX_TICK:
+            raise MidiFileError(
+                f"cannot read {shown!r}: track {t} has event times beyond {_MAX_TICK} ticks"
+                f" ({track.last_tick}); this reader stops at {_MAX_TICK}"
+            )
 
-    cols: dict[str, list] = {k: [] for k in Notes._DTYPES}
-    events: list[list[tuple[int, int, object]]] = []
-    track_ends: list[int] = []
-    track_names: list[str | None] = []
-    tempo_changes: list[tuple[int, int]] = []
-    message_ticks: list[int] = []
-    index = 0
-    for t, track in enumerate(mid.tracks):
-        tick = 0
-        kept: list[tuple[int, int, object]] = []
-        sounding: dict[tuple[int, int], deque[int]] = {}
-        end_tick = None
-        name_found = None
-        for msg in track:
-            tick += msg.time
-            message_ticks.append(tick)
-            kind = msg.type
-            if kind == "note_on" and msg.velocity > 0:
-                key = (msg.channel, msg.note)
-                n = len(cols["start"])
-                cols["start"].append(tick)
-                cols["end"].append(-1)
-                cols["pitch"].append(msg.note)
-                cols["velocity"].append(msg.velocity)
-                cols["release_velocity"].append(0)
-                cols["channel"].append(msg.channel)
-                cols["track"].append(t)
-                cols["open_end"].append(False)
-                cols["off_is_note_on"].append(False)
-                cols["on_index"].append(index)
-                cols["off_index"].append(-1)
-                sounding.setdefault(key, deque()).append(n)
-            elif kind == "note_off" or kind == "note_on":
-                queue = sounding.get((msg.channel, msg.note))
-                if queue:
-                    n = queue.popleft()
-                    cols["end"][n] = tick
-                    cols["release_velocity"][n] = msg.velocity
-                    cols["off_is_note_on"][n] = kind == "note_on"
-                    cols["off_index"][n] = index
-                else:
-                    kept.append((tick, index, msg))
-            elif kind == "end_of_track":
-                end_tick = tick
-            else:
-                if kind == "set_tempo":
-                    tempo_changes.append((tick, msg.tempo))
-                elif kind == "track_name" and name_found is None:
-                    name_found = msg.name
-                kept.append((tick, index, msg))
-            index += 1
-        if end_tick is None:
-            end_tick = tick
-        for queue in sounding.values():
-            for n in queue:
-                cols["end"][n] = end_tick
-                cols["open_end"][n] = True
-        events.append(kept)
-        track_ends.append(end_tick)
-        track_names.append(name_found)
+    counts = [len(track.notes) // 5 for track in tracks]
+    flat: list[int] = []
+    for track in tracks:
+        flat += track.notes
+    rows = np.array(flat, dtype=np.int64).reshape(-1, 5)
+    tick, index, status, pitch, vel = (rows[:, c] for c in range(5))
+    track_of = np.repeat(np.arange(len(tracks), dtype=np.int64), counts)
+    is_on = (status >= 0x90) & (vel > 0)
+    key = (((track_of << 4) | (status & 15)) << 7) | pitch
+    ons, offs, stray = _pair_fifo(key, is_on)
 
-    if message_ticks and max(message_ticks) >= _MAX_TICK:
-        raise MidiFileError(f"cannot read {name!r}: event times beyond {_MAX_TICK} ticks")
-    notes = Notes(**{k: np.array(v, dtype=Notes._DTYPES[k]) for k, v in cols.items()})
+    track_ends = np.array([track.end_tick for track in tracks], dtype=np.int64)
+    note_rows = np.flatnonzero(is_on)
+    count = note_rows.shape[0]
+    note_of = np.full(rows.shape[0], -1, dtype=np.int64)
+    note_of[note_rows] = np.arange(count)
+    paired = note_of[ons]
+    open_end = np.ones(count, dtype=bool)
+    open_end[paired] = False
+    end = track_ends[track_of[note_rows]]
+    end[paired] = tick[offs]
+    release = np.zeros(count, dtype=np.int64)
+    release[paired] = vel[offs]
+    off_is_on = np.zeros(count, dtype=bool)
+    off_is_on[paired] = status[offs] >= 0x90
+    off_index = np.full(count, -1, dtype=np.int64)
+    off_index[paired] = index[offs]
+    notes = Notes(
+        start=tick[note_rows],
+        end=end,
+        pitch=pitch[note_rows].astype(np.int16),
+        velocity=vel[note_rows].astype(np.int16),
+        release_velocity=release.astype(np.int16),
+        channel=(status[note_rows] & 15).astype(np.int16),
+        track=track_of[note_rows].astype(np.int32),
+        open_end=open_end,
+        off_is_note_on=off_is_on,
+        on_index=index[note_rows],
+        off_index=off_index,
+    )
+
+    message_ticks = np.zeros(mid.messages, dtype=np.int64)
+    message_ticks[index] = tick
+    for track in tracks:
+        if track.events:
+            event_ticks, event_index, _ = zip(*track.events, strict=True)
+            message_ticks[np.array(event_index, dtype=np.int64)] = event_ticks
+        if track.end_index >= 0:
+            message_ticks[track.end_index] = track.end_tick
+
+    events = [track.events for track in tracks]
+    stray_rows = np.flatnonzero(stray)
+    if stray_rows.size:
+        import mido
+
+        track_first = np.array([min([e[1] for e in track.events] + track.notes[1:2] or [-1])
+                                for track in tracks])  # fmt: skip
+        extra: dict[int, list] = {}
+        for r in stray_rows.tolist():
+            t, i, s = int(track_of[r]), int(index[r]), int(status[r])
+            delta = int(tick[r] - (message_ticks[i - 1] if i > track_first[t] else 0))
+            kind = "note_on" if s >= 0x90 else "note_off"
+            msg = mido.Message(kind, channel=s & 15, note=int(pitch[r]), velocity=int(vel[r]),
+                               time=delta)  # fmt: skip
+            extra.setdefault(t, []).append((int(tick[r]), i, msg))
+        events = [
+            sorted(kept + extra[t], key=lambda e: e[1]) if t in extra else kept
+            for t, kept in enumerate(events)
+        ]
+    tempo_changes = [change for track in tracks for change in track.tempos]
     return Song(
-        ticks_per_beat=int(tpb),
+        ticks_per_beat=int(mid.ticks_per_beat),
         type=int(mid.type),
         notes=notes,
         events=events,
-        track_ends=np.array(track_ends, dtype=np.int64),
-        track_names=track_names,
-        tempo_map=TempoMap.from_changes(int(tpb), tempo_changes),
-        message_ticks=np.array(message_ticks, dtype=np.int64),
+        track_ends=track_ends,
+        track_names=[track.name for track in tracks],
+        tempo_map=TempoMap.from_changes(int(mid.ticks_per_beat), tempo_changes),
+        message_ticks=message_ticks,
     )
 
 
@@ -461,9 +512,15 @@ def _build_tracks(song: Song) -> list:
         rel = notes.release_velocity.tolist()
         chan = notes.channel.tolist()
         as_on = notes.off_is_note_on.tolist()
+        last = int(ticks[-1]) if ticks.size else 0
+        what_list, delta_list, tail = what.tolist(), deltas.tolist(), end_tick - last
+        if tail > smf.MAX_VLQ or (deltas.size and int(deltas.max()) > smf.MAX_VLQ):
+            kept, what_list, delta_list, tail = _split_long_gaps(
+                kept, what_list, delta_list, tail
+            )
         track = mido.MidiTrack()
         append = track.append
-        for w, d in zip(what.tolist(), deltas.tolist(), strict=True):
+        for w, d in zip(what_list, delta_list, strict=True):
             if w < 0:
                 append(retime(kept[-1 - w][2], d))
             elif w < n:
@@ -474,10 +531,37 @@ def _build_tracks(song: Song) -> list:
                     append(note_message("note_on", chan[w], pitch[w], 0, d))
                 else:
                     append(note_message("note_off", chan[w], pitch[w], rel[w], d))
-        last = int(ticks[-1]) if ticks.size else 0
-        append(mido.MetaMessage("end_of_track", time=end_tick - last))
+        append(mido.MetaMessage("end_of_track", time=tail))
         tracks.append(track)
     return tracks
+
+
+def _split_long_gaps(
+    kept: list, what: list[int], deltas: list[int], tail: int
+) -> tuple[list, list[int], list[int], int]:
+    """Cut every delta time above ``smf.MAX_VLQ`` (a gap one delta of a MIDI file cannot
+    hold: it would need a 5-byte number) with empty text meta events, ``MAX_VLQ`` ticks
+    apart. Players ignore text events, so the file plays the same; every other event keeps
+    its tick. ``tail`` is the delta of the end-of-track. Returns the new ``kept`` (with the
+    filler appended), ``what``, ``deltas`` and ``tail`` (see ``_build_tracks``).
+    """
+    import mido
+
+    filler = -1 - len(kept)
+    kept = [*kept, (0, -1, mido.MetaMessage("text", text=""))]
+    out_what: list[int] = []
+    out_deltas: list[int] = []
+    for w, d in zip([*what, None], [*deltas, tail], strict=True):
+        while d > smf.MAX_VLQ:
+            out_what.append(filler)
+            out_deltas.append(smf.MAX_VLQ)
+            d -= smf.MAX_VLQ
+        if w is None:
+            tail = d
+        else:
+            out_what.append(w)
+            out_deltas.append(d)
+    return kept, out_what, out_deltas, tail
 
 
 def write(song: Song, path: str | os.PathLike) -> None:
