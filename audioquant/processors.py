@@ -6,6 +6,11 @@ then ``flush`` to drain a tail. Output is bit-exact whatever the block size: sta
 across blocks and random numbers depend only on ``(seed, channel, absolute sample index)``.
 
 Audio is ``float64`` or ``float32`` of shape ``(channels, frames)``.
+
+Calling a processor on a whole array (``proc(audio, sample_rate)``) also accepts the
+``(frames, channels)`` layout of soundfile when the shape makes it clear, like pedalboard,
+and returns the result in the layout it was given (:func:`audio_layout` has the rule).
+``process`` takes ``(channels, frames)`` blocks only.
 """
 
 from __future__ import annotations
@@ -54,30 +59,102 @@ class Processor:
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Process a whole array in one go, from a fresh state (like a pedalboard plugin).
 
-        A 1-D array is treated as mono and a 1-D array is returned.
+        ``audio`` is ``(channels, frames)``, or ``(frames, channels)`` where the shape says
+        so clearly (see :func:`audio_layout`; an unclear one is refused); the result comes
+        back in the same layout. A 1-D array is treated as mono and a 1-D array is returned.
         """
-        mono = np.ndim(audio) == 1
-        block = as_block(audio)
+        layout = audio_layout(audio)
+        block = as_block(audio, layout=layout)
         self.prepare(sample_rate, block.shape[0])
         out = self.process(block)
         tail = self.flush()
         if tail.shape[-1]:
             out = np.concatenate([out, tail.astype(out.dtype, copy=False)], axis=1)
-        out = trim_latency(out, self.latency)
-        return out[0] if mono else out
+        return in_layout(trim_latency(out, self.latency), layout)
 
 
-def as_block(audio: np.ndarray, *, contiguous: bool = True) -> np.ndarray:
+#: ``(frames, channels)`` is recognised for at most this many channels ...
+MAX_GUESSED_CHANNELS = 64
+#: ... and at least this many frames per channel (and more frames than MAX_GUESSED_CHANNELS).
+MIN_GUESSED_FRAMES_PER_CHANNEL = 8
+
+MONO = "mono"
+CHANNELS_FIRST = "channels-first"
+FRAMES_FIRST = "frames-first"
+
+
+def audio_layout(audio: np.ndarray) -> str:
+    """How a whole array given to ``proc(audio, sample_rate)`` is laid out: ``"mono"``
+    (1-D), ``"channels-first"`` ``(channels, frames)`` or ``"frames-first"``
+    ``(frames, channels)``, soundfile's layout.
+
+    A 2-D array of shape ``(a, b)`` is
+
+    - ``(frames, channels)`` when it clearly is: ``b`` at most ``MAX_GUESSED_CHANNELS``
+      (64), ``a`` more than that and at least ``MIN_GUESSED_FRAMES_PER_CHANNEL`` (8) times
+      ``b`` (``(66150, 2)`` from ``soundfile.read``); or ``a == 0 < b <= 64`` (an empty
+      file as soundfile reads it: zero channels mean nothing);
+    - otherwise ``(channels, frames)``, the documented layout, when ``a <= b``, ``b == 0``
+      or ``a <= 64`` (so ``(2, 1)``, one stereo frame, and ``(10, 2)`` stay as they are:
+      short arrays could be either, and a processor's own output must be accepted back);
+    - refused with a ParameterError otherwise: more than 64 channels with fewer frames
+      than channels, like ``(5000, 300)``, is never guessed: pass ``(channels, frames)``
+      (``audio.T`` for a soundfile array).
+
+    pedalboard guesses the same way (the shorter axis is the channels) but on every shape;
+    this rule leaves the documented layout alone wherever it is plausible.
+    """
+    arr = np.asarray(audio)
+    if arr.ndim == 1:
+        return MONO
+    if arr.ndim != 2:
+        raise ParameterError(f"audio must have shape (channels, frames), got shape {arr.shape}")
+    rows, cols = arr.shape
+    if rows == 0 and 0 < cols <= MAX_GUESSED_CHANNELS:
+        return FRAMES_FIRST
+    if rows <= cols or cols == 0 or rows <= MAX_GUESSED_CHANNELS:
+        return CHANNELS_FIRST
+    if cols <= MAX_GUESSED_CHANNELS and rows >= MIN_GUESSED_FRAMES_PER_CHANNEL * cols:
+        return FRAMES_FIRST
+    raise ParameterError(
+        f"audio of shape {arr.shape} is ambiguous: {rows} channels of {cols} frames, or "
+        f"{rows} frames of {cols} channels? Pass (channels, frames), e.g. audio.T for a "
+        f"(frames, channels) array from soundfile")
+
+
+def in_layout(out: np.ndarray, layout: str) -> np.ndarray:
+    """``(channels, frames)`` ``out`` back in the ``layout`` the input came in."""
+    if layout == MONO:
+        return out[0]
+    if layout == FRAMES_FIRST:
+        return np.ascontiguousarray(out.T)
+    return out
+
+
+def as_block(audio: np.ndarray, *, contiguous: bool = True,
+             layout: str = CHANNELS_FIRST) -> np.ndarray:
     """Return ``audio`` as a float array of shape ``(channels, frames)``: C-contiguous,
-    or any strides (a transposed ``(frames, channels)`` buffer) with ``contiguous=False``."""
+    or any strides (a transposed ``(frames, channels)`` buffer) with ``contiguous=False``.
+    ``layout`` (from :func:`audio_layout`) ``"frames-first"`` transposes a 2-D array."""
     arr = np.asarray(audio)
     if arr.ndim == 1:
         arr = arr[np.newaxis, :]
+    elif arr.ndim == 2 and layout == FRAMES_FIRST:
+        arr = arr.T
     if arr.ndim != 2:
         raise ParameterError(f"audio must have shape (channels, frames), got shape {arr.shape}")
     if arr.dtype not in (np.float32, np.float64):
         raise ParameterError(f"audio must be float32 or float64, got {arr.dtype}")
     return np.ascontiguousarray(arr) if contiguous else arr
+
+
+def check_channels(block: np.ndarray, channels: int) -> None:
+    """Raise ParameterError unless the ``(channels, frames)`` ``block`` has ``channels`` rows."""
+    if block.shape[0] != channels:
+        hint = (" (a (frames, channels) block? pass block.T)"
+                if block.ndim == 2 and block.shape[1] == channels else "")
+        raise ParameterError(f"block must have {channels} channels, got {block.shape[0]}"
+                             f"{hint}")
 
 
 def trim_latency(audio: np.ndarray, latency: int) -> np.ndarray:
@@ -229,6 +306,7 @@ class Requantize(Processor):
         ``codes.T`` is the interleaved layout sound files use, with no copy.
         """
         block = as_block(block, contiguous=False)
+        check_channels(block, self.channels)
         held = self._pending.shape[1]
         look = max(self._blank - 1, 0)
         frames = block.shape[1]

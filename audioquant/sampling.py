@@ -59,7 +59,15 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from audioquant.errors import ParameterError
-from audioquant.processors import Processor, _channel_pool, as_block, trim_latency
+from audioquant.processors import (
+    Processor,
+    _channel_pool,
+    as_block,
+    audio_layout,
+    check_channels,
+    in_layout,
+    trim_latency,
+)
 from dsp.resample import (
     MAX_TABLE_COEFFICIENTS,
     FFTWorkspace,
@@ -365,8 +373,7 @@ class Resample(Processor):
 
     def _process(self, block: np.ndarray, dest: np.ndarray | None = None) -> np.ndarray:
         x = as_block(block)
-        if x.shape[0] != self.channels:
-            raise ParameterError(f"block must have {self.channels} channels, got {x.shape[0]}")
+        check_channels(x, self.channels)
         x = x.astype(np.float64, copy=False)
         frames = x.shape[1]
         before = self._consumed
@@ -429,10 +436,12 @@ class Resample(Processor):
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Resample a whole array from a fresh state: ``output_frames(J)`` aligned samples.
 
-        A 1-D array is treated as mono and a 1-D array is returned.
+        ``audio`` is ``(channels, frames)``, or ``(frames, channels)`` where the shape says
+        so clearly (see :func:`~audioquant.processors.audio_layout`); the result comes back
+        in the same layout. A 1-D array is treated as mono and a 1-D array is returned.
         """
-        mono = np.ndim(audio) == 1
-        block = as_block(audio)
+        layout = audio_layout(audio)
+        block = as_block(audio, layout=layout)
         self.prepare(sample_rate, block.shape[0])
         frames = self.output_frames(block.shape[1])
         if self._plan is None:
@@ -442,7 +451,7 @@ class Resample(Processor):
             done = self._process(block, out).shape[1]
             self._flush(out[:, done:])
             out = trim_latency(out, self.latency)
-        return out[0] if mono else out
+        return in_layout(out, layout)
 
 
 class SampleHold(Processor):
@@ -498,8 +507,7 @@ class SampleHold(Processor):
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = as_block(block)
-        if x.shape[0] != self.channels:
-            raise ParameterError(f"block must have {self.channels} channels, got {x.shape[0]}")
+        check_channels(x, self.channels)
         x = x.astype(np.float64, copy=False)
         n0 = self._consumed
         self._consumed += x.shape[1]
