@@ -261,8 +261,12 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
     fmt = io.output_format(output_path)
     subtype, dtype, shift = io.pcm_layout(fmt, bits)
 
+    coming = meta.frames if meta.frames >= 0 else None      # the output's length to come
+    for proc in chain.processors:
+        length = getattr(proc, "output_frames", None)
+        coming = length(coming) if length is not None and coming is not None else coming
     with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt,
-                         tags=meta.tags) as writer:
+                         tags=meta.tags, frames=coming) as writer:
         def requantized() -> Iterator[np.ndarray]:
             read = 0
             for block in _prefetch(io.blocks(meta, block_size)):

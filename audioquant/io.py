@@ -493,16 +493,17 @@ def _give_mode(tmp: str, target: OutputTarget) -> None:
 class AtomicWriter:
     """Write a sound file that ends complete or not at all (see :class:`OutputFile`).
 
-    Into a stream that cannot seek (a pipe, ``-``), WAV is written with the sizes of a
-    streaming writer (0xFFFFFFFF: "until the end", as FFmpeg and SoX write to pipes);
-    other formats, whose headers must be finished after the data, are rendered into a
+    Into a stream that cannot seek (a pipe, ``-``), WAV is written as it comes, its header
+    first: with the exact sizes when ``frames`` (the length to come) is given, as SoX
+    does, else with a streaming writer's 0xFFFFFFFF ("until the end", as FFmpeg writes).
+    Other formats, whose headers must be finished after the data, are rendered into a
     temporary file and copied into the stream once complete. ``tags`` (title, artist, ...)
     are written where the format holds them.
     """
 
     def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int,
                  subtype: str, fmt: str | None = None,
-                 tags: dict[str, str] | None = None) -> None:
+                 tags: dict[str, str] | None = None, frames: int | None = None) -> None:
         fmt = fmt or output_format(path)
         self.out = OutputFile(path)
         self.path = self.out.path
@@ -512,7 +513,7 @@ class AtomicWriter:
                 sink = self.out.file
             elif fmt == "WAV" and subtype.startswith("PCM"):
                 self.file: sf.SoundFile | _StreamingWav = _StreamingWav(
-                    self.out.file, sample_rate, channels, subtype)
+                    self.out.file, sample_rate, channels, subtype, frames)
                 return
             else:
                 self.spool = tempfile.TemporaryFile(prefix=TEMP_PREFIX, suffix=".tmp")
@@ -588,9 +589,10 @@ class AtomicWriter:
 
 
 class _StreamingWav:
-    """A PCM WAV writer for streams that cannot seek: a header whose RIFF and data sizes
-    are 0xFFFFFFFF (libsndfile, SoX and FFmpeg read that as "until the end of the
-    stream"), then the interleaved little-endian samples, written as they come.
+    """A PCM WAV writer for streams that cannot seek: the header, with the sizes for
+    ``frames`` frames, or 0xFFFFFFFF when the length is not known or too long for WAV
+    (libsndfile, SoX and FFmpeg read that as "until the end of the stream"), then the
+    interleaved little-endian samples, written as they come.
 
     Takes the same integer codes as the soundfile writer: int16 holding 8- or 16-bit
     containers (8-bit in the top byte; WAV's 8-bit is unsigned), int32 holding 24- or
@@ -600,7 +602,7 @@ class _StreamingWav:
     _WIDTH = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
 
     def __init__(self, file: BinaryIO, sample_rate: int, channels: int,
-                 subtype: str) -> None:
+                 subtype: str, frames: int | None = None) -> None:
         if subtype not in self._WIDTH:
             raise AudioFileError(f"cannot stream {subtype} WAV")
         self.file = file
@@ -611,9 +613,15 @@ class _StreamingWav:
         align = channels * self.width
         fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * align, align,
                           8 * self.width)
-        file.write(b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt "
-                   + struct.pack("<I", len(fmt)) + fmt + b"data"
-                   + struct.pack("<I", 0xFFFFFFFF))
+        data = None if frames is None else frames * align
+        riff = None if data is None else 4 + 8 + len(fmt) + 8 + data + (data & 1)
+        if riff is not None and riff > 0xFFFFFFFF:
+            data = riff = None
+        self.promised = None if data is None else frames
+        file.write(b"RIFF" + struct.pack("<I", 0xFFFFFFFF if riff is None else riff)
+                   + b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
+                   + struct.pack("<I", 0xFFFFFFFF if data is None else data))
+        self.pad = bool(data is not None and data & 1)
 
     def write(self, frames: np.ndarray) -> None:
         """Append ``(frames, channels)`` integer codes."""
@@ -631,7 +639,13 @@ class _StreamingWav:
         self.frames += codes.shape[0]
 
     def close(self) -> None:
+        """End the data (a pad byte after an odd-sized chunk, as RIFF wants)."""
         self.closed = True
+        if self.promised is not None and self.frames != self.promised:
+            raise AudioFileError(f"wrote {self.frames} frames into a stream whose header "
+                                 f"promised {self.promised}")
+        if self.pad:
+            self.file.write(b"\0")
 
 
 def _write_empty_flac(out: BinaryIO, written: sf.SoundFile) -> None:
@@ -654,7 +668,8 @@ def write(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
     if subtype is None:
         subtype = "FLOAT" if audio.dtype.kind == "f" else {2: "PCM_16", 4: "PCM_32"}[
             audio.dtype.itemsize]
-    with AtomicWriter(path, sample_rate, audio.shape[0], subtype) as writer:
+    with AtomicWriter(path, sample_rate, audio.shape[0], subtype,
+                      frames=audio.shape[1]) as writer:
         writer.write(audio)
 
 

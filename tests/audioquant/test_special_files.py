@@ -149,20 +149,41 @@ def test_fifo_output_gets_a_readable_file_and_stays_a_fifo(tmp_path, tone, ext):
     np.testing.assert_array_equal(codes, expected_codes(tone))
 
 
-def test_streamed_wav_header_says_until_the_end(tmp_path, tone):
+def test_streamed_wav_header_has_the_exact_sizes(tmp_path, tone):
     fifo = str(tmp_path / "pipe.wav")
     os.mkfifo(fifo)
     got: list[bytes] = []
     thread = drain(fifo, got)
-    render(tone, fifo, bits=24)
+    render(tone, fifo, bits=24, rate=48000)
     thread.join(30)
     data = got[0]
-    assert data[:4] == b"RIFF" and data[4:8] == b"\xff\xff\xff\xff"
-    assert data[36:44] == b"data\xff\xff\xff\xff" and len(data) == 44 + 3 * FRAMES
+    frames = round(FRAMES * 48000 / 44100)                  # 4800: the resampled length
+    assert data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") == len(data) - 8
+    assert data[36:40] == b"data" and int.from_bytes(data[40:44], "little") == 3 * frames
     ref = str(tmp_path / "ref24.wav")
-    render(tone, ref, bits=24)
+    render(tone, ref, bits=24, rate=48000)
     np.testing.assert_array_equal(sf.read(pyio.BytesIO(data), dtype="int32")[0],
                                   sf.read(ref, dtype="int32")[0])
+
+
+@pytest.mark.parametrize(("subtype", "width"), [("PCM_U8", 1), ("PCM_16", 2), ("PCM_24", 3)])
+def test_streamed_wav_of_unknown_length_says_until_the_end(tmp_path, subtype, width):
+    fifo = str(tmp_path / "pipe.wav")
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    thread = drain(fifo, got)
+    bits = 8 * width
+    values = np.random.default_rng(3).integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (3, 301))
+    dtype, size = (np.int16, 16) if width <= 2 else (np.int32, 32)
+    codes = (values << (size - bits)).astype(dtype)          # in the container's top bits
+    with io.AtomicWriter(fifo, 8000, 3, subtype) as writer:      # no length given
+        writer.write(codes[:, :100])
+        writer.write(codes[:, 100:])
+    thread.join(30)
+    data = got[0]
+    assert data[4:8] == data[40:44] == b"\xff\xff\xff\xff" and len(data) == 44 + codes.size * width
+    back = sf.read(pyio.BytesIO(data), dtype="int16" if width <= 2 else "int32")[0]
+    np.testing.assert_array_equal(back.T, codes)
 
 
 def test_fifo_input_with_a_writer(tmp_path, tone):
