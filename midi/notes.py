@@ -24,6 +24,7 @@ complete.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -564,31 +565,46 @@ def _split_long_gaps(
     return kept, out_what, out_deltas, tail
 
 
-def write(song: Song, path: str | os.PathLike) -> None:
-    """Write ``song`` to ``path`` atomically (temporary file beside it, then os.replace).
-
-    On any error the target is left as it was and no temporary file remains.
+def write(song: Song, target: str | os.PathLike | BinaryIO) -> None:
+    """Write ``song`` to ``target``: a path, written atomically (see :func:`atomic_write`),
+    or a binary file object, written into as it is.
     """
     import mido
 
     tracks = _build_tracks(song)
     mid = mido.MidiFile(type=song.type, ticks_per_beat=song.ticks_per_beat)
     mid.tracks.extend(tracks)
-    atomic_write(path, lambda f: mid.save(file=f))
+    if hasattr(target, "write"):
+        mid.save(file=target)
+    else:
+        atomic_write(target, lambda f: mid.save(file=f))
 
 
 def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]) -> None:
-    """Write a file atomically: ``write_to(f)`` fills a temporary file beside ``path``
-    (binary mode), which is synced and renamed over ``path`` only when complete, with the
-    mode a plain ``open()`` would give. On any error the target is left as it was, no
-    temporary file remains, and an OSError becomes a MidiFileError naming the path.
+    """Write a file that ends complete or not at all: ``write_to(f)`` fills a temporary
+    file (binary mode) beside the file ``path`` names, which is synced and renamed over it
+    only when complete, keeping the replaced file's permission bits (a new file gets the
+    mode a plain ``open()`` would). A symlink is followed: its target is replaced, the
+    link stays. A device, FIFO or socket is written into, never renamed over. On any
+    error the target is left as it was, no temporary file remains, and an OSError
+    becomes a MidiFileError naming the path.
     """
     target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder
-        )
+        try:
+            st: os.stat_result | None = os.stat(target)
+        except FileNotFoundError:
+            st = None                           # a new file (or a dangling link's target)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise MidiFileError(f"cannot write {target!r}: it is a folder")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            with open(os.open(target, os.O_WRONLY), "wb") as stream:
+                write_to(stream)
+            return
+        mode = None if st is None else stat.S_IMODE(st.st_mode)
+        real = os.path.realpath(target)
+        fd, tmp = tempfile.mkstemp(prefix=".audioquant-", suffix=".tmp",
+                                   dir=os.path.dirname(real))
     except OSError as exc:
         raise MidiFileError(f"cannot write {target!r}: {exc.strerror or exc}") from None
     try:
@@ -596,10 +612,12 @@ def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]
             write_to(f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, target)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask                  # mkstemp makes 0600: the usual mode
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
     except BaseException as exc:
         try:
             os.unlink(tmp)
