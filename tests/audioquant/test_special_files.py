@@ -381,3 +381,25 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path, command):
     proc.stdout.close()                                 # like `| head -c 10`
     assert proc.wait(60) == 0
     assert b"Traceback" not in proc.stderr.read()
+
+
+def test_midi_api_writer_follows_links_writes_into_fifos_and_keeps_modes(tmp_path):
+    import midi
+
+    song = midi.read(SAMPLE_MIDI)
+    (tmp_path / "real.mid").write_bytes(b"old")
+    os.chmod(tmp_path / "real.mid", 0o640)
+    (tmp_path / "link.mid").symlink_to("real.mid")
+    midi.write(song, tmp_path / "link.mid")
+    assert os.readlink(tmp_path / "link.mid") == "real.mid"
+    assert stat.S_IMODE(os.stat(tmp_path / "real.mid").st_mode) == 0o640
+    written = (tmp_path / "real.mid").read_bytes()
+    assert midi.read(tmp_path / "real.mid").notes.same_as(song.notes)
+    fifo = str(tmp_path / "pipe.mid")
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    thread = drain(fifo, got)
+    midi.write(song, fifo)
+    thread.join(30)
+    assert got[0] == written and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert leftovers(tmp_path) == []
