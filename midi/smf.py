@@ -30,13 +30,13 @@ What the reader accepts, refuses and decides (the standard is silent or files br
   system events (the standard cancels it there, but continuing it is the only possible
   reading of such a file, and mido does the same after a meta event).
 - Note-on with velocity 0 is a note-off (for ``notes.read``).
-- Realtime status bytes (0xF8..0xFE: clock, start, stop, active sensing, ...) are not
-  SMF events. They are skipped, and the delta time before them is kept, so every later
-  event keeps its tick (a realtime byte carries no data and has no meaning in a stored
-  sequence; mido reads them and then cannot write them). System common messages
-  (0xF1 MTC quarter frame, 0xF2 song position, 0xF3 song select, 0xF6 tune request)
-  are kept as events and written back as they were; 0xF4 and 0xF5 (undefined, no
-  known length) are refused.
+- Realtime status bytes (0xF8..0xFE: clock, start, stop, active sensing, ...) and the
+  tune request (0xF6) are not SMF events. They are skipped, and the delta time before
+  them is kept, so every later event keeps its tick (these one-byte messages carry no
+  data and have no meaning in a stored sequence; mido reads them and then refuses to
+  write them). The other system common messages (0xF1 MTC quarter frame, 0xF2 song
+  position, 0xF3 song select) are kept as events and written back as they were; 0xF4
+  and 0xF5 (undefined, no known length) are refused.
 - A sysex event whose data does not end with 0xF7 (the first packet of a divided
   sysex, or a sysex without its end) and every 0xF7 escape event are kept byte for
   byte as ``RawEvent``; a complete sysex becomes mido's ``sysex`` message.
@@ -67,7 +67,7 @@ _META_NAMES = {
     0x51: "set_tempo", 0x54: "smpte_offset", 0x58: "time_signature",
     0x59: "key_signature", 0x7F: "sequencer_specific",
 }  # fmt: skip
-_SYSTEM_COMMON_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0}
+_SYSTEM_COMMON_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}
 
 
 def encode_vlq(value: int) -> bytes:
@@ -375,8 +375,8 @@ def _track(
                 else:
                     msg = RawEvent(s, payload, delta)
                 add_event((tick, index, msg))
-            elif s >= 0xF8:
-                continue  # a realtime byte: skipped, its delta kept (module docstring)
+            elif s >= 0xF8 or s == 0xF6:
+                continue  # realtime or tune request: skipped, its delta kept (see above)
             elif s in _SYSTEM_COMMON_LENGTH:
                 size = _SYSTEM_COMMON_LENGTH[s]
                 raw = list(trk[i : i + size])

@@ -132,12 +132,21 @@ def test_type_0_with_two_tracks_is_read_as_type_1(tmp_path):
 
 
 def test_realtime_bytes_are_skipped_and_their_delta_kept(tmp_path):
-    # F8 (clock) after 30 ticks and FE (active sensing) after 5 more: the note-off that
-    # follows 10 ticks later is at 45; running status (0x90) survives them.
-    body = on(0, 60) + b"\x1e\xf8" + b"\x05\xfe" + b"\x0a\x3c\x00" + on(3, 62) + off(4, 62)
-    song = read_bytes(tmp_path, smf_bytes(mtrk(body), fmt=0))
-    assert notes_of(song) == [(0, 0, 45, 60, 100, 0, False), (0, 48, 52, 62, 100, 0, False)]
+    # F8 (clock) after 30 ticks, FE (active sensing) and F6 (tune request) 5 and 2 ticks
+    # later: the note-off that follows 10 ticks later is at 47; running status (0x90)
+    # survives them.
+    body = on(0, 60) + b"\x1e\xf8" + b"\x05\xfe" + b"\x02\xf6" + b"\x0a\x3c\x00"
+    body += on(3, 62) + off(4, 62)
+    src = tmp_path / "rt.mid"
+    src.write_bytes(smf_bytes(mtrk(body), fmt=0))
+    song = midi.read(src)
+    assert notes_of(song) == [(0, 0, 47, 60, 100, 0, False), (0, 50, 54, 62, 100, 0, False)]
     assert song.events == [[]]
+    out = tmp_path / "out.mid"
+    midi.quantize_file(src, out, strength=0)  # mido's writer refuses realtime messages
+    kinds = [(m.type, getattr(m, "velocity", None)) for m in mido.MidiFile(out).tracks[0]]
+    assert kinds == [("note_on", 100), ("note_on", 0), ("note_on", 100), ("note_off", 0),
+                     ("end_of_track", None)]  # fmt: skip
 
 
 def test_system_common_messages_are_kept(tmp_path):
