@@ -240,12 +240,22 @@ def _shown(name: str | bytes) -> str:
 
 
 def _open_midi(path: str | os.PathLike) -> smf.SmfFile:
-    """Read and parse the file at ``path`` (midi/smf.py), every failure a MidiFileError."""
+    """Read and parse the file at ``path`` (midi/smf.py), every failure a MidiFileError.
+    ``-`` is standard input; a FIFO is read to its end; a device is refused."""
     name = os.fspath(path)
     shown = _shown(name)
     try:
+        if name == "-":  # standard input
+            import sys
+
+            return smf.parse(sys.stdin.buffer.read(), "standard input")
+        mode = os.stat(name).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would never end
+            raise MidiFileError(f"cannot read {shown!r}: it is a device, not a MIDI file")
         with open(name, "rb") as f:
             data = f.read()
+    except MidiFileError:
+        raise
     except FileNotFoundError:
         raise MidiFileError(f"cannot read {shown!r}: no such file") from None
     except IsADirectoryError:

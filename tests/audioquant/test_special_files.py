@@ -403,3 +403,11 @@ def test_midi_api_writer_follows_links_writes_into_fifos_and_keeps_modes(tmp_pat
     thread.join(30)
     assert got[0] == written and stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert leftovers(tmp_path) == []
+
+
+def test_midi_from_standard_input_and_a_device_refused():
+    result = cli("midi", "stats", "-", input=open(SAMPLE_MIDI, "rb").read())
+    assert result.returncode == 0 and b"568 notes" in result.stdout
+    result = cli("midi", "stats", "/dev/zero")
+    assert result.returncode == 1
+    assert result.stderr == b"error: cannot read '/dev/zero': it is a device, not a MIDI file\n"
