@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audioquant.errors import ParameterError, first_non_finite
+from audioquant.errors import ParameterError
 
 __all__ = [
     "SineFit",
@@ -75,8 +75,16 @@ _SEGMENT = 1 << 16  # Welch segment length (0.67 Hz bins at 44.1 kHz)
 # --------------------------------------------------------------------------- helpers
 
 
+#: Largest sample magnitude analysed: the largest float32 (+770.6 dBFS), so every value a
+#: 32-bit float file can hold is measured. Past it (a 64-bit float file can hold up to
+#: 1.8e308) squares and sums of squares overflow float64 (from about 1.3e154 on), and the
+#: sine fit's least squares would be fed Inf/NaN; such samples are refused instead.
+MAX_SAMPLE = float(np.finfo(np.float32).max)
+
+
 def _as_audio(x: object, name: str = "x") -> np.ndarray:
-    """Validate audio: real, finite, 1-D or 2-D ``(channels, frames)``; returns float64."""
+    """Validate audio: real, finite, within ``+-MAX_SAMPLE``, 1-D or 2-D
+    ``(channels, frames)``; returns float64. A bad sample is named, the earliest in time."""
     a = np.asarray(x)
     if a.dtype.kind not in "fiub":
         raise ParameterError(f"{name} must be a real numeric array, got dtype {a.dtype}")
@@ -85,12 +93,20 @@ def _as_audio(x: object, name: str = "x") -> np.ndarray:
         raise ParameterError(
             f"{name} must be 1-D (frames,) or 2-D (channels, frames), got shape {a.shape}"
         )
-    found = first_non_finite(_channels(a))
-    if found is not None:
-        channel, frame = found
-        idx = (channel, frame) if a.ndim == 2 else (frame,)
+    # one pass without copies; NaN fails both comparisons, so it is caught here too
+    if a.size and not (-MAX_SAMPLE <= a.min() and a.max() <= MAX_SAMPLE):
+        chans = _channels(a)
+        bad = ~(np.abs(chans) <= MAX_SAMPLE)
+        frame = int(np.argmax(bad.any(axis=0)))
+        channel = int(np.argmax(bad[:, frame]))
+        value = chans[channel, frame]
         where = f"frame {frame}" + (f" of channel {channel}" if a.ndim == 2 else "")
-        raise ParameterError(f"{name} must be finite, got {a[idx]} at {where}")
+        if not math.isfinite(value):
+            raise ParameterError(f"{name} must be finite, got {value} at {where}")
+        raise ParameterError(
+            f"{name} sample {float(value)!r} at {where} is beyond the analysable range "
+            f"+-{MAX_SAMPLE!r} (+{20 * math.log10(MAX_SAMPLE):.1f} dBFS, the largest "
+            f"32-bit float)")
     return a
 
 
@@ -324,6 +340,9 @@ def _estimate_frequency(chans: np.ndarray, sample_rate: float) -> float:
 
 def _normal_solve(ata: np.ndarray, aty: np.ndarray) -> np.ndarray:
     """Solve normal equations after scaling columns to unit diagonal (min-norm if singular)."""
+    if not (np.isfinite(ata).all() and np.isfinite(aty).all()):
+        # LAPACK can loop for ever on Inf/NaN; bounded input (MAX_SAMPLE) never gets here
+        raise ParameterError("sine fit: the least-squares system is not finite")
     d = np.sqrt(np.diag(ata))
     d[d == 0] = 1.0
     m = ata / np.outer(d, d)

@@ -66,6 +66,7 @@ from audioquant.processors import (
     audio_layout,
     check_channels,
     in_layout,
+    non_finite_error,
     trim_latency,
 )
 from dsp.resample import (
@@ -88,6 +89,10 @@ __all__ = ["QUALITIES", "Quality", "Resample", "SampleHold", "check_rate", "pars
 
 MIN_RESAMPLE_RATE = 8_000
 MAX_RATE = 384_000
+#: Largest input magnitude ``Resample`` filters: the largest float32 (+770.6 dBFS). The FFT
+#: stage's sums grow to (FFT length x filter gain x |x|), which for float64 input near its
+#: own limit (1.8e308) overflows to Inf and NaN; below this bound they stay under 1e60.
+MAX_SAMPLE = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -377,11 +382,14 @@ class Resample(Processor):
         x = x.astype(np.float64, copy=False)
         frames = x.shape[1]
         before = self._consumed
-        self._consumed += frames
         plan = self._plan
         if plan is None:
+            self._consumed += frames
             self._emitted += frames
             return x.copy()
+        if frames and not (-MAX_SAMPLE <= x.min() and x.max() <= MAX_SAMPLE):
+            raise _out_of_range(x, before)
+        self._consumed += frames
         k_end = plan.frames_ready(self._consumed)
         if k_end <= self._k_next:  # no frame complete yet: just keep the samples
             end = self._pend_len + frames
@@ -452,6 +460,20 @@ class Resample(Processor):
             self._flush(out[:, done:])
             out = trim_latency(out, self.latency)
         return in_layout(out, layout)
+
+
+def _out_of_range(x: np.ndarray, start: int) -> ParameterError:
+    """The error naming the earliest sample of ``(channels, frames)`` ``x`` (whose first
+    frame is frame ``start`` of the stream) that is NaN, Inf or beyond ``MAX_SAMPLE``."""
+    bad = ~(np.abs(x) <= MAX_SAMPLE)
+    frame = int(np.argmax(bad.any(axis=0)))
+    channel = int(np.argmax(bad[:, frame]))
+    value = float(x[channel, frame])
+    if not math.isfinite(value):
+        return non_finite_error(x, start)
+    return ParameterError(f"input sample {value!r} at frame {start + frame} (channel "
+                          f"{channel}) is too large to resample: beyond +-{MAX_SAMPLE!r}, "
+                          f"the largest 32-bit float")
 
 
 class SampleHold(Processor):
