@@ -1,8 +1,29 @@
 """The ``audioquant`` command line: render, analyze, shapers, midi.
 
-Exit status: 0 on success, 2 on bad usage, 1 on bad input (one ``error: ...`` line on
-stderr, no traceback unless ``--debug``). Heavy modules are imported inside each command,
-so ``render`` does not pay for scipy.signal or mido at start-up.
+Exit status
+-----------
+- 0: success, including when the reader of standard output goes away early
+  (``audioquant shapers | head -1``).
+- 2: bad usage: an unknown option, a malformed or out-of-range value, or a combination of
+  options that can do nothing (``--quality`` without ``--rate``). Every value is checked
+  here, with the library's own range checks, before any file is opened; messages name the
+  flag as it is typed: ``--hold-rate must be in 1..384000 Hz, got 0``.
+- 1: a bad input file, a failed write, or a value that only the input shows to be wrong
+  (a catalog shaper not made for the file's rate, a track number the file does not have).
+
+Every failure is one ``error: ...`` line on stderr, with no traceback unless ``--debug``.
+
+Standard output
+---------------
+What a command prints is collected while it runs and written once it has finished, so a
+failure to print cannot undo work that is done: when the output file of ``render`` or
+``midi quantize`` is in place, a summary that cannot be printed (``> /dev/full``) is a
+``warning:`` on stderr and the exit status stays 0. For ``analyze``, ``shapers`` and
+``midi stats`` the printed text is the product, so failing to print it is an error (1).
+Characters the terminal's encoding cannot show are printed as backslash escapes.
+
+Heavy modules are imported inside each command (or inside the value check of the option
+that needs them), so ``render`` does not pay for scipy.signal or mido at start-up.
 """
 
 from __future__ import annotations
@@ -12,29 +33,172 @@ import json
 import math
 import os
 import sys
+from io import StringIO
+
+EPILOG_MAIN = """\
+examples:
+  audioquant render mix.wav cd.wav --bits 16 --shaping auto
+  audioquant analyze cd.wav --reference mix.wav
+  audioquant midi quantize take.mid tight.mid --grid 1/16 --strength 80
+
+exit status: 0 success, 1 bad input file or failed write, 2 bad usage.
+"""
+
+EPILOG_RENDER = """\
+examples:
+  audioquant render mix.wav cd.wav                      16-bit TPDF, no shaping
+  audioquant render mix.wav cd.wav --shaping auto       best noise shaper for the rate
+  audioquant render hires.wav cd.flac --rate 44100 --quality very-high --bits 16
+  audioquant render loop.wav crushed.wav --bits 6 --hold-rate 8000
+"""
+
+EPILOG_ANALYZE = """\
+examples:
+  audioquant analyze cd.wav
+  audioquant analyze cd.wav --reference mix.wav --json
+"""
+
+EPILOG_SHAPERS = """\
+examples:
+  audioquant shapers
+  audioquant shapers --rate 48000 --plot ntf.png
+"""
+
+
+class UsageError(Exception):
+    """Options that are each valid but cannot work together (exit 2, like argparse)."""
+
+
+def _usage_error(prog: str, message: str) -> None:
+    """Print one usage error line and exit 2."""
+    _say_error(f"error: {prog}: {message} (see {prog} --help)")
+    raise SystemExit(2)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help text as written where it is laid out in lines (the examples of an epilog);
+    a one-line description is wrapped to the terminal as usual."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2)."""
+    """argparse with one-line usage errors (exit 2) and examples kept as written."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"error: {self.prog}: {message} (see {self.prog} --help)\n")
-        raise SystemExit(2)
+        # argparse puts "argument --rate: " before a type check's message; ours already
+        # start with the flag, so say it once.
+        head, _, rest = message.partition(": ")
+        if head.startswith("argument ") and rest.startswith(head[len("argument "):]):
+            message = rest
+        _usage_error(self.prog, message)
 
 
-def _int_in(name: str, low: int, high: int | None = None):
+class _Version(argparse.Action):
+    """``--version``: looked up only when asked for (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the version and exit") -> None:  # noqa: A002 - argparse's name
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        sys.stdout.write(f"audioquant {version()}\n")
+        parser.exit()
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("audioquant")
+    except metadata.PackageNotFoundError:
+        from audioquant import __version__
+
+        return __version__
+
+
+# -- option values: each checked by the library's own check, named by its flag ------------
+
+
+def _flag_message(exc: Exception, name: str, flag: str) -> str:
+    """A library message about parameter ``name``, told about ``flag``."""
+    text = str(exc)
+    if text.startswith(name + " "):
+        return flag + text[len(name):]
+    return f"{flag}: {text}"
+
+
+def _number(text: str) -> int | float | str:
+    """``text`` as an int, else a float, else itself (for the checks to name)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _int_in(flag: str, low: int, high: int | None = None):
     """An argparse type: an integer in low..high (no upper bound when high is None)."""
     def parse(text: str) -> int:
+        from audioquant.errors import ParameterError, check_range
+
         allowed = f"in {low}..{high}" if high is not None else f"at least {low}"
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{name} must be an integer {allowed}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{name} must be {allowed}, got {value}")
+                f"{flag} must be an integer {allowed}, got {text!r}") from None
+        try:
+            check_range(flag, value, low, math.inf if high is None else high)
+        except ParameterError as exc:
+            if high is None:  # check_range would say "in 1..inf"
+                raise argparse.ArgumentTypeError(
+                    f"{flag} must be {allowed}, got {value}") from None
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return value
+    parse.__name__ = flag
     return parse
+
+
+def _rate(flag: str, low: int | None = None):
+    """An argparse type: a sample rate in Hz, checked by ``sampling.check_rate`` (its
+    range: ``low`` or the resampler's lowest rate, up to the highest rate audioquant
+    handles)."""
+    def parse(text: str) -> int:
+        from audioquant.errors import ParameterError
+        from audioquant.sampling import check_rate
+
+        try:
+            if low is None:
+                return check_rate(flag, _number(text))
+            return check_rate(flag, _number(text), low)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = flag
+    return parse
+
+
+def _quality(text: str) -> str:
+    """``--quality``: a resampler preset, checked by ``sampling.parse_quality``."""
+    from audioquant.errors import ParameterError
+    from audioquant.sampling import QUALITIES, parse_quality
+
+    try:
+        parse_quality(text)
+    except ParameterError:
+        names = ", ".join(name.replace(" ", "-") for name in QUALITIES)
+        raise argparse.ArgumentTypeError(
+            f"--quality must be one of {names}, got {text!r}") from None
+    return text
 
 
 def _seed(text: str) -> int | None:
@@ -44,9 +208,9 @@ def _seed(text: str) -> int | None:
         value = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"seed must be an integer or 'random', got {text!r}") from None
+            f"--seed must be an integer or 'random', got {text!r}") from None
     if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"seed must be in 0..2**64-1, got {value}")
+        raise argparse.ArgumentTypeError(f"--seed must be in 0..2**64-1, got {value}")
     return value
 
 
@@ -57,7 +221,7 @@ def _shaping(text: str) -> str:
     try:
         check_shaping(text)
     except ParameterError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(_flag_message(exc, "shaping", "--shaping")) from None
     return text
 
 
@@ -77,14 +241,20 @@ def _json(data: object) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = _Parser(prog="audioquant", description="Render audio at reduced bit depth, "
-                     "quantize MIDI, and measure the result.")
+                     "resample, quantize MIDI, and measure the result.", epilog=EPILOG_MAIN)
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("render", help="render an audio file at reduced bit depth")
+    r = sub.add_parser(
+        "render", help="render an audio file at reduced bit depth",
+        description="Render IN at a reduced bit depth into OUT, with dither and optional "
+        "noise shaping, after an optional sample-rate change (--rate) or sample-and-hold "
+        "(--hold-rate). OUT is written whole or not at all; IN is never changed.",
+        epilog=EPILOG_RENDER)
     r.add_argument("input", help="input audio file (anything libsndfile reads)")
     r.add_argument("output", help="output file; WAV, AIFF or FLAC by extension")
-    r.add_argument("--bits", type=_int_in("bits", 1, 32), default=16,
+    r.add_argument("--bits", type=_int_in("--bits", 1, 32), default=16,
                    help="target depth 1..32 (default 16)")
     r.add_argument("--dither", choices=("none", "rpdf", "tpdf", "hp-tpdf"), default="tpdf",
                    help="dither (default tpdf: 2 LSB peak to peak)")
@@ -92,33 +262,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="noise shaper: a catalog name, designed[:N[:468|ath]], 'auto' or "
                    "'none' (default; see `audioquant shapers`)")
     r.add_argument("--seed", type=_seed, default=0, help="dither seed, or 'random' (default 0)")
-    r.add_argument("--rate", type=int, metavar="HZ",
+    r.add_argument("--rate", type=_rate("--rate"), metavar="HZ",
                    help="resample to HZ (band-limited) before requantizing")
-    r.add_argument("--quality", default="high",
-                   help="resampler quality: quick, low, medium, high, very-high (default high)")
-    r.add_argument("--hold-rate", type=int, metavar="HZ",
+    r.add_argument("--quality", type=_quality, default=None, metavar="Q",
+                   help="with --rate: resampler quality quick, low, medium, high or "
+                   "very-high (default high)")
+    r.add_argument("--hold-rate", type=_rate("--hold-rate", 1), metavar="HZ",
                    help="sample-and-hold rate reduction to HZ, no filter (lo-fi)")
     r.add_argument("--no-auto-blank", dest="auto_blank", action="store_false",
                    help="dither every sample, even runs that are already exact")
-    r.add_argument("--block", type=_int_in("block", 1), default=None,
+    r.add_argument("--block", type=_int_in("--block", 1), default=None, metavar="N",
                    help="frames per processing block (default 2**19 samples' worth; the "
                    "output is identical for any size)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
-    r.set_defaults(func=cmd_render)
+    r.set_defaults(func=cmd_render, check=check_render, usage_prog=r.prog, writes_file=True)
 
-    a = sub.add_parser("analyze", help="measure levels, noise, SINAD, SNR of an audio file")
-    a.add_argument("file")
+    a = sub.add_parser(
+        "analyze", help="measure levels, noise, SINAD, SNR of an audio file",
+        description="Print the levels, noise floor, dynamic range (AES17) and distortion "
+        "of FILE; with --reference, also its SNR against the reference.",
+        epilog=EPILOG_ANALYZE)
+    a.add_argument("file", metavar="FILE", help="audio file to measure")
     a.add_argument("--reference", help="reference file for SNR (same length and rate)")
     a.add_argument("--json", action="store_true", help="print JSON")
-    a.set_defaults(func=cmd_analyze)
+    a.set_defaults(func=cmd_analyze, usage_prog=a.prog)
 
-    s = sub.add_parser("shapers", help="list the noise-shaping filters and their rates")
-    s.add_argument("--rate", type=_int_in("rate", 1), help="only filters usable at this rate (Hz)")
+    s = sub.add_parser(
+        "shapers", help="list the noise-shaping filters and their rates",
+        description="List the noise-shaping filters (the catalog and the designed ones) "
+        "with their predicted noise figures; with --rate, only those usable at that rate "
+        "and the one --shaping auto picks.",
+        epilog=EPILOG_SHAPERS)
+    s.add_argument("--rate", type=_rate("--rate", 1), metavar="HZ",
+                   help="only filters usable at this rate (Hz)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--plot", metavar="FILE.png",
                    help="with --rate: draw |H(f)|^2 of the filters against the weighting "
                         "curves (needs matplotlib: pip install 'audioquant[plot]')")
-    s.set_defaults(func=cmd_shapers)
+    s.set_defaults(func=cmd_shapers, check=check_shapers, usage_prog=s.prog)
 
     try:
         from audioquant import midi_cli
@@ -129,22 +310,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_render(args: argparse.Namespace) -> None:
+    """Refuse ``render`` options that cannot work together."""
+    if args.quality is not None and args.rate is None:
+        raise UsageError("--quality needs --rate: it is the resampler's quality, and only "
+                         "--rate resamples (--hold-rate has no filter)")
+
+
+def check_shapers(args: argparse.Namespace) -> None:
+    """Refuse ``shapers`` options that cannot work together."""
+    if args.plot and args.rate is None:
+        raise UsageError("--plot needs --rate: the filters' responses depend on it")
+
+
+def _summary_file(output: str) -> object:
+    """Where a command that writes ``output`` prints its summary: stdout, unless the
+    output itself goes there (``-``, ``/dev/stdout``), and then stderr."""
+    if output == "-":
+        return sys.stderr
+    try:
+        out = os.stat(output)
+        tty = os.fstat(sys.__stdout__.fileno()) if sys.__stdout__ else None
+    except (OSError, ValueError, TypeError):
+        return sys.stdout
+    if tty is not None and (out.st_dev, out.st_ino) == (tty.st_dev, tty.st_ino):
+        return sys.stderr
+    return sys.stdout
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     """``audioquant render``: stream IN through the chain into OUT."""
     from audioquant.engine import render
 
     report = render(args.input, args.output, bits=args.bits, dither=args.dither,
                     shaping=args.shaping, seed=args.seed, auto_blank=args.auto_blank,
-                    rate=args.rate, quality=args.quality, hold_rate=args.hold_rate,
-                    block_size=args.block)
+                    rate=args.rate, quality=args.quality or "high",
+                    hold_rate=args.hold_rate, block_size=args.block)
+    out = _summary_file(args.output)
     if args.json:
-        print(_json(report.as_dict()))
+        print(_json(report.as_dict()), file=out)
         return 0
     seconds = report.frames / report.sample_rate if report.sample_rate else 0.0
     print(f"wrote {report.output}: {report.bits}-bit {report.format} ({report.subtype}), "
-          f"{report.sample_rate} Hz, {report.channels} ch, {seconds:.2f} s")
+          f"{report.sample_rate} Hz, {report.channels} ch, {seconds:.2f} s", file=out)
     print(f"dither {report.dither}, shaping {report.shaping}, seed {report.seed}; "
-          f"SNR {report.snr_db:.2f} dB vs input; clipped samples {sum(report.clips)}")
+          f"SNR {report.snr_db:.2f} dB vs input; clipped samples {sum(report.clips)}",
+          file=out)
     return 0
 
 
@@ -174,10 +385,6 @@ def cmd_shapers(args: argparse.Namespace) -> int:
     from audioquant.processors import auto_shaper, weighted_noise_gain_db
     from dsp import design, shaping
 
-    if args.plot and not args.rate:
-        from audioquant.errors import ParameterError
-
-        raise ParameterError("--plot needs --rate: the filters' responses depend on it")
     candidates = []
     for shaper in shaping.CATALOG:
         rates = list(shaper.rates) or ([args.rate] if args.rate else [44100, 48000, 96000])
@@ -218,30 +425,163 @@ def cmd_shapers(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+# -- running a command: exit status, one-line errors, and standard output -----------------
+
+
+def _say_error(line: str) -> None:
+    """One line on stderr; a stderr that cannot take it is not worth a traceback."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout's file descriptor at /dev/null, so that nothing left in its buffer
+    fails again when the interpreter flushes it at exit ("Exception ignored ...
+    BrokenPipeError"), as the docs of Python's signal module advise. A stdout that is not
+    a file descriptor (a test's capture) is left alone."""
+    try:
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)
+
+
+def _emit(text: str) -> None:
+    """Write ``text`` to stdout and flush it; characters stdout's encoding cannot show are
+    written as backslash escapes (``\\xe9``) instead of failing."""
+    stdout = sys.stdout
+    if stdout is None:  # started with stdout closed
+        return
+    if text:
+        try:
+            stdout.write(text)
+        except UnicodeEncodeError:  # the whole text is encoded before any of it is written
+            encoding = getattr(stdout, "encoding", None) or "utf-8"
+            stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stdout.flush()
+
+
+def _deliver(text: str, status: int, product: bool) -> int:
+    """Print what a finished command wrote to stdout; return the exit status.
+
+    A closed pipe is not an error (the reader has what it wanted). Any other failure to
+    write is an error when the printed text is the product (``analyze``, ``shapers``),
+    and a warning when it only describes an output file already in place (``render``).
+    """
+    try:
+        _emit(text)
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError) as exc:  # ValueError: stdout closed by someone
+        _silence_stdout()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if product or status:
+            _say_error(f"error: cannot write to standard output: {reason}")
+            return status or 1
+        _say_error(f"warning: the output is written, but its summary could not be "
+                   f"printed: {reason}")
+    return status
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
+def _writes_stdout(args: argparse.Namespace) -> bool:
+    """Whether the command's output file is standard output itself."""
+    output = getattr(args, "output", None) if getattr(args, "writes_file", False) else None
+    return isinstance(output, str) and _summary_file(output) is sys.stderr
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the arguments; raises SystemExit(2) on bad usage."""
+    args = build_parser().parse_args(argv)
+    check = getattr(args, "check", None)
+    if check is not None:
+        try:
+            check(args)
+        except UsageError as exc:
+            _usage_error(args.usage_prog, str(exc))
+    return args
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; our errors become one line and status 1."""
     from audioquant.errors import AudioquantError
 
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+        _say_error("error: interrupted")
         return 1
     except BrokenPipeError:
-        # The reader went away (`audioquant ... | head`): stop quietly, as the docs of
-        # Python's signal module advise, with stdout pointed at /dev/null for the exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        # The reader of an output stream went away (`audioquant render x.wav - | head`).
+        _silence_stdout()
+        return 0
     except Exception as exc:
         midi = sys.modules.get("midi")  # a MIDI error can only come once midi is loaded
         ours = isinstance(exc, AudioquantError) or (
             midi is not None and isinstance(exc, getattr(midi, "MidiError", ())))
         if args.debug or not ours:
             raise
-        sys.stderr.write(f"error: {exc}\n")
+        if _closed_pipe(exc):  # our "cannot write -: Broken pipe": the same as above
+            _silence_stdout()
+            return 0
+        _say_error(f"error: {exc}")
         return 1
+
+
+def _closed_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a write into a closed pipe."""
+    import errno
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, BrokenPipeError) or (
+                isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    What the command prints goes to a buffer and is written once the command has
+    finished (see the module docstring); the real stdout is untouched while the command
+    runs only when the command writes its output file there (``render IN -``).
+    """
+    real_stdout = sys.stdout
+    captured = StringIO()
+    sys.stdout = captured
+    try:
+        args = _parse(argv)
+    except SystemExit as exc:  # --help, --version, or bad usage (already on stderr)
+        sys.stdout = real_stdout
+        return _deliver(captured.getvalue(), _exit_code(exc), product=True)
+    finally:
+        sys.stdout = real_stdout
+    if _writes_stdout(args):
+        return _run(args)
+    sys.stdout = captured
+    try:
+        status = _run(args)
+    finally:
+        sys.stdout = real_stdout
+    return _deliver(captured.getvalue(), status,
+                    product=not getattr(args, "writes_file", False))
 
 
 def run() -> None:
