@@ -150,12 +150,15 @@ def test_quantize_and_stats_in_a_subprocess(tmp_path, sample_path, cli_available
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--grid", "1/0"], 1, "error: grid must be a note value"),
-        (["--grid", "abc"], 1, "error: grid must be a note value"),
-        (["--strength", "150"], 1, "error: strength must be in 0..100, got 150"),
-        (["--swing", "80"], 1, "error: swing must be in 50..75, got 80"),
-        (["--channels", "17"], 1, "error: channels must be in 1..16, got 17"),
-        (["--pitches", "x"], 1, "error: pitches must be LO-HI"),
+        (["--grid", "1/0"], 2, "error: audioquant midi quantize: --grid must be a note value"),
+        (["--grid", "abc"], 2, "error: audioquant midi quantize: --grid must be a note value"),
+        (["--strength", "150"], 2, "error: audioquant midi quantize: --strength must be in "
+                                   "0..100, got 150"),
+        (["--swing", "80"], 2, "error: audioquant midi quantize: --swing must be in 50..75, "
+                               "got 80"),
+        (["--channels", "17"], 2, "error: audioquant midi quantize: --channels must be in "
+                                  "1..16, got 17"),
+        (["--pitches", "x"], 2, "error: audioquant midi quantize: --pitches must be LO-HI"),
         (["--strength", "abc"], 2, "error:"),
         (["--triplet", "--dotted"], 2, "error:"),
         (["--ends", "--lengths"], 2, "error:"),
