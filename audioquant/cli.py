@@ -326,16 +326,9 @@ def check_shapers(args: argparse.Namespace) -> None:
 def _summary_file(output: str) -> object:
     """Where a command that writes ``output`` prints its summary: stdout, unless the
     output itself goes there (``-``, ``/dev/stdout``), and then stderr."""
-    if output == "-":
-        return sys.stderr
-    try:
-        out = os.stat(output)
-        tty = os.fstat(sys.__stdout__.fileno()) if sys.__stdout__ else None
-    except (OSError, ValueError, TypeError):
-        return sys.stdout
-    if tty is not None and (out.st_dev, out.st_ino) == (tty.st_dev, tty.st_ino):
-        return sys.stderr
-    return sys.stdout
+    from audioquant.io import is_stdout
+
+    return sys.stderr if is_stdout(output) else sys.stdout
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -578,6 +571,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = captured
     try:
         status = _run(args)
+    except BaseException:  # a bug (or --debug): what was printed comes before the traceback
+        sys.stdout = real_stdout
+        _deliver(captured.getvalue(), 1, product=True)
+        raise
     finally:
         sys.stdout = real_stdout
     return _deliver(captured.getvalue(), status,
