@@ -1,8 +1,10 @@
 """A long fuzz campaign: the checks of tests/test_fuzz.py on many more byte mutations.
 
 Seeds: the suite's WAV, float WAV and MIDI files, plus AIFF, AIFC, FLAC, CAF, W64, RF64
-and a mido-written MIDI file. Mutations: the suite's operations (bit and byte flips,
-interesting bytes and 32-bit fields, inserts, deletes, truncation), stacked 1..6 deep,
+and a mido-written MIDI file, rendered (audio) or quantized (MIDI); mutations of the float
+WAV through ``analyze``; and random float64 samples (NaN, Inf, 1e300, subnormals among
+them) through both ``render`` and ``analyze``. Mutations: the suite's operations (bit and
+byte flips, interesting bytes and 32-bit fields, inserts, deletes, truncation), 1..6 deep,
 and half of the time applied to an earlier mutant that audioquant accepted (so the
 campaign digs into files that are valid but odd, not only into ones refused at the
 first header check).
@@ -39,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 SUFFIX = {"wav": ".wav", "wav_float": ".wav", "aiff": ".aiff", "aifc": ".aifc",
           "flac": ".flac", "caf": ".caf", "w64": ".w64", "rf64": ".rf64",
-          "midi": ".mid", "midi_mido": ".mid"}
+          "midi": ".mid", "midi_mido": ".mid", "analyze": ".wav", "floats": ".wav"}
 
 
 def seeds() -> dict[str, bytes]:
@@ -57,6 +59,8 @@ def seeds() -> dict[str, bytes]:
         "rf64": corpus.sf_bytes(150, 2, fmt="RF64"),
         "midi": tf.seed_midi(),
         "midi_mido": corpus._mido_file(),
+        "analyze": tf.seed_wav_float(),        # mutations through `analyze`
+        "floats": b"",                         # random float64 samples, not mutations
     }
 
 
@@ -86,7 +90,33 @@ def _check(kind: str, data: bytes, bits: int) -> str:
 
     if kind.startswith("midi"):
         return tf.check_midi(data)
+    if kind == "analyze":
+        return tf.check_analyze(data)
+    if kind == "floats":
+        tf.check_analyze(data)
     return tf.check_render(data, bits, SUFFIX[kind])
+
+
+_EXTREMES = (1e300, -1e300, 1e200, -1e160, 1e154, 1e-310, -5e-324, 1.0, -1.0, 0.9999999,
+             65536.0, 1e18, float("nan"), float("inf"), -float("inf"), 0.0)
+
+
+def random_floats(rng: random.Random) -> bytes:
+    """A float64 WAV of 0..300 samples: mostly ordinary, some extreme, a few NaN/Inf."""
+    from tests import test_fuzz as tf
+
+    channels = rng.choice((1, 2))
+    n = rng.choice((0, 1, 2, 7, 64, 300))
+    values = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.6:
+            values.append(rng.uniform(-1.2, 1.2))
+        elif r < 0.97:
+            values.append(rng.choice(_EXTREMES[:-4]) * rng.choice((1, -1, 0.5)))
+        else:
+            values.append(rng.choice(_EXTREMES[-4:]))
+    return tf.float_wav(values, channels)
 
 
 def _signature(exc: BaseException) -> str:
@@ -252,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             parent = base[kind]
             if accepted[kind] and rng.random() < 0.5:
                 parent = rng.choice(accepted[kind])
-            yield {"n": n, "kind": kind, "data": tf.mutate(parent, random_ops(rng)),
+            data = random_floats(rng) if kind == "floats" else \
+                tf.mutate(parent, random_ops(rng))
+            yield {"n": n, "kind": kind, "data": data,
                    "bits": rng.choice((16, 16, 8, 12, 24, 32))}
 
     pool = Pool(args.workers, args.timeout)

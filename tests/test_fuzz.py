@@ -191,6 +191,26 @@ def check_render(data: bytes, bits: int = 16, suffix: str = ".wav") -> str:
         return "ok"
 
 
+def check_analyze(data: bytes, suffix: str = ".wav") -> str:
+    """``audioquant analyze`` on audio bytes: a report or one error line, no warnings."""
+    with _folders(suffix, data) as (src, out_dir):
+        before = _digest(src)
+        code, out, err = _run(["analyze", str(src), "--json"])
+        assert _digest(src) == before, "the input was modified"
+        if code != 0:
+            _check_error("analyze", code, err, out_dir)
+            return "refused"
+        assert err == "", err
+        json.loads(out)            # strict JSON: no NaN or Infinity
+        return "ok"
+
+
+def float_wav(values: list[float], channels: int) -> bytes:
+    """A float64 WAV holding ``values`` (padded with zeros to whole frames)."""
+    x = np.array(values + [0.0] * (-len(values) % channels), dtype=np.float64)
+    return corpus.sf_bytes(data=x.reshape(-1, channels), subtype="DOUBLE")
+
+
 def _mido_notes(path: Path) -> int:
     mid = mido.MidiFile(str(path))
     return sum(m.type == "note_on" and m.velocity > 0 for t in mid.tracks for m in t)
@@ -236,7 +256,7 @@ def test_seeds_are_valid():
     assert check_midi(seed_midi()) == "ok"
 
 
-@settings(max_examples=900, **_SETTINGS)
+@settings(max_examples=1000, **_SETTINGS)
 @given(ops=mutations, bits=st.sampled_from([16, 12, 8, 24]))
 def test_fuzz_wav(ops, bits):
     check_render(mutate(seed_wav(), ops), bits)
@@ -252,6 +272,28 @@ def test_fuzz_wav_float(ops):
 @given(ops=mutations)
 def test_fuzz_midi(ops):
     check_midi(mutate(seed_midi(), ops))
+
+
+@settings(max_examples=150, **_SETTINGS)
+@given(ops=mutations)
+def test_fuzz_analyze(ops):
+    check_analyze(mutate(seed_wav_float(), ops))
+
+
+_EXTREMES = st.sampled_from([1e300, -1e300, 1e200, -1e160, 1e-310, -5e-324, 1.0, -1.0,
+                             0.9999999, 65536.0, float("nan"), float("inf"), -float("inf")])
+
+
+@settings(max_examples=200, **_SETTINGS)
+@given(values=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                 _EXTREMES, st.floats(-1, 1)), min_size=0, max_size=64),
+       channels=st.sampled_from([1, 2]))
+def test_fuzz_float_values(values, channels):
+    """Any float64 samples (NaN, Inf, 1e300, subnormals): render codes in range or one
+    error, and analyze a report or one error, never a warning or a hang."""
+    data = float_wav(values, channels)
+    check_render(data, 16)
+    check_analyze(data)
 
 
 # ------------------------------------------------------- findings of bench/fuzz_long.py
@@ -279,5 +321,7 @@ REGRESSIONS: list[tuple[str, str, bytes]] = [
 def test_fuzz_regression(kind, name, data):
     if kind == "midi":
         check_midi(data)
+    elif kind == "analyze":
+        check_analyze(data)
     else:
         check_render(data)
