@@ -261,6 +261,14 @@ def _extreme_floats() -> bytes:
     return sf_bytes(data=x, subtype="DOUBLE")
 
 
+def _floats_1e160() -> bytes:
+    # +-1e160: squares overflow to inf (printed RuntimeWarnings and "peak 3200.00 dBFS").
+    x = signal(1000, 1)
+    x[::3, 0] = 1e160
+    x[1::3, 0] = -1e160
+    return sf_bytes(data=x, subtype="DOUBLE")
+
+
 def _with_nan() -> bytes:
     x = signal(1000, 1)
     x[400, 0] = np.nan
@@ -619,6 +627,12 @@ AUDIO: list[Case] = [
     _c("float64_pm_1e300_analyze", _extreme_floats,
        Either(Ok(), Refused(("1e+300", "1e300", "too large", "out of range", "huge"))),
        command="analyze", note="hung in numpy.linalg.lstsq"),
+    _c("float64_pm_1e160_analyze", _floats_1e160,
+       Either(Ok(), Refused(("1e+160", "1e160", "too large", "out of range", "huge"))),
+       command="analyze", note="printed RuntimeWarnings and 'peak 3200.00 dBFS'"),
+    _c("float32_nan_analyze", _with_nan, Either(Ok(), Refused(_NOT_FINITE)),
+       command="analyze"),
+    _c("wav_truncated_analyze", _truncated, Refused(_TRUNC), command="analyze"),
     _c("float32_nan", _with_nan, Refused(_NOT_FINITE)),
     _c("float64_inf", _with_inf, Refused(_NOT_FINITE)),
     _c("out_caf", lambda: sf_bytes(500, 2), Ok(500, 2, 44100, "CAF", "PCM_16"),
