@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 
 EPILOG_QUANTIZE = """\
 examples:
@@ -233,30 +233,23 @@ def add_commands(subparsers) -> None:
     s.set_defaults(func=cmd_stats, check=check_grid, usage_prog=s.prog)
 
 
-def _write_json(path: str, data: dict) -> None:
-    """Write JSON atomically (temporary file beside the target, then rename)."""
-    from midi.notes import atomic_write
-
-    text = json.dumps(data, indent=2) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
 def cmd_quantize(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN OUT ...``"""
     import midi
+    from audioquant import io
 
-    if args.report is not None:
-        report_dir = os.path.dirname(os.path.abspath(args.report))
-        if not os.path.isdir(report_dir):
-            raise midi.MidiFileError(f"cannot write report {args.report!r}: no such folder")
-        for other in (args.input, args.output):
-            if os.path.abspath(args.report) == os.path.abspath(other):
-                raise midi.MidiParameterError(
-                    f"report must differ from IN and OUT, got {args.report!r}"
+    paths = [args.output] + ([args.report] if args.report is not None else [])
+    for i, path in enumerate(paths):
+        # (two outputs into one device or pipe, /dev/null say, are allowed)
+        for other in [args.input, *paths[:i]] if io.is_regular_or_new(path) else [args.input]:
+            if io.same_file(path, other):
+                what = "OUT" if i == 0 else "--report"
+                raise io.AudioFileError(
+                    f"{what} {path} is the same file as {other}; choose another path"
                 )
-    report = midi.quantize_file(
-        args.input,
-        args.output,
+    song = midi.read(args.input)
+    quantized, report = midi.quantize_song(
+        song,
         grid=args.grid,
         triplet=args.triplet,
         dotted=args.dotted,
@@ -270,9 +263,27 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         channels=args.channels,
         pitch_range=args.pitches,
     )
-    if args.report is not None:
-        _write_json(args.report, report)
-    print(midi.format_report(report))
+    report = {"input": args.input, "output": args.output, **report}
+    # Both files are complete (synced temporary files) before either is committed, so a
+    # failure leaves neither: the output is renamed into place, then the report.
+    outputs = [io.OutputFile(path) for path in paths]
+    try:
+        try:
+            midi.write(quantized, outputs[0].file)
+            if args.report is not None:
+                outputs[1].file.write((json.dumps(report, indent=2) + "\n").encode())
+        except BrokenPipeError:
+            raise  # the reader of a pipe went away: the CLI stops quietly
+        except OSError as exc:
+            raise io.AudioFileError(f"cannot write {args.output}: {exc.strerror}") from None
+        for out in outputs:
+            out.commit()
+    except BaseException:
+        for out in outputs:
+            out.abort()
+        raise
+    summary = midi.format_report(report)
+    print(summary, file=sys.stderr if io.is_stdout(args.output) else sys.stdout)
     return 0
 
 
