@@ -461,6 +461,54 @@ class OutputFile:
             self.abort()
 
 
+def commit_all(outputs: list[OutputFile]) -> None:
+    """Commit several outputs as one (a MIDI file and its report): when one fails, those
+    already renamed into place are put back as they were (the file each replaced is kept
+    as a hard link until all are done), and the rest are aborted. Streams cannot be taken
+    back; they are committed last."""
+    outputs = sorted(outputs, key=lambda out: out.tmp is None)     # regular files first
+    kept: list[str] = []
+    committed: list[tuple[OutputFile, str | None]] = []
+    try:
+        for out in outputs:
+            previous = _keep_previous(out)
+            if previous is not None:
+                kept.append(previous)
+            out.commit()
+            committed.append((out, previous))
+    except BaseException:
+        for out in outputs:
+            out.abort()
+        for out, previous in reversed(committed):
+            with contextlib.suppress(OSError):
+                if previous is not None:
+                    os.replace(previous, out.target.real)
+                elif not out.target.stream:
+                    os.unlink(out.target.real)
+        raise
+    finally:
+        for previous in kept:
+            with contextlib.suppress(OSError):
+                os.unlink(previous)
+
+
+def _keep_previous(out: OutputFile) -> str | None:
+    """A hard link to the regular file ``out`` is about to replace (None if none)."""
+    if out.target.stream or out.target.mode is None:
+        return None
+    folder = os.path.dirname(out.target.real)
+    for _ in range(100):
+        name = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(4).hex()}.old")
+        try:
+            os.link(out.target.real, name)
+            return name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise AudioFileError(f"cannot write {out.path}: {_strerror(exc)}") from None
+    raise AudioFileError(f"cannot write {out.path}: no free temporary name")
+
+
 def _open_stream(target: OutputTarget) -> BinaryIO:
     """Open a device, FIFO, socket or standard output for writing, without creating,
     truncating or replacing anything."""

@@ -264,10 +264,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         pitch_range=args.pitches,
     )
     report = {"input": args.input, "output": args.output, **report}
-    # Both files are complete (synced temporary files) before either is committed, so a
-    # failure leaves neither: the output is renamed into place, then the report.
-    outputs = [io.OutputFile(path) for path in paths]
+    # Both files are complete (synced temporary files) before either is committed, and
+    # committed as one: a failure leaves neither (nor changes a file either replaces).
+    outputs: list[io.OutputFile] = []
     try:
+        for path in paths:
+            outputs.append(io.OutputFile(path))
         try:
             midi.write(quantized, outputs[0].file)
             if args.report is not None:
@@ -276,8 +278,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             raise  # the reader of a pipe went away: the CLI stops quietly
         except OSError as exc:
             raise io.AudioFileError(f"cannot write {args.output}: {exc.strerror}") from None
-        for out in outputs:
-            out.commit()
+        io.commit_all(outputs)
     except BaseException:
         for out in outputs:
             out.abort()

@@ -411,3 +411,34 @@ def test_midi_from_standard_input_and_a_device_refused():
     result = cli("midi", "stats", "/dev/zero")
     assert result.returncode == 1
     assert result.stderr == b"error: cannot read '/dev/zero': it is a device, not a MIDI file\n"
+
+
+@pytest.mark.parametrize("report", ["missing/r.json", "folder"])
+def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, capsys, report):
+    (tmp_path / "folder").mkdir()
+    out = tmp_path / "out.mid"
+    status = main(["midi", "quantize", SAMPLE_MIDI, str(out), "--report",
+                   str(tmp_path / report)])
+    assert status == 1 and capsys.readouterr().err.startswith("error: cannot write")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failing_report_write_leaves_neither_file(tmp_path, monkeypatch, existing):
+    out, report = tmp_path / "out.mid", tmp_path / "r.json"
+    if existing:
+        out.write_bytes(b"old output")
+        report.write_bytes(b"old report")
+    real_commit = io.OutputFile.commit
+
+    def commit(self):
+        if self.path == str(report):
+            raise io.AudioFileError(f"cannot write {report}: No space left on device")
+        real_commit(self)
+    monkeypatch.setattr(io.OutputFile, "commit", commit)
+    assert main(["midi", "quantize", SAMPLE_MIDI, str(out), "--report", str(report)]) == 1
+    assert leftovers(tmp_path) == []
+    if existing:
+        assert out.read_bytes() == b"old output" and report.read_bytes() == b"old report"
+    else:
+        assert not out.exists() and not report.exists()
