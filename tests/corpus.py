@@ -285,6 +285,42 @@ def _mp3() -> bytes:
     return sf_bytes(4410, 1, fmt="MP3", subtype="MPEG_LAYER_III")
 
 
+def flac_streaminfo(data: bytes) -> dict | None:
+    """What a FLAC file's metadata says, read by hand (libsndfile cannot read a FLAC
+    file of 0 frames at all, SoX's or anyone's): ``rate``, ``channels``, ``bits``,
+    ``total`` samples (0: unknown or none), ``md5``, ``complete`` (the metadata blocks
+    run to one marked last, inside the file) and ``audio_bytes`` after them. None when
+    the file does not start with a STREAMINFO block."""
+    if data[:4] != b"fLaC" or len(data) < 42 or data[4] & 0x7F != 0 \
+            or int.from_bytes(data[5:8], "big") != 34:
+        return None
+    info = data[8:42]
+    bits = int.from_bytes(info[10:18], "big")
+    pos, last = 8 + 34, data[4] & 0x80
+    while not last and pos + 4 <= len(data):
+        last = data[pos] & 0x80
+        pos += 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
+    return {"rate": bits >> 44, "channels": (bits >> 41 & 0x7) + 1,
+            "bits": (bits >> 36 & 0x1F) + 1, "total": bits & ((1 << 36) - 1),
+            "md5": info[18:34], "complete": bool(last) and pos <= len(data),
+            "audio_bytes": max(0, len(data) - pos)}
+
+
+def _flac_empty(last: bool = True, cut: int = 0) -> Callable[[], bytes]:
+    """A FLAC file of no audio: fLaC + STREAMINFO (44.1 kHz stereo 16-bit, 0 samples,
+    the MD5 of nothing); ``last=False`` does not mark it the last block (and nothing
+    follows: the metadata is cut short); ``cut`` drops bytes from the end."""
+    def make() -> bytes:
+        import hashlib
+
+        fields = (44100 << 44) | (1 << 41) | (15 << 36) | 0
+        info = struct.pack(">HH", 4096, 4096) + b"\0" * 6 + fields.to_bytes(8, "big") \
+            + hashlib.md5(b"").digest()
+        data = b"fLaC" + bytes([0x80 if last else 0x00]) + (34).to_bytes(3, "big") + info
+        return data[:len(data) - cut]
+    return make
+
+
 _TEXT = b"This is not audio.\nJust text that someone named .wav by mistake.\n" * 4
 
 
@@ -595,6 +631,12 @@ AUDIO: list[Case] = [
     _c("flac_16", lambda: sf_bytes(1000, 2, fmt="FLAC"), Ok(1000, 2, 44100), ext=".flac"),
     _c("flac_24_8k", lambda: sf_bytes(800, 1, 8000, fmt="FLAC", subtype="PCM_24"),
        Ok(800, 1, 8000), ext=".flac"),
+    _c("flac_empty", _flac_empty(), Ok(0, 2, 44100), ext=".flac",
+       note="STREAMINFO only, marked last: a valid FLAC of 0 frames (as SoX writes one)"),
+    _c("flac_metadata_cut_short", _flac_empty(last=False), Refused(_TRUNC + _NOT_AUDIO),
+       ext=".flac", note="STREAMINFO not marked last and nothing after it (fuzz run 2)"),
+    _c("flac_streaminfo_cut", _flac_empty(cut=10), Refused(_TRUNC + _NOT_AUDIO),
+       ext=".flac"),
     _c("caf_pcm16", lambda: sf_bytes(1000, 2, fmt="CAF"), Ok(1000, 2, 44100), ext=".caf"),
     _c("wav_0_frames", lambda: sf_bytes(0, 2), Ok(0, 2, 44100)),
     _c("wav_0_frames_to_flac", lambda: sf_bytes(0, 2), Ok(0, 2, 44100, "FLAC"),
