@@ -152,12 +152,55 @@ def _flac_has_frames(name: str, spool: object = None) -> bool:
                 return bool(f.read(1))
 
 
+#: libsndfile's log of a WAV whose data chunk says 0 bytes (a writer that never went back
+#: to fill in the length, as some recorders and streaming writers leave it).
+_ZERO_DATA = re.compile(r"^data\s*:\s*0\s*$", re.M)
+
+
+def _wav_with_data_length(name: str, spool: object = None) -> BinaryIO | None:
+    """A copy of a WAV file whose data chunk length is 0 but audio follows it, with the
+    length of the bytes that do follow (whole frames) written in, as FFmpeg reads such a
+    file; None when nothing follows the chunk header (the file is really empty)."""
+    with open(name, "rb") if spool is None else os.fdopen(
+            os.dup(spool.fileno()), "rb") as f:                # type: ignore[attr-defined]
+        f.seek(0)
+        data = bytearray(f.read())
+    pos, align = 12, 1
+    while pos + 8 <= len(data):
+        chunk, size = bytes(data[pos:pos + 4]), int.from_bytes(data[pos + 4:pos + 8], "little")
+        if chunk == b"fmt " and size >= 14:
+            align = max(1, int.from_bytes(data[pos + 20:pos + 22], "little"))
+        if chunk == b"data":
+            length = (len(data) - pos - 8) // align * align
+            if size != 0 or length == 0:
+                return None
+            data[pos + 4:pos + 8] = length.to_bytes(4, "little")
+            data[4:8] = min(len(data) - 8, 0xFFFFFFFF).to_bytes(4, "little")
+            copy = tempfile.TemporaryFile(prefix=TEMP_PREFIX, suffix=".tmp")
+            copy.write(data)
+            copy.seek(0)
+            return copy
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _info_of_copy(name: str, spool: BinaryIO) -> AudioInfo:
+    """:func:`info` of a readable copy of ``name``."""
+    with _open_sound(name, spool) as f:
+        return AudioInfo(name, int(f.samplerate), int(f.channels), int(f.frames),
+                         f.format, f.subtype, {}, spool)
+
+
 def info(path: str | os.PathLike) -> AudioInfo:
     """Describe the audio file at ``path`` (``-``: standard input); AudioFileError when it
     is missing or not audio."""
     name = os.fspath(path)
     spool = _input_spool(name)
     with _open_sound(name, spool) as f:
+        if f.frames == 0 and f.format == "WAV" and _ZERO_DATA.search(f.extra_info):
+            spool = _wav_with_data_length(name, spool)      # a header never finished
+            if spool is not None:
+                return _info_of_copy(name, spool)
         frames = -1 if f.frames == _UNKNOWN_FRAMES else int(f.frames)
         if frames == -1 and f.format == "FLAC" and not _flac_has_frames(name, spool):
             frames = 0              # (libsndfile cannot read an empty FLAC: it fails a seek)
