@@ -85,7 +85,7 @@ def random_ops(rng: random.Random) -> list[tuple]:
 
 # ---------------------------------------------------------------------------- worker
 
-def _check(kind: str, data: bytes, bits: int) -> str:
+def _check(kind: str, data: bytes, bits: int, options: tuple[str, ...] = ()) -> str:
     from tests import test_fuzz as tf
 
     if kind.startswith("midi"):
@@ -94,7 +94,7 @@ def _check(kind: str, data: bytes, bits: int) -> str:
         return tf.check_analyze(data)
     if kind == "floats":
         tf.check_analyze(data)
-    return tf.check_render(data, bits, SUFFIX[kind])
+    return tf.check_render(data, bits, SUFFIX[kind], options)
 
 
 _EXTREMES = (1e300, -1e300, 1e200, -1e160, 1e154, 1e-310, -5e-324, 1.0, -1.0, 0.9999999,
@@ -144,10 +144,10 @@ def worker(conn) -> None:
             item = conn.recv()
         except EOFError:
             return
-        kind, data, bits = item
+        kind, data, bits, options = item
         started = time.perf_counter()
         try:
-            status = _check(kind, data, bits)
+            status = _check(kind, data, bits, options)
             conn.send((status, "", "", time.perf_counter() - started))
         except BaseException as exc:  # noqa: B036 - everything is a finding here
             conn.send(("failure", _signature(exc), traceback.format_exc(),
@@ -187,7 +187,8 @@ class Pool:
                         pending = False
                         break
                     w["job"], w["since"] = job, time.monotonic()
-                    w["conn"].send((job["kind"], job["data"], job["bits"]))
+                    w["conn"].send((job["kind"], job["data"], job["bits"],
+                                    job.get("options", ())))
             busy = [w for w in self.workers if w["job"] is not None]
             if not busy:
                 return
@@ -225,8 +226,8 @@ class Pool:
 
 # ------------------------------------------------------------------------ shrinking
 
-def shrink(pool: Pool, kind: str, data: bytes, bits: int, signature: str,
-           budget: int = 400) -> bytes:
+def shrink(pool: Pool, kind: str, data: bytes, bits: int, options: tuple[str, ...],
+           signature: str, budget: int = 400) -> bytes:
     """Delta debugging: drop chunks of bytes (halves, quarters, ... single bytes) while
     the same signature reproduces; then try zeroing bytes. At most ``budget`` runs."""
     runs = 0
@@ -234,7 +235,7 @@ def shrink(pool: Pool, kind: str, data: bytes, bits: int, signature: str,
     def same(candidate: bytes) -> bool:
         nonlocal runs
         runs += 1
-        job = {"kind": kind, "data": candidate, "bits": bits}
+        job = {"kind": kind, "data": candidate, "bits": bits, "options": options}
         for _, status, sig, _, _ in pool.run([job]):
             return status in ("failure", "hang", "crash") and sig == signature
         return False
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                 parent = rng.choice(accepted[kind])
             data = random_floats(rng) if kind == "floats" else \
                 tf.mutate(parent, random_ops(rng))
-            yield {"n": n, "kind": kind, "data": data,
+            options = rng.choice(tf.OPTIONS) if rng.random() < 0.5 else ()
+            yield {"n": n, "kind": kind, "data": data, "options": options,
                    "bits": rng.choice((16, 16, 8, 12, 24, 32))}
 
     pool = Pool(args.workers, args.timeout)
@@ -314,14 +316,16 @@ def main(argv: list[str] | None = None) -> int:
             stem = out / f"{i:02d}-{job['kind']}"
             stem.with_suffix(".bin").write_bytes(job["data"])
             small = job["data"] if args.no_shrink else shrink(
-                pool, job["kind"], job["data"], job["bits"], f["signature"],
+                pool, job["kind"], job["data"], job["bits"], job["options"], f["signature"],
                 budget=12 if f["signature"].startswith("hang") else 400)
             stem.with_suffix(".min.bin").write_bytes(small)
             stem.with_suffix(".txt").write_text(
                 f"{f['signature']}\ncount {f['count']} kinds {dict(f['kinds'])}\n"
-                f"bits {job['bits']}\nminimal ({len(small)} bytes): {small!r}\n\n"
+                f"bits {job['bits']} options {' '.join(job['options'])}\n"
+                f"minimal ({len(small)} bytes): {small!r}\n\n"
                 f"{f['traceback']}")
             f.update(file=str(stem), minimal=small.hex(), bits=job["bits"],
+                     options=list(job["options"]),
                      kind=job["kind"], kinds=dict(f["kinds"]))
             del f["first"]
     finally:
