@@ -338,35 +338,47 @@ def test_fuzz_float_values(values, channels):
 
 #: Minimal inputs found by the long campaign (see bench/RESULTS_failures.md), each with
 #: the check it failed. They run with the suite and must pass once fixed.
-REGRESSIONS: list[tuple[str, str, bytes]] = [
+REGRESSIONS: list[tuple[str, str, bytes, tuple[str, ...]]] = [
+    # Trial run (600 inputs): a sysex whose data holds 0xFF was written back as it came;
+    # mido could not read the output (it cannot read the input either: the check now
+    # asks mido only about files it reads as we do).
+    ("midi", "sysex_data_byte_ff", bytes.fromhex(
+        "4d546864000000060001000201e04d54726b0000001300ff510307a12000ff58040402180800ff2f"
+        "004d54726b000000330090400000407f07f003ff7f0000436969430005486356484000ff2f00"), ()),
     # Run 1 (25,000 inputs): a tune-request status byte (F6) read into a track; the writer
     # (mido) then raised "ValueError: realtime messages are not allowed in MIDI files"
     # out of `midi quantize` (a traceback) in midi/notes.py:write.
     ("midi", "f6_tune_request_in_track", bytes.fromhex(
         "4d546864000000060001000200604d54726b0000001800ff51030927c000ff0309436f6e647563"
-        "746f7200ff2f004d54726b000000ce00c00500f6040a00ff2f00")),
+        "746f7200ff2f004d54726b000000ce00c00500f6040a00ff2f00"), ()),
     # Run 2 (40,000 inputs): a FLAC file cut short after a STREAMINFO block that is not
     # marked last was rendered as an empty file (exit 0) at its garbage rate; SoX and
     # FFmpeg refuse it. audioquant/io.py:_flac_has_frames takes "metadata cut short"
-    # for "no audio frames". (Also the corpus row flac_metadata_cut_short.)
+    # for "no audio frames". (Also the corpus row flac_metadata_cut_short.) Run 3 found
+    # it again.
     ("audio", "flac_metadata_cut_short_fuzzed", bytes.fromhex(
         "664c61430000002210001000000132000132e0c442f00000000080003d5ee06c0532b2000000"
-        "80282000")),
-    # Trial run (600 inputs): a sysex whose data holds 0xFF was written back as it came;
-    # mido could not read the output (it cannot read the input either: the check now
-    # asks mido only about what mido could read).
-    ("midi", "sysex_data_byte_ff", bytes.fromhex(
-        "4d546864000000060001000201e04d54726b0000001300ff510307a12000ff58040402180800ff2f"
-        "004d54726b000000330090400000407f07f003ff7f0000436969430005486356484000ff2f00")),
+        "80282000"), ()),
+    # Run 3 (60,000 inputs): an RF64 file whose header says 8,388,608 Hz (no frames) rendered with
+    # --shaping auto: numpy.linalg.LinAlgError "Singular matrix" from
+    # dsp/design.py:l1_bounded_least_squares (processors.best_shaper -> design.design),
+    # a traceback. Plain WAVs at 10 MHz, 100 MHz, 2**31-1 Hz do the same; with
+    # --shaping designed:9 the error is caught but says only "error: Singular matrix".
+    # (Also the corpus rows wav_10mhz_shaping_auto, wav_10mhz_shaping_designed.)
+    ("audio", "rf64_8mhz_shaping_auto", bytes.fromhex(
+        "52463634ffffffff57415645647336341c000000b80200000000000058020000000000009600"
+        "00000000000000000000666d742028000000feff02000000800010b1ff000000100016001000"
+        "030000000100000000001000800000aa00389b716461746116"), ("--shaping", "auto")),
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "data"), REGRESSIONS,
-                         ids=[name for _, name, _ in REGRESSIONS])
-def test_fuzz_regression(kind, name, data):
+@pytest.mark.parametrize(("kind", "name", "data", "options"), REGRESSIONS,
+                         ids=[row[1] for row in REGRESSIONS])
+def test_fuzz_regression(kind, name, data, options):
     if kind == "midi":
         check_midi(data)
     elif kind == "analyze":
         check_analyze(data)
     else:
-        check_render(data, suffix=".flac" if data[:4] == b"fLaC" else ".wav")
+        suffix = {b"fLaC": ".flac", b"RF64": ".rf64"}.get(data[:4], ".wav")
+        check_render(data, suffix=suffix, options=options)
