@@ -384,7 +384,7 @@ def cmd_shapers(args: argparse.Namespace) -> int:
         candidates += [(shaper, rate) for rate in rates if not args.rate or rate == args.rate]
     if not args.rate:
         candidates += [(design.design(rate), rate) for rate in design.COMMON_RATES]
-    elif args.rate >= design.MIN_RATE:
+    elif design.MIN_RATE <= args.rate <= design.MAX_RATE:
         candidates += [(design.design(args.rate, design.DEFAULT_TAPS, w), args.rate)
                        for w in design.WEIGHTINGS]
     rows = [{"name": shaper.name, "rate": rate, "taps": shaper.taps,
@@ -408,8 +408,8 @@ def cmd_shapers(args: argparse.Namespace) -> int:
               f"{row['peak_gain_db']:>+8.2f}  {row['source']}")
     print("total dB: error power vs flat TPDF; 468 dB: ITU-R 468-weighted noise vs flat "
           "TPDF, 20 Hz-20 kHz (negative is quieter); peak dB: max |H(f)|.")
-    print("designed[:N[:468|ath]] designs an N-tap filter (default 9) for any rate >= "
-          f"{design.MIN_RATE} Hz.")
+    print("designed[:N[:468|ath]] designs an N-tap filter (default 9) for any rate in "
+          f"{design.MIN_RATE}..{design.MAX_RATE} Hz.")
     if args.plot:
         print(f"wrote {args.plot}")
     if args.rate:

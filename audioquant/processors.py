@@ -407,7 +407,7 @@ def best_shaper(sample_rate: int, *, designed: bool = True):
 
     best = min(catalog.available(sample_rate),
                key=lambda s: weighted_noise_gain_db(s, sample_rate))
-    if designed and sample_rate >= design.MIN_RATE:
+    if designed and design.MIN_RATE <= sample_rate <= design.MAX_RATE:
         ours = design.design(int(sample_rate))
         if weighted_noise_gain_db(ours, sample_rate) < weighted_noise_gain_db(best, sample_rate):
             return ours

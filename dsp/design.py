@@ -104,6 +104,9 @@ DEFAULT_WEIGHTING = "468"
 MAX_GAIN_DB = 24.0
 BAND_HZ = (20.0, 20000.0)
 MIN_RATE = 1000
+#: Above this (768 kHz, the highest rate in use) the audio band is so small a part of the
+#: spectrum that the design's normal equations become singular (seen at 8-10 MHz).
+MAX_RATE = 768_000
 GRID = 8192
 COMMON_RATES: tuple[int, ...] = (44100, 48000, 88200, 96000, 176400, 192000)
 CACHE_FILE = Path(__file__).with_name("designed_shapers.json")
@@ -306,9 +309,9 @@ def design_coefficients(sample_rate: int, taps: int = DEFAULT_TAPS,
 def _check(sample_rate: int, taps: int, weighting: str, max_gain_db: float) -> None:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise ValueError(f"sample_rate must be an integer number of Hz, got {sample_rate!r}")
-    if sample_rate < MIN_RATE:
-        raise ValueError(f"sample_rate for a designed shaper must be at least {MIN_RATE} Hz, "
-                         f"got {sample_rate}")
+    if not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise ValueError(f"sample_rate for a designed shaper must be in {MIN_RATE}..{MAX_RATE}"
+                         f" Hz, got {sample_rate}")
     if isinstance(taps, bool) or not isinstance(taps, (int, np.integer)) or not (
             1 <= taps <= MAX_TAPS):
         raise ValueError(f"designed shaper taps must be in 1..{MAX_TAPS}, got {taps!r}")
