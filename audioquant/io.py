@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -437,7 +437,30 @@ def _install_cleanup_handlers() -> None:
             signal.signal(signum, _remove_pending_and_die)
 
 
-class OutputFile:
+_Writer = TypeVar("_Writer", bound="_Committed")
+
+
+class _Committed:
+    """``with`` support for writers: :meth:`commit` when the block ends normally, else
+    :meth:`abort` (an exception, KeyboardInterrupt included)."""
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Writer) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class OutputFile(_Committed):
     """A binary output that ends complete or not at all.
 
     For a regular file (new, replaced, or reached through a symlink) the bytes go to a
@@ -493,15 +516,6 @@ class OutputFile:
                 os.unlink(self.tmp)
             _pending.discard(self.tmp)
             self.tmp = None
-
-    def __enter__(self) -> OutputFile:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def commit_all(outputs: list[OutputFile]) -> None:
@@ -581,7 +595,7 @@ def _give_mode(tmp: str, target: OutputTarget) -> None:
     os.chmod(tmp, target.mode)
 
 
-class AtomicWriter:
+class AtomicWriter(_Committed):
     """Write a sound file that ends complete or not at all (see :class:`OutputFile`).
 
     Into a stream that cannot seek (a pipe, ``-``), WAV is written as it comes, its header
@@ -668,15 +682,6 @@ class AtomicWriter:
             if os.statvfs(folder).f_bavail == 0:
                 return "no space left on device"
         return "the system refused the write (libsndfile gives no detail)"
-
-    def __enter__(self) -> AtomicWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 class _StreamingWav:
