@@ -139,17 +139,21 @@ _UNKNOWN_FRAMES = 2**63 - 1
 
 
 def _flac_has_frames(name: str, spool: object = None) -> bool:
-    """True when any bytes follow a FLAC file's metadata blocks (its audio frames)."""
+    """True when any bytes follow a FLAC file's metadata blocks (its audio frames);
+    AudioFileError when the file ends inside them."""
     with open(name, "rb") if spool is None else os.fdopen(
             os.dup(spool.fileno()), "rb") as f:                # type: ignore[attr-defined]
+        size = f.seek(0, os.SEEK_END)
         f.seek(4)                                      # "fLaC"
         while True:
             header = f.read(4)
-            if len(header) < 4:
-                return False
-            f.seek(int.from_bytes(header[1:], "big"), os.SEEK_CUR)
+            end = f.tell() + int.from_bytes(header[1:], "big")
+            if len(header) < 4 or end > size:
+                raise AudioFileError(f"{name} is truncated: it ends inside its FLAC "
+                                     "metadata, before any audio")
+            f.seek(end)
             if header[0] & 0x80:                       # the last metadata block
-                return bool(f.read(1))
+                return end < size
 
 
 #: libsndfile's log of a WAV whose data chunk says 0 bytes (a writer that never went back
