@@ -928,8 +928,8 @@ FUZZ_FINDINGS = [
     ("2 (40,000)", "FLAC: STREAMINFO not marked last, the file ends after it",
      "rendered as an empty WAV at the garbage rate in the header (920644 Hz), exit 0; "
      "SoX and FFmpeg refuse it (\"FLAC ERROR whilst decoding metadata\")",
-     "open: audioquant/io.py `_flac_has_frames` takes a metadata chain cut short for "
-     "\"no audio frames\"",
+     "fixed in 0e97806 (audioquant/io.py `_flac_has_frames` took a metadata chain cut "
+     "short for \"no audio frames\"): now refused as truncated",
      "test_fuzz.py flac_metadata_cut_short_fuzzed; corpus flac_metadata_cut_short"),
     ("2 (40,000)", "MIDI: header announces 0 tracks, an MTrk chunk follows holding a "
      "time-signature meta event of 0 bytes",
@@ -948,13 +948,14 @@ FUZZ_FINDINGS = [
      "test_fuzz.py rf64_8mhz_shaping_auto; corpus wav_10mhz_shaping_auto, "
      "wav_10mhz_shaping_designed"),
     ("3 (60,000)", "FLAC: STREAMINFO not marked last, 2 bytes after it",
-     "as run 2 (rendered as empty, exit 0)", "open: same cause as run 2", "as run 2"),
+     "as run 2 (rendered as empty, exit 0)", "fixed with run 2's", "as run 2"),
 ]
 
 
 FUZZ_NOTE = ("Each run tested the working tree of its day, while issue 10 was being fixed: "
              "runs 1-3 found the rows below (failures count inputs, grouped there by cause); "
-             "run 4 ran after the fixes of runs 1 and 3 landed and found nothing new.")
+             "run 4 ran after the fixes of runs 1 and 3 had landed and found nothing; the "
+             "fix of run 2's finding landed after run 4.")
 
 
 def fuzz_section(summaries: list[Path]) -> list[str]:
