@@ -515,9 +515,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the temporary output is already removed
         _say_error("error: interrupted")
-        return 1
+        return 128 + 2  # as if killed by SIGINT, like SIGTERM (143) and SIGHUP (129)
     except BrokenPipeError:
         # The reader of an output stream went away (`audioquant render x.wav - | head`).
         _silence_stdout()

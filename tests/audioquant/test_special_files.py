@@ -442,3 +442,22 @@ def test_a_failing_report_write_leaves_neither_file(tmp_path, monkeypatch, exist
         assert out.read_bytes() == b"old output" and report.read_bytes() == b"old report"
     else:
         assert not out.exists() and not report.exists()
+
+
+def test_sigint_removes_the_temporary_file_and_exits_130(tmp_path):
+    src = str(tmp_path / "long.wav")
+    noise = 0.1 * np.random.default_rng(6).standard_normal((2, 44100 * 60))
+    sf.write(src, noise.T.astype(np.float32), 44100, subtype="FLOAT")
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"old")
+    proc = subprocess.Popen([sys.executable, "-m", "audioquant", "render", src, str(out),
+                             "--shaping", "lipshitz", "--block", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 130
+    assert proc.stderr.read() == b"error: interrupted\n"
+    assert leftovers(tmp_path) == [] and out.read_bytes() == b"old"
