@@ -908,6 +908,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write and not args.only:
         (HERE / "RESULTS_failures.md").write_text("\n".join(lines) + "\n")
         print(f"wrote {HERE / 'RESULTS_failures.md'}")
+        from bench_render import combine  # rebuild bench/RESULTS.md from the sections
+
+        combine()
     return 0
 
 
