@@ -170,14 +170,19 @@ def check_audio_ok(case: Case, expect: Ok, src: Path, out: Path, code: int, err:
     assert np.max(np.abs(got - clipped)) <= 1.5 * lsb + 1e-12
 
 
-def audio_row(case: Case, tmp_path: Path, capsys) -> None:
+def lay_out(case: Case, tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    """The case's input in ``in/``, an empty ``out/``: (input, out folder, output path,
+    the input's hash, to show it is never modified)."""
     src_dir, out_dir = tmp_path / "in", tmp_path / "out"
     src_dir.mkdir()
     out_dir.mkdir()
     src = src_dir / case.filename
     src.write_bytes(case.data())
-    before = sha256(src)
-    out = out_dir / case.out
+    return src, out_dir, out_dir / case.out, sha256(src)
+
+
+def audio_row(case: Case, tmp_path: Path, capsys) -> None:
+    src, out_dir, out, before = lay_out(case, tmp_path)
     if case.command == "analyze":
         code, stdout, err = run_subprocess(["analyze", str(src), *case.args])
         expect = pick(case.expect, code)
@@ -259,13 +264,7 @@ def check_midi_ok(expect: Ok, src: Path, out: Path, stats: tuple, quant: tuple) 
 
 
 def midi_row(case: Case, tmp_path: Path, capsys) -> None:
-    src_dir, out_dir = tmp_path / "in", tmp_path / "out"
-    src_dir.mkdir()
-    out_dir.mkdir()
-    src = src_dir / case.filename
-    src.write_bytes(case.data())
-    before = sha256(src)
-    out = out_dir / case.out
+    src, out_dir, out, before = lay_out(case, tmp_path)
     stats = run_cli(["midi", "stats", str(src), "--json"], capsys)
     quant = run_cli(["midi", "quantize", str(src), str(out)], capsys)
     expect = pick(case.expect, quant[0])

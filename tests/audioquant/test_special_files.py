@@ -266,20 +266,28 @@ def test_non_utf8_file_names(tmp_path, tone):
                                   expected_codes(tone))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_signals_remove_the_temporary_file(tmp_path, signum):
+def start_long_render(tmp_path) -> tuple[subprocess.Popen, object]:
+    """A minute of noise rendered slowly (shaped, 64-frame blocks) over an existing
+    ``out.wav``, once its temporary file exists; SIGINT as a terminal would deliver it."""
     src = str(tmp_path / "long.wav")
     noise = 0.1 * np.random.default_rng(5).standard_normal((2, 44100 * 60))
     sf.write(src, noise.T.astype(np.float32), 44100, subtype="FLOAT")
-    out = tmp_path / "out.flac"
+    out = tmp_path / "out.wav"
     out.write_bytes(b"old")
     proc = subprocess.Popen([sys.executable, "-m", "audioquant", "render", src, str(out),
                              "--shaping", "lipshitz", "--block", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not leftovers(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert leftovers(tmp_path), "the render never started its temporary file"
+    return proc, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signals_remove_the_temporary_file(tmp_path, signum):
+    proc, out = start_long_render(tmp_path)
     proc.send_signal(signum)
     assert proc.wait(60) == -signum
     assert leftovers(tmp_path) == [] and out.read_bytes() == b"old"
@@ -445,18 +453,7 @@ def test_a_failing_report_write_leaves_neither_file(tmp_path, monkeypatch, exist
 
 
 def test_sigint_removes_the_temporary_file_and_exits_130(tmp_path):
-    src = str(tmp_path / "long.wav")
-    noise = 0.1 * np.random.default_rng(6).standard_normal((2, 44100 * 60))
-    sf.write(src, noise.T.astype(np.float32), 44100, subtype="FLOAT")
-    out = tmp_path / "out.wav"
-    out.write_bytes(b"old")
-    proc = subprocess.Popen([sys.executable, "-m", "audioquant", "render", src, str(out),
-                             "--shaping", "lipshitz", "--block", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not leftovers(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc, out = start_long_render(tmp_path)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 130
     assert proc.stderr.read() == b"error: interrupted\n"
