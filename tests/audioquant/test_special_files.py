@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io as pyio
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -326,8 +327,16 @@ def test_empty_input_to_flac_is_a_valid_empty_flac(tmp_path):
     meta = io.info(out)
     assert (meta.sample_rate, meta.channels, meta.subtype) == (48000, 2, "PCM_24")
     assert io.read(out)[0].shape == (2, 0)
+
+
+@pytest.mark.skipif(shutil.which("soxi") is None, reason="SoX not installed (CI installs it)")
+def test_empty_flac_reads_in_sox(tmp_path):
+    src = str(tmp_path / "empty.wav")
+    sf.write(src, np.zeros((0, 2), np.float32), 48000, subtype="FLOAT")
+    out = str(tmp_path / "empty.flac")
+    render(src, out, bits=24)
     soxi = subprocess.run(["soxi", out], capture_output=True, text=True)
-    assert soxi.returncode == 0 and "48000" in soxi.stdout
+    assert soxi.returncode == 0 and "48000" in soxi.stdout and "24-bit" in soxi.stdout
 
 
 @pytest.mark.parametrize(("ext", "fmt"), [(".caf", "CAF"), (".w64", "W64"), (".rf64", "RF64"),
