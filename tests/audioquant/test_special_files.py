@@ -467,3 +467,11 @@ def test_sigint_removes_the_temporary_file_and_exits_130(tmp_path):
     assert proc.wait(60) == 130
     assert proc.stderr.read() == b"error: interrupted\n"
     assert leftovers(tmp_path) == [] and out.read_bytes() == b"old"
+
+
+def test_midi_and_report_into_dev_stdout_and_proc_fd():
+    result = cli("midi", "quantize", SAMPLE_MIDI, "/dev/stdout", "--report", "/proc/self/fd/2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout[:4] == b"MThd"
+    assert b'"grid": "1/16"' in result.stderr              # the report, written into fd 2
+    assert os.path.islink("/dev/stdout")
