@@ -475,3 +475,36 @@ def test_midi_and_report_into_dev_stdout_and_proc_fd():
     assert result.stdout[:4] == b"MThd"
     assert b'"grid": "1/16"' in result.stderr              # the report, written into fd 2
     assert os.path.islink("/dev/stdout")
+
+
+def test_unix_socket_output_is_connected_to_and_left_a_socket(tmp_path, tone):
+    import socket
+
+    path = str(tmp_path / "s.wav")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    got: list[bytes] = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        with conn, conn.makefile("rb") as f:
+            got.append(f.read())
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    render(tone, path)
+    thread.join(30)
+    server.close()
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    np.testing.assert_array_equal(read_back(got[0])[0], expected_codes(tone))
+
+
+def test_non_utf8_midi_names(tmp_path):
+    folder = os.fsencode(tmp_path)
+    src = os.fsdecode(os.path.join(folder, b"t\xe4ke.mid"))
+    dst = os.fsdecode(os.path.join(folder, b"out\xff.mid"))
+    with open(SAMPLE_MIDI, "rb") as f, open(src, "wb") as g:
+        g.write(f.read())
+    result = cli("midi", "quantize", src, dst)
+    assert result.returncode == 0, result.stderr
+    assert open(dst, "rb").read()[:4] == b"MThd"
