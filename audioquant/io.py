@@ -10,12 +10,10 @@ on disk (PCM_U8); soundfile writes it from int16 codes holding the value in the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import struct
 import sys
@@ -579,6 +577,8 @@ def _open_stream(target: OutputTarget) -> BinaryIO:
                 sys.stdout.flush()
         return os.fdopen(os.dup(1), "wb")
     if stat.S_ISSOCK(os.stat(target.real).st_mode):
+        import socket  # (here: 6 ms of start-up that almost no render needs)
+
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(target.real)
         return sock.makefile("wb")
@@ -751,6 +751,7 @@ class _StreamingWav:
 def _write_empty_flac(out: BinaryIO, written: sf.SoundFile) -> None:
     """libsndfile leaves a FLAC file of 0 frames empty (0 bytes, unreadable): write the
     stream marker and a STREAMINFO block of 0 samples (the MD5 of no data), as SoX does."""
+    import hashlib
     bits = {"PCM_S8": 8, "PCM_16": 16, "PCM_24": 24}[written.subtype]
     fields = (written.samplerate << 44) | ((written.channels - 1) << 41) | ((bits - 1) << 36)
     info = struct.pack(">HH", 4096, 4096) + bytes(6) + fields.to_bytes(8, "big") \
