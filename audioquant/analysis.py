@@ -649,7 +649,7 @@ def itu468_weighting(f: np.ndarray | float) -> np.ndarray:
     np.ndarray
         Power ratio; ``10*log10`` of it is the BS.468 table in dB.
     """
-    from dsp.design import itu468_power  # one formula, shared with the shaper designer
+    from audioquant.dsp.design import itu468_power  # one formula, shared with the shaper designer
 
     return itu468_power(f)
 

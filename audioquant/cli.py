@@ -375,8 +375,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_shapers(args: argparse.Namespace) -> int:
     """``audioquant shapers``: the catalog and the designed filters, with predicted noise
     figures per rate (``--plot``: their noise transfer functions, drawn)."""
+    from audioquant.dsp import design, shaping
     from audioquant.processors import auto_shaper, weighted_noise_gain_db
-    from dsp import design, shaping
 
     candidates = []
     for shaper in shaping.CATALOG:
@@ -523,7 +523,7 @@ def _run(args: argparse.Namespace) -> int:
         _silence_stdout()
         return 0
     except Exception as exc:
-        midi = sys.modules.get("midi")  # a MIDI error can only come once midi is loaded
+        midi = sys.modules.get("audioquant.midi")  # a MIDI error only once midi is loaded
         ours = isinstance(exc, AudioquantError) or (
             midi is not None and isinstance(exc, getattr(midi, "MidiError", ())))
         if args.debug or not ours:

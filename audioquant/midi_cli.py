@@ -60,7 +60,7 @@ def _number(text: str) -> float | str:
 def _percent(flag: str, low: float, high: float):
     """An argparse type: a percentage in low..high, checked by ``check_percent``."""
     def parse(text: str) -> float:
-        from midi.errors import MidiParameterError, check_percent
+        from audioquant.midi.errors import MidiParameterError, check_percent
 
         try:
             return float(check_percent(flag, _number(text), low, high))
@@ -72,7 +72,7 @@ def _percent(flag: str, low: float, high: float):
 
 def _grid(text: str) -> str:
     """``--grid``: a note value (``1/16``, ``1/8T``, ``1/8.``), checked by ``Grid.parse``."""
-    from midi import Grid, MidiParameterError
+    from audioquant.midi import Grid, MidiParameterError
 
     try:
         Grid.parse(text, _ANY_PPQ)
@@ -83,7 +83,7 @@ def _grid(text: str) -> str:
 
 def _channel(text: str) -> int:
     """``--channels``: a MIDI channel 1..16, checked by ``check_int``."""
-    from midi.errors import MidiParameterError, check_int
+    from audioquant.midi.errors import MidiParameterError, check_int
 
     try:
         number = int(text)
@@ -98,7 +98,7 @@ def _channel(text: str) -> int:
 
 def _pitches(text: str) -> tuple[int, int]:
     """``--pitches``: ``LO-HI`` or one note number, checked by ``parse_pitch_range``."""
-    from midi import MidiParameterError, parse_pitch_range
+    from audioquant.midi import MidiParameterError, parse_pitch_range
 
     try:
         return parse_pitch_range(text)
@@ -109,7 +109,7 @@ def _pitches(text: str) -> tuple[int, int]:
 def _track(text: str) -> int | str:
     """``--tracks``: a track number (0-based) or a track name. Whether the file has that
     track is known only once it is read."""
-    from midi.errors import MidiParameterError, check_int
+    from audioquant.midi.errors import MidiParameterError, check_int
 
     stripped = text.strip()
     if not stripped:
@@ -149,7 +149,7 @@ def check_quantize(args: argparse.Namespace) -> None:
 def check_grid(args: argparse.Namespace) -> None:
     """Refuse a note value whose suffix contradicts --triplet or --dotted."""
     from audioquant.cli import UsageError
-    from midi import Grid
+    from audioquant.midi import Grid
 
     grid = Grid.parse(args.grid, _ANY_PPQ)
     if (grid.triplet and args.dotted) or (grid.dotted and args.triplet):
@@ -235,8 +235,7 @@ def add_commands(subparsers) -> None:
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN OUT ...``"""
-    import midi
-    from audioquant import io
+    from audioquant import io, midi
 
     paths = [args.output] + ([args.report] if args.report is not None else [])
     for i, path in enumerate(paths):
@@ -290,7 +289,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """``audioquant midi stats IN [--grid 1/16]``"""
-    import midi
+    from audioquant import midi
 
     report = midi.stats_file(args.input, grid=args.grid, triplet=args.triplet,
                              dotted=args.dotted, swing=args.swing)

@@ -42,7 +42,7 @@ def plot_ntf(path: str | os.PathLike, sample_rate: int, shapers: Sequence) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dsp import design
+    from audioquant.dsp import design
 
     nyquist = sample_rate / 2
     freqs = np.geomspace(10.0, nyquist, 2000)

@@ -174,8 +174,8 @@ def check_shaping(name: str) -> tuple | None:
     """Check a shaping name: a catalog filter, ``auto``, ``none`` or
     ``designed[:N[:468|ath]]``. Return the design parameters for a designed filter (None
     otherwise); raise ParameterError naming the choices for anything else."""
-    from dsp import design
-    from dsp.shaping import NAMES
+    from audioquant.dsp import design
+    from audioquant.dsp.shaping import NAMES
 
     try:
         params = design.parse_name(name)
@@ -218,7 +218,7 @@ class Requantize(Processor):
     def __init__(self, bits: int = 16, *, dither: str = "tpdf", shaping: str | None = None,
                  seed: int | None = 0, auto_blank: bool = True, blank_run: int = 32) -> None:
         super().__init__()
-        from dsp.dither import DITHER_KINDS
+        from audioquant.dsp.dither import DITHER_KINDS
 
         if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
             raise ParameterError(f"bits must be an integer in 1..32, got {bits!r}")
@@ -246,8 +246,8 @@ class Requantize(Processor):
 
     def prepare(self, sample_rate: int, channels: int) -> None:
         """Pick the shaping filter for ``sample_rate`` Hz and allocate per-channel state."""
-        from dsp import design
-        from dsp import shaping as catalog
+        from audioquant.dsp import design
+        from audioquant.dsp import shaping as catalog
 
         if self.shaping == SHAPING_NONE:
             self.shaper = None
@@ -267,8 +267,8 @@ class Requantize(Processor):
         super().prepare(sample_rate, channels)
 
     def reset(self) -> None:
-        from dsp.dither import DITHER_KINDS
-        from dsp.quantize import RequantizeState, padded_feedback, padded_order
+        from audioquant.dsp.dither import DITHER_KINDS
+        from audioquant.dsp.quantize import RequantizeState, padded_feedback, padded_order
 
         taps, feedback_taps = (self.shaper.taps, len(self.shaper.a)) if self.shaper else (0, 0)
         order = padded_order(taps, feedback_taps)
@@ -327,7 +327,7 @@ class Requantize(Processor):
 
     def _run(self, x: np.ndarray, count: int, out: np.ndarray, out_start: int, at_end: bool,
              shift: int) -> None:
-        from dsp.quantize import requantize_block
+        from audioquant.dsp.quantize import requantize_block
 
         def run(rows: slice) -> int:
             return requantize_block(x, count, out, out_start, self._state, at_end=at_end,
@@ -402,8 +402,8 @@ def best_shaper(sample_rate: int, *, designed: bool = True):
     """The filter ``--shaping auto`` uses at ``sample_rate`` Hz: the catalog filter with the
     lowest ITU-R 468-weighted noise, or the designed 9-tap filter (``designed:9:468``)
     where its predicted weighted noise is lower still. ``designed=False``: catalog only."""
-    from dsp import design
-    from dsp import shaping as catalog
+    from audioquant.dsp import design
+    from audioquant.dsp import shaping as catalog
 
     best = min(catalog.available(sample_rate),
                key=lambda s: weighted_noise_gain_db(s, sample_rate))

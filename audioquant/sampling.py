@@ -58,18 +58,7 @@ from numbers import Integral, Real
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from audioquant.errors import ParameterError
-from audioquant.processors import (
-    Processor,
-    _channel_pool,
-    as_block,
-    audio_layout,
-    check_channels,
-    in_layout,
-    non_finite_error,
-    trim_latency,
-)
-from dsp.resample import (
+from audioquant.dsp.resample import (
     MAX_TABLE_COEFFICIENTS,
     FFTWorkspace,
     KaiserDesign,
@@ -83,6 +72,17 @@ from dsp.resample import (
     reduced_ratio,
     sample_hold,
     sample_hold_reduced,
+)
+from audioquant.errors import ParameterError
+from audioquant.processors import (
+    Processor,
+    _channel_pool,
+    as_block,
+    audio_layout,
+    check_channels,
+    in_layout,
+    non_finite_error,
+    trim_latency,
 )
 
 __all__ = ["QUALITIES", "Quality", "Resample", "SampleHold", "check_rate", "parse_quality"]

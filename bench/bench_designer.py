@@ -25,8 +25,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from audioquant.dsp import design  # noqa: E402
+
 from audioquant.processors import Requantize, weighted_noise_gain_db  # noqa: E402
-from dsp import design  # noqa: E402
 
 RATES = (44100, 48000, 88200, 96000, 176400, 192000)
 BLOCK = 1 << 16
@@ -45,7 +46,7 @@ def design_times(rate: int, taps: int, weighting: str, runs: int = 20) -> tuple[
 def import_time() -> float:
     """Seconds to import dsp.design in a fresh interpreter (numpy and the dsp package,
     which loads numba, already imported)."""
-    code = ("import time, numpy, dsp; t = time.perf_counter(); import dsp.design; "
+    code = ("import time, numpy, audioquant.dsp; t = time.perf_counter(); import audioquant.dsp.design; "
             "print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=HERE.parent, check=True)
@@ -110,7 +111,7 @@ def main() -> None:
             taps = 0 if shaping is None else 9
             lines.append(f"| {rate} | {shaping or 'none (TPDF)'} | {taps} | {speed:.0f} |")
             print(lines[-1], flush=True)
-    from dsp.quantize import padded_order
+    from audioquant.dsp.quantize import padded_order
 
     lines += ["", "Both 9-tap filters run through the same kernel with the same history "
               f"length ({padded_order(9)}), so their speed can only differ by noise.", ""]

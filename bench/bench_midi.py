@@ -32,7 +32,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import midi  # noqa: E402
+from audioquant import midi  # noqa: E402
 
 PPQ = 480
 STEP = PPQ // 4

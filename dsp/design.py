@@ -94,7 +94,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.shaping import Shaper
+from .shaping import Shaper
 
 PREFIX = "designed"
 WEIGHTINGS: tuple[str, ...] = ("468", "ath")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp import import_numba
+from . import import_numba
 
 numba = import_numba()
 

@@ -52,8 +52,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp import import_numba
-from dsp.dither import DITHER_HP_TPDF, DITHER_NONE, DITHER_RPDF, DITHER_TPDF, channel_key, dither_at
+from . import import_numba
+from .dither import DITHER_HP_TPDF, DITHER_NONE, DITHER_RPDF, DITHER_TPDF, channel_key, dither_at
 
 numba = import_numba()
 

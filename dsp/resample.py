@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from dsp import import_numba
+from . import import_numba
 
 numba = import_numba()
 

@@ -2,7 +2,7 @@
 
 Cheat-sheet::
 
-    import midi
+    from audioquant import midi
 
     # whole files (the output is written atomically; the input is never touched)
     report = midi.quantize_file("take.mid", "tight.mid", grid="1/16", strength=80,

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import dsp
-from audioquant import io
+from audioquant import dsp, io
 from audioquant.cli import main
 from audioquant.engine import render
 from tests.conftest import sine
@@ -401,7 +400,7 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path, command):
 
 
 def test_midi_api_writer_follows_links_writes_into_fifos_and_keeps_modes(tmp_path):
-    import midi
+    from audioquant import midi
 
     song = midi.read(SAMPLE_MIDI)
     (tmp_path / "real.mid").write_bytes(b"old")

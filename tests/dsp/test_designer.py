@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from audioquant.dsp import design
 from scipy import linalg, optimize, signal
 
 from audioquant import analysis
 from audioquant.cli import main
 from audioquant.errors import ParameterError
 from audioquant.processors import Requantize, best_shaper, weighted_noise_gain_db
-from dsp import design
 from tests.conftest import sine
 
 BOUND = 10 ** (24 / 20)                     # sum |h| <= 24 dB, h_0 = 1 included
@@ -283,6 +283,6 @@ def test_render_path_imports_no_scipy_signal_or_optimize(tmp_path):
     assert res.returncode == 0, res.stderr
     modules = {line.split("|")[-1].strip() for line in res.stderr.splitlines()
                if line.startswith("import time:")}
-    assert "dsp.design" in modules
+    assert "audioquant.dsp.design" in modules
     assert not {m for m in modules if m.startswith(("scipy.signal", "scipy.optimize",
                                                     "matplotlib"))}

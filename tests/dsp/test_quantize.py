@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from audioquant.dsp import shaping
+from audioquant.dsp.dither import dither_samples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
 from audioquant.processors import Requantize
-from dsp import shaping
-from dsp.dither import dither_samples
 from tests import naive
 from tests.conftest import sine
 
@@ -67,7 +67,7 @@ def awkward_signal(rng, channels: int, frames: int = 1500) -> np.ndarray:
     """Test audio for the unshaped fast path: random samples, exact runs long and short
     (one of 31 samples starting a chunk after a chunk with no exact sample), lone exact
     samples, clipping, and digital silence that starts mid-chunk."""
-    from dsp.quantize import FLAT_CHUNK
+    from audioquant.dsp.quantize import FLAT_CHUNK
 
     chunk = max(FLAT_CHUNK // channels, 1)                     # frames per chunk
     assert chunk < 200

@@ -6,8 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-from dsp.resample import (
+from audioquant.dsp.resample import (
     FFTWorkspace,
     PolyphaseScratch,
     design_kaiser,

@@ -26,7 +26,7 @@ def parse(argv):
 def test_parser_defaults_match_the_api():
     import inspect
 
-    import midi
+    from audioquant import midi
 
     args = parse(["midi", "quantize", "in.mid", "out.mid"])
     api = inspect.signature(midi.quantize_song).parameters

@@ -8,7 +8,7 @@ import mido
 import numpy as np
 import pytest
 
-import midi
+from audioquant import midi
 from tests.midi.helpers import (
     events_by_track,
     our_notes_in_pm_seconds,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import midi
+from audioquant import midi
 
 
 def reference_lines(grid: midi.Grid, count: int, first: int = -4) -> list[Fraction]:

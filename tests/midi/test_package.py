@@ -5,19 +5,42 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import midi
+import pytest
+
+from audioquant import midi
+from tests.midi.helpers import SAMPLE
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-def test_midi_imports_neither_audioquant_nor_dsp():
+# Importing a subpackage runs audioquant/__init__.py, which loads only audioquant.errors.
+PARENT = "('audioquant', 'audioquant.errors')"
+
+
+@pytest.mark.parametrize(("package", "other"), [("midi", "dsp"), ("dsp", "midi")])
+def test_midi_and_dsp_import_neither_each_other_nor_the_rest(package, other):
     r = run_python(
-        "import sys, midi\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('audioquant', 'dsp')]\n"
+        f"import sys, audioquant.{package}\n"
+        f"from audioquant.{package} import *\n"
+        f"bad = [m for m in sys.modules if m.startswith('audioquant') and m not in {PARENT}\n"
+        f"       and not m.startswith('audioquant.{package}')]\n"
         "assert not bad, bad\n"
     )
+    assert r.returncode == 0, r.stderr
+
+
+def test_own_midi_and_dsp_folders_in_the_working_directory_shadow_nothing(tmp_path):
+    for name in ("midi", "dsp"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('the user folder')\n")
+    r = subprocess.run([sys.executable, "-m", "audioquant", "midi", "stats", str(SAMPLE)],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and "568 notes" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-c", "from audioquant import Requantize, midi, dsp;"
+                        "print(Requantize(16), midi.Grid, dsp.import_numba)"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
 
 
@@ -28,7 +51,8 @@ def test_building_the_cli_parser_does_not_load_mido():
         "import argparse\n"
         "p = argparse.ArgumentParser()\n"
         "midi_cli.add_commands(p.add_subparsers())\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('mido', 'midi', 'numpy')]\n"
+        "bad = [m for m in sys.modules if m.startswith(('mido', 'numpy', 'audioquant.midi.'))\n"
+        "       or m in ('audioquant.midi',)]\n"
         "assert not bad, bad\n"
     )
     assert r.returncode == 0, r.stderr

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import midi
+from audioquant import midi
 from tests.midi.helpers import ref_nearest
 
 

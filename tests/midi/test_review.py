@@ -7,7 +7,7 @@ from __future__ import annotations
 import mido
 import pytest
 
-import midi
+from audioquant import midi
 from tests.midi.helpers import write_mido
 from tests.midi.test_files import mido_notes
 

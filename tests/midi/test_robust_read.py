@@ -9,9 +9,9 @@ import struct
 import mido
 import numpy as np
 import pytest
+from audioquant.midi import smf
 
-import midi
-from midi import smf
+from audioquant import midi
 from tests.midi.helpers import random_performance, write_mido
 
 # ------------------------------------------------------------------ bytes, by hand
