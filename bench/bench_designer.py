@@ -46,8 +46,8 @@ def design_times(rate: int, taps: int, weighting: str, runs: int = 20) -> tuple[
 def import_time() -> float:
     """Seconds to import dsp.design in a fresh interpreter (numpy and the dsp package,
     which loads numba, already imported)."""
-    code = ("import time, numpy, audioquant.dsp; t = time.perf_counter(); import audioquant.dsp.design; "
-            "print(time.perf_counter() - t)")
+    code = ("import time, numpy, audioquant.dsp; t = time.perf_counter(); "
+            "import audioquant.dsp.design; print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=HERE.parent, check=True)
     return float(out.stdout)
