@@ -125,3 +125,15 @@ def test_a_killed_batch_leaves_no_partial_file(tmp_path):
     assert not any(n.startswith(io.TEMP_PREFIX) for n in os.listdir(out))
     for name in os.listdir(out):                    # whatever is there is whole
         assert sf.info(str(out / name)).frames == 44100 * 30
+
+
+def test_dask_local_cluster_writes_the_same_bytes_as_the_pool(tmp_path, stems):
+    # (distributed comes with the test extra; --backend dask needs audioquant[dask])
+    outs = []
+    for backend in ("process", "dask"):
+        out = tmp_path / backend
+        out.mkdir()
+        report = batch.render_batch(stems[:6], out, jobs=2, backend=backend, bits=16)
+        assert [f.input for f in report.failed] == []
+        outs.append(contents(out))
+    assert outs[0] == outs[1] and len(outs[0]) == 6
