@@ -11,6 +11,9 @@ Cheat-sheet::
     analysis.snr(x, y)                      # dB
     analysis.dynamic_range(tone, 44100)     # AES17, dB
 
+Threads: ``set_max_threads(n)`` (or ``AUDIOQUANT_THREADS=n``) caps the compute threads of
+the process (default: its CPUs); give each worker of a process pool its share.
+
 Errors: :class:`AudioquantError` > :class:`ParameterError` (also ValueError),
 :class:`AudioFileError` (also OSError).
 
@@ -20,9 +23,10 @@ Submodules are loaded on first use, so ``import audioquant`` stays cheap.
 from __future__ import annotations
 
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
+from audioquant.threads import max_threads, set_max_threads
 
 __all__ = ["AudioFileError", "AudioquantError", "Chain", "ParameterError", "Processor",
-           "Requantize", "render"]
+           "Requantize", "max_threads", "render", "set_max_threads"]
 
 __version__ = "0.1.0"
 

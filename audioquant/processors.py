@@ -338,14 +338,15 @@ class Requantize(Processor):
         channels = x.shape[0]
         # Unshaped requantizing is one vectorised pass over all channels at once, faster
         # on one thread than split (dsp.quantize.requantize_block).
-        split = (channels > 1 and count * channels >= _PARALLEL_SAMPLES
-                 and self.shaper is not None)
-        pool = _channel_pool() if split else None
+        from audioquant import threads
+
+        pool = threads.pool(count * channels, channels) if self.shaper is not None else None
         if pool is None:
             bad = run(slice(0, channels))
         else:
-            # Channels are independent: split them over the cores (the kernel drops the GIL).
-            edges = np.linspace(0, channels, min(channels, _WORKERS) + 1).astype(int)
+            # Channels are independent: split them over the threads the cap allows (the
+            # kernel drops the GIL); the split does not change a single number.
+            edges = np.linspace(0, channels, min(channels, threads.max_threads()) + 1).astype(int)
             parts = [slice(lo, hi) for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(),
                                                      strict=True)]
             bad = max(f.result() for f in [pool.submit(run, rows) for rows in parts])
@@ -369,26 +370,6 @@ def non_finite_error(x: np.ndarray, start: int) -> NonFiniteSampleError:
     channel, frame = first_non_finite(x)
     return NonFiniteSampleError(f"input sample {x[channel, frame]} at frame {start + frame} "
                                 f"(channel {channel}) is not a finite number")
-
-
-_PARALLEL_SAMPLES = 1 << 15    # below this many samples a block runs on one thread
-_POOL = None
-_WORKERS = 1
-
-
-def _channel_pool():
-    """A process-wide thread pool, one worker per core, for channel-parallel kernels
-    (None on a single core)."""
-    global _POOL, _WORKERS
-    if _POOL is None:
-        import os
-        from concurrent.futures import ThreadPoolExecutor
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else (os.cpu_count() or 1)
-        _WORKERS = cores
-        _POOL = ThreadPoolExecutor(max_workers=cores) if cores > 1 else False
-    return _POOL or None
 
 
 def auto_shaper(sample_rate: int):

@@ -7,7 +7,8 @@
     overlap-save on a fixed frame grid of the stream, then a 24-tap polyphase stage.
     Output sample ``n`` is aligned with input time ``n * M / L``: an impulse at input
     sample ``t`` peaks at output ``t * L / M``. On big blocks the channels run in
-    parallel threads (the kernels release the GIL); the numbers do not change.
+    parallel threads, as many as :func:`audioquant.threads.max_threads` allows (the
+    kernels release the GIL); the numbers do not change.
 
 ``SampleHold(hold_rate, at_hold_rate=False)``
     Lo-fi rate reduction with no filter: each held value lasts ``1 / hold_rate`` seconds on
@@ -15,10 +16,13 @@
 
 Latency and length, for the engine (``Chain``)
 ----------------------------------------------
-Both processors define ``latency`` (output samples of delay in the stream ``process``
-returns) and ``output_frames(input_frames)`` (the length of the aligned result). The engine
-streams blocks through ``process``, appends ``flush()``, drops the first ``latency`` output
-samples and cuts the result to ``output_frames(total_input_frames)``. For ``Resample``:
+Both processors declare, as every :class:`~audioquant.processors.Processor` does,
+``output_rate(sample_rate)``, ``output_channels(channels)`` (unchanged), ``latency``
+(output samples of delay in the stream ``process`` returns) and
+``output_frames(input_frames)`` (the length of the aligned result), the last two fixed by
+``prepare``. The engine streams blocks through ``process``, appends ``flush()``, drops
+the first ``latency`` output samples and cuts the result to
+``output_frames(total_input_frames)``. For ``Resample``:
 ``latency = ceil(S * L / M)`` (``S`` the half length of the whole two-stage filter in
 input samples: the stream starts with the outputs whose taps reach back before the input)
 and ``output_frames(J)`` is ``J * L / M`` rounded to the nearest integer, the length
@@ -58,6 +62,7 @@ from numbers import Integral, Real
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from audioquant import threads
 from audioquant.dsp.resample import (
     MAX_TABLE_COEFFICIENTS,
     FFTWorkspace,
@@ -76,7 +81,6 @@ from audioquant.dsp.resample import (
 from audioquant.errors import ParameterError
 from audioquant.processors import (
     Processor,
-    _channel_pool,
     as_block,
     audio_layout,
     check_channels,
@@ -194,8 +198,6 @@ def soxr_output_frames(input_frames: int, up: int, down: int) -> int:
 
 #: Stage-1 frames per FFT call (a few hundred kB of spectra: stays in the L2 cache).
 _FRAMES_PER_BATCH = 16
-#: Below this many new stage-1 samples (all channels) a call runs on one thread.
-_PARALLEL_SAMPLES = 1 << 15
 
 
 class Resample(Processor):
@@ -321,7 +323,7 @@ class Resample(Processor):
             return self._run_channel(c, batches, z_start, z_len, out[c])
 
         work = (k - self._k_next) * plan.frame * self.channels
-        pool = _channel_pool() if self.channels > 1 and work >= _PARALLEL_SAMPLES else None
+        pool = threads.pool(work, self.channels)   # None: one thread (the cap, or small work)
         if pool is None:
             states = [channel(c) for c in range(self.channels)]
         else:

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import audioquant.sampling as sampling  # noqa: E402
+import audioquant.threads as aq_threads  # noqa: E402
 from audioquant.sampling import Resample, _design  # noqa: E402
 
 CASES = [(96000, 44100), (44100, 48000)]
@@ -44,13 +44,12 @@ CASES = [(96000, 44100), (44100, 48000)]
 
 def ours(quality, threads=True):
     def run(x, fi, fo):
-        saved = sampling._PARALLEL_SAMPLES
         if not threads:
-            sampling._PARALLEL_SAMPLES = 1 << 62
+            aq_threads.set_max_threads(1)
         try:
             return Resample(fo, quality=quality)(x, fi)
         finally:
-            sampling._PARALLEL_SAMPLES = saved
+            aq_threads.set_max_threads(None)
 
     return run
 
