@@ -23,7 +23,6 @@ Submodules are loaded on first use, so ``import audioquant`` stays cheap.
 from __future__ import annotations
 
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
-from audioquant.threads import max_threads, set_max_threads
 
 __all__ = ["AudioFileError", "AudioquantError", "Chain", "ParameterError", "Processor",
            "Requantize", "max_threads", "render", "set_max_threads"]
@@ -36,6 +35,10 @@ def __getattr__(name: str):
         from audioquant import processors
 
         return getattr(processors, name)
+    if name in ("max_threads", "set_max_threads"):
+        from audioquant import threads
+
+        return getattr(threads, name)
     if name in ("Chain", "render"):
         from audioquant import engine
 
