@@ -741,12 +741,19 @@ def weighted_gain_db(
     (both with the same white input power). Negative means the shaper makes the weighted
     noise smaller.
 
+    A function is integrated by the rule of the one definition of a shaper's figure,
+    :func:`audioquant.dsp.design.weighted_gain_db` (composite Simpson,
+    :func:`audioquant.dsp.design.band_gain_db`), over ``band`` within ``freqs``' range;
+    sampled values are integrated as the piecewise-linear curve through them
+    (:func:`band_integral`), so the answer is only as fine as ``freqs``.
+
     Parameters
     ----------
     ntf_power : np.ndarray [shape=(n,)] or callable
         ``|H(f)|**2`` (power gain, linear) at ``freqs``, or a function of frequency in Hz.
     freqs : np.ndarray [shape=(n,)]
-        Increasing frequencies, Hz, covering the band finely (e.g. 1 Hz steps).
+        Increasing frequencies, Hz, covering the band finely (e.g. 1 Hz steps); for a
+        function only the first and last matter (they clip ``band``).
     weighting : None, "A", "468" or callable
         The weighting (see :func:`weighting_function`).
     band : (float, float)
@@ -758,11 +765,21 @@ def weighted_gain_db(
         Gain in dB.
     """
     fr = np.asarray(freqs, dtype=np.float64)
-    h2 = ntf_power(fr) if callable(ntf_power) else np.asarray(ntf_power, dtype=np.float64)
-    w = weighting_function(weighting)(fr)
+    weight = weighting_function(weighting)
     lo, hi = float(band[0]), float(band[1])
     if not (0.0 <= lo < hi):
         raise ParameterError(f"band must satisfy 0 <= low < high Hz, got {band}")
+    if callable(ntf_power):
+        from audioquant.dsp.design import band_gain_db
+
+        if fr.ndim != 1 or fr.size < 2:
+            raise ParameterError(f"freqs must be 1-D of length >= 2, got {fr.shape}")
+        lo, hi = max(lo, float(fr[0])), min(hi, float(fr[-1]))
+        if not lo < hi:
+            raise ParameterError(f"band {band} Hz lies outside freqs {fr[0]:g}..{fr[-1]:g} Hz")
+        return band_gain_db(ntf_power, weight, (lo, hi))
+    h2 = np.asarray(ntf_power, dtype=np.float64)
+    w = weight(fr)
     shaped = float(band_integral(fr, w * h2, lo, hi))
     flat = float(band_integral(fr, w, lo, hi))
     return _ratio_db(shaped, flat)

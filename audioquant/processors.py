@@ -395,14 +395,16 @@ def best_shaper(sample_rate: int, *, designed: bool = True):
     return best
 
 
-def weighted_noise_gain_db(shaper, sample_rate: int, weighting: str = "468") -> float:
+def weighted_noise_gain_db(shaper, sample_rate: int, weighting="468") -> float:
     """Predicted change (dB) of weighted noise power, 20 Hz..min(20 kHz, Nyquist), that
-    ``shaper`` brings over flat dither of the same kind (negative is quieter)."""
-    from audioquant import analysis
+    ``shaper`` brings over flat dither of the same kind (negative is quieter):
+    :func:`audioquant.dsp.design.weighted_gain_db`, the one definition. ``weighting``:
+    ``"468"`` (default), ``"ath"``, or any weighting of
+    :func:`audioquant.analysis.weighting_function` (``"A"``, a callable)."""
+    from audioquant.dsp import design
 
-    top = min(20000.0, sample_rate / 2)
-    freqs = np.linspace(20.0, top, 4000)
-    weight = (analysis.itu468_weighting(freqs) if weighting == "468"
-              else analysis.a_weighting(freqs))
-    ntf = shaper.ntf_power(freqs, sample_rate)
-    return float(10 * np.log10(np.sum(weight * ntf) / np.sum(weight)))
+    if not (isinstance(weighting, str) and weighting in design.WEIGHTINGS):
+        from audioquant import analysis
+
+        weighting = analysis.weighting_function(weighting)
+    return design.weighted_gain_db(shaper, sample_rate, weighting)

@@ -81,7 +81,8 @@ Cheat-sheet::
     design(44100, 16, "ath")            16 taps, threshold-in-quiet weighting
     parse_name("designed:5")            (5, "468"); None for names that are not designs
     design_coefficients(rate, taps, weighting, max_gain_db=...)   the solver, uncached
-    weighted_gain_db(shaper, rate)      predicted weighted noise vs flat (dB, 20 Hz..20 kHz)
+    weighted_gain_db(shaper, rate)      predicted weighted noise vs flat (dB, 20 Hz..20 kHz):
+                                        the one definition (Simpson's rule, band_gain_db)
     peak_gain_db(shaper, rate)          max |H(f)| over 0..fs/2, dB
 """
 
@@ -362,12 +363,46 @@ def design(sample_rate: int, taps: int = DEFAULT_TAPS, weighting: str = DEFAULT_
 # --------------------------------------------------------------------------- figures
 
 
-def weighted_gain_db(shaper: Shaper, sample_rate: int, weighting: str = "468") -> float:
-    """Predicted weighted noise of ``shaper`` against flat dither, dB, over the design band
-    (negative is quieter), evaluated directly from ``|H|^2`` on the band grid."""
-    freqs = band_grid(sample_rate)
-    w = weighting_power(weighting)(freqs)
-    return float(10 * np.log10(np.sum(w * shaper.ntf_power(freqs, sample_rate)) / np.sum(w)))
+def weighted_gain_db(shaper: Shaper, sample_rate: int,
+                     weighting: str | Callable[[np.ndarray], np.ndarray] = "468") -> float:
+    """Predicted weighted noise of ``shaper`` against flat dither of the same kind, dB, over
+    the design band 20 Hz..min(20 kHz, fs/2) (negative is quieter).
+
+    The one definition of a shaper's weighted noise gain (``--shaping auto``, ``audioquant
+    shapers``, the plots and :mod:`audioquant.analysis` all use it)::
+
+        10 log10( integral W(f) |H(f)|^2 df / integral W(f) df )
+
+    ``weighting``: ``"468"``, ``"ath"`` or a power-gain function of frequency in Hz.
+    Integrated by :func:`band_gain_db`.
+    """
+    weight = weighting_power(weighting) if isinstance(weighting, str) else weighting
+    top = min(BAND_HZ[1], sample_rate / 2)
+    return band_gain_db(lambda f: shaper.ntf_power(f, sample_rate), weight, (BAND_HZ[0], top))
+
+
+def band_gain_db(ntf_power: Callable[[np.ndarray], np.ndarray],
+                 weight: Callable[[np.ndarray], np.ndarray],
+                 band: tuple[float, float], intervals: int = GRID) -> float:
+    """``10 log10( integral W |H|^2 df / integral W df )`` over ``band`` (Hz): composite
+    Simpson's rule on ``intervals`` (even) equal steps, both integrals on the same nodes.
+
+    ``W`` and ``|H|^2`` are smooth on the audio band (a rational weighting, a trigonometric
+    polynomial or a ratio of two), so the error falls as ``step**4``: with the default 8192
+    steps the result agrees with adaptive quadrature to about 1e-8 dB, where a plain sum
+    on the grid (the rectangle rule) is off by up to 1e-3 dB.
+    """
+    if intervals < 2 or intervals % 2:
+        raise ValueError(f"intervals must be an even number >= 2, got {intervals}")
+    freqs = np.linspace(float(band[0]), float(band[1]), intervals + 1)
+    coef = np.full(intervals + 1, 2.0)
+    coef[1::2] = 4.0
+    coef[0] = coef[-1] = 1.0
+    w = coef * weight(freqs)
+    shaped, flat = float(np.sum(w * ntf_power(freqs))), float(np.sum(w))
+    if flat <= 0.0:                        # no weight in the band at all
+        return math.inf if shaped > 0.0 else math.nan
+    return 10.0 * math.log10(shaped / flat) if shaped > 0.0 else -math.inf
 
 
 def peak_gain_db(shaper: Shaper, sample_rate: int) -> float:
