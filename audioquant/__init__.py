@@ -27,10 +27,27 @@ from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 __all__ = ["AudioFileError", "AudioquantError", "Chain", "ParameterError", "Processor",
            "Requantize", "max_threads", "render", "set_max_threads"]
 
-__version__ = "0.1.0"
+_version: str | None = None
+
+
+def _installed_version() -> str:
+    """The version of the installed distribution: pyproject.toml's ``version``, the one
+    place it is written, read from the package metadata; ``0+unknown`` when audioquant
+    runs from a source tree that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("audioquant")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def __getattr__(name: str):
+    global _version
+    if name == "__version__":     # on first use: importlib.metadata costs a few ms
+        if _version is None:
+            _version = _installed_version()
+        return _version
     if name in ("Processor", "Requantize"):
         from audioquant import processors
 
