@@ -3,6 +3,11 @@
 ``ParameterError`` is also a ``ValueError`` and ``AudioFileError`` an ``OSError``, so
 existing ``except ValueError`` / ``except OSError`` clauses keep working. The CLI prints
 ``error: <message>`` for these and exits 1.
+
+The MIDI errors (``audioquant.midi.MidiError`` and its ``MidiParameterError``,
+``MidiFileError``) derive from ``AudioquantError`` too: ``midi/errors.py`` takes this
+module's class as its root when it is loaded as ``audioquant.midi`` (this module is always
+loaded first, by ``audioquant/__init__.py``), so one ``except AudioquantError`` catches them.
 """
 
 from __future__ import annotations

@@ -3,11 +3,19 @@
 ``MidiParameterError`` is also a ``ValueError`` and ``MidiFileError`` an ``OSError``, so
 ``except ValueError`` / ``except OSError`` clauses keep working. Messages name the
 parameter, the value and the allowed range: ``strength must be in 0..100, got 150``.
+
+``MidiError`` is also an ``audioquant.AudioquantError``: a plain ``except AudioquantError``
+catches every MIDI error, however it was reached. The package is ``audioquant.midi``, and
+``audioquant/__init__.py`` loads ``audioquant.errors`` (and nothing else) before any of its
+subpackages, so that root class already exists when this module runs: it is looked up in
+``sys.modules``, never imported (midi imports nothing of the rest of audioquant). Loaded on
+its own, outside audioquant, ``MidiError`` derives from ``Exception`` alone.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 __all__ = [
@@ -19,8 +27,13 @@ __all__ = [
 ]
 
 
-class MidiError(Exception):
-    """Root of every error the midi package raises on purpose."""
+#: audioquant's root error when this package is audioquant.midi, else Exception.
+_ROOT: type[Exception] = getattr(sys.modules.get("audioquant.errors"), "AudioquantError",
+                                 Exception)
+
+
+class MidiError(_ROOT):  # type: ignore[misc,valid-type]
+    """Root of every error the midi package raises on purpose (an AudioquantError)."""
 
 
 class MidiParameterError(MidiError, ValueError):
