@@ -312,14 +312,16 @@ def pcm_layout(fmt: str, bits: int) -> tuple[str, type, int]:
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """True when two paths name the same file (existing or not); ``-`` (standard input
-    or output) is never the same file as another path."""
+    """True when two paths name the same file (existing or not: then when they resolve,
+    symlinks included, to one path); ``-`` (standard input or output) is never the same
+    file as another path. The one same-file check of audioquant (``midi.files`` keeps a
+    copy of the rule for the standalone package, tested to agree)."""
     if os.fspath(a) == "-" or os.fspath(b) == "-":
         return False
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 #: Every temporary file audioquant makes starts with this (``.audioquant-k2j4x9ab.tmp``):

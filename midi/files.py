@@ -57,9 +57,14 @@ def _resolve_tracks(song: Song, tracks: Iterable[int | str] | None) -> list[int]
 
 
 def _same_file(a: str, b: str) -> bool:
-    if os.path.exists(a) and os.path.exists(b):
+    """True when two paths name the same file (existing or not). The rule of
+    ``audioquant.io.same_file``, which every audioquant command uses; this copy is the
+    standalone package's own guard (midi imports nothing of audioquant; a test checks
+    that the two agree)."""
+    try:
         return os.path.samefile(a, b)
-    return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _summary(song: Song) -> dict:
