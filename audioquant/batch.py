@@ -68,10 +68,16 @@ def output_path(input_path: str, out_dir: str, ext: str | None = None) -> str:
     return os.path.join(out_dir, stem + (ext if ext is not None else own or ".wav"))
 
 
-def _render_file(job: tuple[str, str, dict]) -> FileResult:
-    """One job in a worker: render, and turn our errors into a failed result."""
+def _render_file(job: tuple[str, str, dict], threads: int | None = None) -> FileResult:
+    """One job in a worker: render, and turn our errors into a failed result. ``threads``
+    caps the worker's compute threads (its share of the cores), so that several workers
+    side by side never start cores x cores threads."""
     from audioquant.engine import render
 
+    if threads is not None:
+        from audioquant.threads import set_max_threads
+
+        set_max_threads(threads)
     src, dst, options = job
     started = time.perf_counter()
     try:
@@ -151,6 +157,13 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     return BatchReport([r for r in results if r is not None], time.perf_counter() - started)
 
 
+def _share(workers: int) -> int:
+    """Compute threads for each of ``workers`` processes on this machine's CPUs."""
+    from audioquant.threads import available_cpus
+
+    return max(1, available_cpus() // workers)
+
+
 def _run_pool(plan: list, todo: list[int], workers: int,
               finished: Callable[[int, FileResult], None]) -> None:
     """Run ``todo`` on a spawned process pool; SIGTERM stops it as Ctrl-C does."""
@@ -164,7 +177,8 @@ def _run_pool(plan: list, todo: list[int], workers: int,
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        pending = {pool.submit(_render_file, plan[i]): i for i in todo}
+        share = _share(workers)
+        pending = {pool.submit(_render_file, plan[i], share): i for i in todo}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
@@ -202,7 +216,8 @@ def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
             cluster.close()
         raise AudioFileError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
     try:
-        futures = {client.submit(_render_file, plan[i], pure=False): i for i in todo}
+        share = 1 if cluster is not None else None    # a remote worker keeps its own cap
+        futures = {client.submit(_render_file, plan[i], share, pure=False): i for i in todo}
         for future in as_completed(futures):
             finished(futures[future], future.result())
     except BaseException:
