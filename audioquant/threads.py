@@ -81,7 +81,9 @@ def max_threads() -> int:
 def set_max_threads(n: int | None) -> None:
     """Cap the compute threads of this process at ``n`` (>= 1); ``None``: back to the
     default (``AUDIOQUANT_THREADS``, else the CPUs). A pool of another size is shut down
-    (its running work finishes first); the next parallel block makes one of the new size."""
+    (its running work finishes first); the next parallel block makes one of the new size.
+    Call it between renders (a worker's initializer, the top of a script), not while
+    another thread renders."""
     global _cap
     cap = None if n is None else _whole("max_threads", n)
     with _lock:
@@ -112,16 +114,15 @@ def pool(work: int, parts: int) -> ThreadPoolExecutor | None:
     if size < 2:
         return None
     with _lock:
-        old = _take_pool_if_not(size)
+        # A pool of another size (AUDIOQUANT_THREADS changed) is only let go: a render in
+        # another thread may still be submitting to it; its threads end once it is freed.
+        _take_pool_if_not(size)
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # only when threads are used
 
             _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="audioquant")
             _pool_size = size
-        current = _pool
-    if old is not None:
-        old.shutdown(wait=False)
-    return current
+        return _pool
 
 
 def _forget_pool_in_child() -> None:

@@ -87,6 +87,19 @@ def test_cap_n_starts_at_most_n(monkeypatch):
     assert len(pool_threads()) <= 2
 
 
+def test_a_changed_environment_gets_a_pool_of_its_size(monkeypatch):
+    monkeypatch.setenv(threads.ENV, "2")
+    first = threads.pool(threads.PARALLEL_SAMPLES, 2)
+    assert first is not None and first._max_workers == 2
+    assert threads.pool(threads.PARALLEL_SAMPLES, 2) is first        # one pool, reused
+    monkeypatch.setenv(threads.ENV, "3")
+    second = threads.pool(threads.PARALLEL_SAMPLES, 2)
+    assert second is not first and second._max_workers == 3
+    assert first.submit(int, 7).result() == 7       # the old one still works for a user
+    assert threads.pool(threads.PARALLEL_SAMPLES - 1, 2) is None      # small work: no pool
+    assert threads.pool(threads.PARALLEL_SAMPLES, 1) is None          # one piece: no pool
+
+
 def test_numba_thread_pool_never_starts():
     # No kernel is parallel=True, so numba's threading layer (NUMBA_NUM_THREADS threads,
     # which the cap could not govern) is never launched by a render.
