@@ -1,14 +1,18 @@
-"""The render engine: a :class:`Chain` of processors, streamed block by block.
+"""The render engine: a :class:`Source` streamed through a :class:`Chain` into a :class:`Sink`.
 
 Each processor in the chain is wrapped in a stage that drops the processor's own latency
 (output samples of delay) from the start of its output and, at the end of the stream,
-appends its flushed tail and cuts the output to the processor's documented length
-(``output_frames(input_frames)`` where it defines one). So the output lines up with the
-input sample for sample, and rendering in blocks of any size gives identical output.
+appends its flushed tail and cuts the output to the processor's declared length
+(``output_frames(input_frames)``). So the output lines up with the input sample for
+sample, and rendering in blocks of any size gives identical output. The chain is planned
+from what each processor declares (``output_rate``, ``output_channels``,
+``output_frames``, ``latency``), so a render knows its rate, channels and length before it
+starts.
 
-:func:`render` streams a file through the chain into a PCM file: the last processor, a
-:class:`~audioquant.processors.Requantize`, writes integer codes straight into the
-container's top bits. Memory stays bounded by the block size, however long the file.
+A source (:class:`AudioFileSource`: a file read in blocks) gives blocks at a rate; a sink
+(:class:`PcmFileSink`) takes the chain's output: it requantizes to integer codes, written
+straight into the container's top bits by the atomic writer. :func:`render` runs one file
+through them. Memory stays bounded by the block size, however long the file.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from audioquant import io
 from audioquant.errors import AudioFileError, ParameterError
-from audioquant.processors import Processor, Requantize, non_finite_error
+from audioquant.processors import Processor, Requantize, fit_frames, non_finite_error
 
 #: Samples (frames x channels) per block when no block size is given: 4 MB of float64,
 #: large enough that per-block overhead (kernel dispatch, thread hand-offs) is noise.
@@ -36,7 +40,7 @@ class _Stage:
 
     def __init__(self, proc: Processor) -> None:
         self.proc = proc
-        self.to_drop = int(getattr(proc, "latency", 0))
+        self.to_drop = int(proc.latency)
         self.frames_in = 0
         self.frames_out = 0
 
@@ -53,22 +57,21 @@ class _Stage:
         return self._emit(self.proc.process(block))
 
     def flush(self) -> np.ndarray:
+        """The tail: what ``flush`` returns, cut or padded with zeros so that the whole
+        output is ``output_frames(frames_in)`` long."""
         tail = self._emit(self.proc.flush())
-        target = getattr(self.proc, "output_frames", None)
-        if target is not None:
-            wanted = target(self.frames_in) - (self.frames_out - tail.shape[1])
-            if tail.shape[1] > wanted:
-                tail = tail[:, :max(wanted, 0)]
-            elif tail.shape[1] < wanted:
-                tail = np.concatenate(
-                    [tail, np.zeros((tail.shape[0], wanted - tail.shape[1]), tail.dtype)], 1)
-        return tail
+        before = self.frames_out - tail.shape[1]
+        return fit_frames(tail, self.proc.output_frames(self.frames_in) - before)
 
 
 class Chain(Processor):
     """Processors in series, list-like: ``Chain([Resample(44100), Requantize(16)])``.
 
-    ``latency`` of a chain is 0: every stage's own delay is compensated inside.
+    ``prepare`` gives each processor the rate and channel count its predecessor outputs,
+    so a chain may change both (``Chain([Pan(-0.5), Resample(48000)])`` makes stereo of a
+    mono source). ``latency`` of a chain is 0: every stage's own delay is compensated
+    inside; ``output_rate``, ``output_channels`` and ``output_frames`` are those of the
+    processors in turn.
     """
 
     def __init__(self, processors: Iterable[Processor] = ()) -> None:
@@ -85,16 +88,19 @@ class Chain(Processor):
     def __iter__(self) -> Iterator[Processor]:
         return iter(self.processors)
 
+    def __repr__(self) -> str:
+        return f"Chain({self.processors!r})"
+
     def append(self, proc: Processor) -> None:
         """Add a processor at the end (before ``prepare``)."""
         self.processors.append(proc)
 
     def prepare(self, sample_rate: int, channels: int) -> None:
-        """Prepare every processor at the rate its predecessor outputs."""
-        rate = sample_rate
+        """Prepare every processor at the rate and channel count its predecessor outputs."""
+        rate, count = sample_rate, channels
         for proc in self.processors:
-            proc.prepare(rate, channels)
-            rate = proc.output_rate(rate)
+            proc.prepare(rate, count)
+            rate, count = proc.output_rate(rate), proc.output_channels(count)
         super().prepare(sample_rate, channels)
 
     def reset(self) -> None:
@@ -107,6 +113,18 @@ class Chain(Processor):
             sample_rate = proc.output_rate(sample_rate)
         return sample_rate
 
+    def output_channels(self, channels: int) -> int:
+        for proc in self.processors:
+            channels = proc.output_channels(channels)
+        return channels
+
+    def output_frames(self, input_frames: int) -> int:
+        """The chain's output length for ``input_frames`` input frames (after
+        ``prepare``: a processor's length can depend on its rate)."""
+        for proc in self.processors:
+            input_frames = proc.output_frames(input_frames)
+        return int(input_frames)
+
     def process(self, block: np.ndarray) -> np.ndarray:
         for stage in self._stages:
             block = stage.process(block)
@@ -114,7 +132,7 @@ class Chain(Processor):
 
     def flush(self) -> np.ndarray:
         """Drain every stage in order: each tail runs through the stages after it."""
-        out = np.zeros((self.channels, 0))
+        out = np.zeros((self.output_channels(self.channels), 0))
         for i, stage in enumerate(self._stages):
             tail = stage.flush()
             for later in self._stages[i + 1:]:
@@ -194,6 +212,146 @@ def _write_behind(writer: io.AtomicWriter, blocks: Iterator[np.ndarray],
     return frames
 
 
+class Source:
+    """Where a render's audio comes from: blocks ``(channels, n)`` at ``sample_rate`` Hz.
+
+    ``frames`` is the length to come (None when not known until the end), ``tags`` the
+    text tags to pass on (title, artist, ...), ``dtype`` the float dtype of the blocks,
+    ``name`` what error messages and reports call it. A source is read once per render,
+    from its start: :meth:`blocks` yields blocks of ``block_size`` frames (the last may be
+    shorter). An audio file (:class:`AudioFileSource`) is one; a MIDI performance played
+    by an instrument is another: the chain and the sink take either unchanged.
+    """
+
+    name: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+    frames: int | None = None
+    dtype: str = "float64"
+    tags: dict[str, str] = {}
+
+    def blocks(self, block_size: int) -> Iterator[np.ndarray]:
+        """Yield the audio as ``(channels, n)`` float blocks of ``block_size`` frames."""
+        raise NotImplementedError
+
+
+class AudioFileSource(Source):
+    """An audio file, streamed in blocks: ``path`` (``-`` for standard input) or the
+    :class:`~audioquant.io.AudioInfo` that describes it. The blocks are of the dtype that
+    holds the file's samples exactly; AudioFileError if it is missing, not audio or
+    shorter than its header says."""
+
+    def __init__(self, path: str | os.PathLike | io.AudioInfo) -> None:
+        self.info = path if isinstance(path, io.AudioInfo) else io.info(path)
+        self.name = self.info.path
+        self.sample_rate = self.info.sample_rate
+        self.channels = self.info.channels
+        self.frames = self.info.frames if self.info.frames >= 0 else None
+        self.dtype = self.info.read_dtype
+        self.tags = self.info.tags
+
+    def __repr__(self) -> str:
+        return f"AudioFileSource({self.name!r})"
+
+    def blocks(self, block_size: int) -> Iterator[np.ndarray]:
+        return io.blocks(self.info, block_size)
+
+
+class Sink:
+    """Where a render's audio goes: :meth:`prepare` with the chain's output rate and
+    channel count, then :meth:`consume` the whole stream (which returns the frames
+    written). A sink sees the end of the stream as the end of the iterator."""
+
+    sample_rate: int = 0
+    channels: int = 0
+
+    def prepare(self, sample_rate: int, channels: int) -> None:
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+
+    def consume(self, blocks: Iterable[np.ndarray], *, frames: int | None = None,
+                tags: dict[str, str] | None = None) -> int:
+        """Take every block ``(channels, n)`` of the stream; ``frames``: its length, where
+        known. Return the frames taken."""
+        raise NotImplementedError
+
+
+class PcmFileSink(Sink):
+    """A PCM file: ``requantizer`` turns the stream into integer codes, written straight
+    into the top bits of the container the output's extension names (WAV when in doubt)
+    by an :class:`~audioquant.io.AtomicWriter` (a temporary file renamed into place when
+    complete) on a writer thread. After :meth:`prepare`: ``format`` and ``subtype``."""
+
+    def __init__(self, path: str | os.PathLike, requantizer: Requantize) -> None:
+        self.path = path
+        self.requantizer = requantizer
+        self.format = ""
+        self.subtype = ""
+
+    def __repr__(self) -> str:
+        return f"PcmFileSink({os.fspath(self.path)!r}, bits={self.requantizer.bits})"
+
+    def prepare(self, sample_rate: int, channels: int) -> None:
+        """Prepare the requantizer, then check the format (ParameterError for an output
+        name no PCM format goes by)."""
+        self.requantizer.prepare(sample_rate, channels)
+        super().prepare(sample_rate, channels)
+        self.format = io.output_format(self.path)
+        self.subtype, self._dtype, self._shift = io.pcm_layout(self.format,
+                                                               self.requantizer.bits)
+
+    def consume(self, blocks: Iterable[np.ndarray], *, frames: int | None = None,
+                tags: dict[str, str] | None = None) -> int:
+        with io.AtomicWriter(self.path, self.sample_rate, self.channels, self.subtype,
+                             self.format, tags=tags, frames=frames) as writer:
+            return _write_behind(writer, self._codes(blocks))
+
+    def _codes(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Codes of every block, then, at the end of the stream, of the requantizer's
+        held-back look-ahead."""
+        codes = self.requantizer.process_codes
+        dtype = np.float64
+        for block in blocks:
+            dtype = block.dtype        # (the end alike: no second compiled kernel variant)
+            yield codes(block, dtype=self._dtype, shift=self._shift)
+        end = np.zeros((self.channels, 0), dtype)
+        yield codes(end, dtype=self._dtype, shift=self._shift, final=True)
+
+
+def _stream(source: Source, chain: Chain, block_size: int) -> Iterator[np.ndarray]:
+    """``source`` through the prepared ``chain``, block by block, then the chain's tail
+    (the source is read ahead on a thread)."""
+    read = 0
+    for block in _prefetch(source.blocks(block_size)):
+        if chain.processors:
+            # Check the input itself: a filter would smear a NaN over its
+            # neighbours and the requantizer would name the wrong sample.
+            if not np.isfinite(block).all():
+                raise non_finite_error(block, read)
+            read += block.shape[1]
+            block = chain.process(block)
+        yield block
+    if chain.processors:
+        yield chain.flush()
+
+
+def run(source: Source, chain: Chain, sink: Sink, block_size: int | None = None) -> int:
+    """Stream ``source`` through ``chain`` into ``sink`` in blocks of ``block_size`` frames
+    (default: 2**19 samples' worth); return the frames the sink took.
+
+    The chain is prepared at the source's rate and channel count, the sink at the chain's
+    output rate and channel count, and told the output's length where the source knows
+    its own (``chain.output_frames(source.frames)``). Any source, any sink.
+    """
+    if block_size is not None and block_size < 1:
+        raise ParameterError(f"block size must be at least 1 frame, got {block_size}")
+    block_size = block_size or max(1, DEFAULT_BLOCK_SAMPLES // source.channels)
+    chain.prepare(source.sample_rate, source.channels)
+    sink.prepare(chain.output_rate(source.sample_rate), chain.output_channels(source.channels))
+    coming = None if source.frames is None else chain.output_frames(source.frames)
+    return sink.consume(_stream(source, chain, block_size), frames=coming, tags=source.tags)
+
+
 @dataclass
 class RenderReport:
     """What :func:`render` did: where, at what depth, what it measured."""
@@ -239,8 +397,7 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
     started = time.perf_counter()
     if block_size is not None and block_size < 1:
         raise ParameterError(f"block size must be at least 1 frame, got {block_size}")
-    meta = io.info(input_path)
-    block_size = block_size or max(1, DEFAULT_BLOCK_SAMPLES // meta.channels)
+    source = AudioFileSource(input_path)
     if io.same_file(input_path, output_path):
         raise AudioFileError(f"output {output_path} is the input file; "
                              "choose another output path")
@@ -253,44 +410,17 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
         parse_quality(quality)
         if hold_rate is not None:
             chain.append(SampleHold(hold_rate))
-        if rate is not None and check_rate("rate", rate) != meta.sample_rate:
+        if rate is not None and check_rate("rate", rate) != source.sample_rate:
             chain.append(Resample(rate, quality=quality))
-    chain.prepare(meta.sample_rate, meta.channels)
-    out_rate = chain.output_rate(meta.sample_rate)
-    requantizer.prepare(out_rate, meta.channels)
-    fmt = io.output_format(output_path)
-    subtype, dtype, shift = io.pcm_layout(fmt, bits)
-
-    coming = meta.frames if meta.frames >= 0 else None      # the output's length to come
-    for proc in chain.processors:
-        length = getattr(proc, "output_frames", None)
-        coming = length(coming) if length is not None and coming is not None else coming
-    with io.AtomicWriter(output_path, out_rate, meta.channels, subtype, fmt,
-                         tags=meta.tags, frames=coming) as writer:
-        def requantized() -> Iterator[np.ndarray]:
-            read = 0
-            for block in _prefetch(io.blocks(meta, block_size)):
-                if chain.processors:
-                    # Check the input itself: a filter would smear a NaN over its
-                    # neighbours and the requantizer would name the wrong sample.
-                    if not np.isfinite(block).all():
-                        raise non_finite_error(block, read)
-                    read += block.shape[1]
-                    block = chain.process(block)
-                yield requantizer.process_codes(block, dtype=dtype, shift=shift)
-            # (An empty tail of the reader's dtype: the kernel then needs no second
-            # compiled variant, which would cost a cache load at start-up.)
-            tail = chain.flush() if chain.processors \
-                else np.zeros((meta.channels, 0), meta.read_dtype)
-            yield requantizer.process_codes(tail, dtype=dtype, shift=shift, final=True)
-
-        frames = _write_behind(writer, requantized())
+    sink = PcmFileSink(output_path, requantizer)
+    frames = run(source, chain, sink, block_size)
 
     signal, error = requantizer.energy.sum(axis=0)
     snr = float("inf") if error == 0 else float(10 * np.log10(max(signal, 1e-300) / error))
     return RenderReport(
-        output=os.fspath(output_path), input=os.fspath(input_path), sample_rate=out_rate,
-        channels=meta.channels, frames=frames, bits=bits, subtype=subtype, format=fmt,
+        output=os.fspath(output_path), input=os.fspath(input_path),
+        sample_rate=sink.sample_rate, channels=sink.channels, frames=frames, bits=bits,
+        subtype=sink.subtype, format=sink.format,
         dither=dither, shaping=requantizer.shaper.name if requantizer.shaper else "none",
         seed=requantizer.seed, clips=[int(c) for c in requantizer.clips], snr_db=snr,
         seconds=time.perf_counter() - started)

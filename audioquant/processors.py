@@ -23,10 +23,18 @@ from audioquant.errors import ParameterError, first_non_finite
 class Processor:
     """Base class: a stateful block processor (JUCE-style prepare/process/reset).
 
+    A processor declares what it does to the stream, so the engine plans a render without
+    running it: ``output_rate``, ``output_channels`` and ``output_frames`` (each unchanged
+    by default) and ``latency``. The engine (:class:`~audioquant.engine.Chain`) drops the
+    first ``latency`` samples of what ``process`` and ``flush`` return, together, and cuts
+    (or pads with zeros) the rest to ``output_frames(input_frames)``; a whole-array call
+    does the same.
+
     Attributes
     ----------
     latency : int
-        Output samples of delay this processor adds (the engine trims it).
+        Output samples of delay this processor adds (the engine trims it); fixed by
+        ``prepare``.
     """
 
     latency: int = 0
@@ -47,7 +55,7 @@ class Processor:
 
     def flush(self) -> np.ndarray:
         """Drain the tail at end of stream (default: nothing)."""
-        return np.zeros((self.channels, 0))
+        return np.zeros((self.output_channels(self.channels), 0))
 
     def reset(self) -> None:
         """Return to the state right after ``prepare`` (parameters kept)."""
@@ -56,12 +64,22 @@ class Processor:
         """Sample rate (Hz) of this processor's output for an input at ``sample_rate``."""
         return sample_rate
 
+    def output_channels(self, channels: int) -> int:
+        """Channels of this processor's output for an input of ``channels`` channels."""
+        return channels
+
+    def output_frames(self, input_frames: int) -> int:
+        """Length of the aligned output (latency dropped, tail flushed) for a stream of
+        ``input_frames`` frames, at the rate and channels ``prepare`` was given."""
+        return int(input_frames)
+
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Process a whole array in one go, from a fresh state (like a pedalboard plugin).
 
         ``audio`` is ``(channels, frames)``, or ``(frames, channels)`` where the shape says
         so clearly (see :func:`audio_layout`; an unclear one is refused); the result comes
-        back in the same layout. A 1-D array is treated as mono and a 1-D array is returned.
+        back in the same layout. A 1-D array is treated as mono and a 1-D array is returned
+        (``(channels, frames)`` where the processor makes more channels of it).
         """
         layout = audio_layout(audio)
         block = as_block(audio, layout=layout)
@@ -70,7 +88,8 @@ class Processor:
         tail = self.flush()
         if tail.shape[-1]:
             out = np.concatenate([out, tail.astype(out.dtype, copy=False)], axis=1)
-        return in_layout(trim_latency(out, self.latency), layout)
+        out = fit_frames(trim_latency(out, self.latency), self.output_frames(block.shape[1]))
+        return in_layout(out, layout)
 
 
 #: ``(frames, channels)`` is recognised for at most this many channels ...
@@ -123,9 +142,10 @@ def audio_layout(audio: np.ndarray) -> str:
 
 
 def in_layout(out: np.ndarray, layout: str) -> np.ndarray:
-    """``(channels, frames)`` ``out`` back in the ``layout`` the input came in."""
+    """``(channels, frames)`` ``out`` back in the ``layout`` the input came in (a mono
+    1-D input whose output has several channels gets ``(channels, frames)``)."""
     if layout == MONO:
-        return out[0]
+        return out[0] if out.shape[0] == 1 else out
     if layout == FRAMES_FIRST:
         return np.ascontiguousarray(out.T)
     return out
@@ -160,6 +180,88 @@ def check_channels(block: np.ndarray, channels: int) -> None:
 def trim_latency(audio: np.ndarray, latency: int) -> np.ndarray:
     """Drop the first ``latency`` samples (the processor's delay) from ``(channels, frames)``."""
     return audio[:, latency:] if latency else audio
+
+
+def fit_frames(audio: np.ndarray, frames: int) -> np.ndarray:
+    """``(channels, n)`` ``audio`` cut, or padded with zeros, to ``frames`` frames."""
+    have = audio.shape[1]
+    if have > frames:
+        return audio[:, :max(frames, 0)]
+    if have < frames:
+        pad = np.zeros((audio.shape[0], frames - have), audio.dtype)
+        return np.concatenate([audio, pad], axis=1)
+    return audio
+
+
+class Mix(Processor):
+    """A channel matrix: output channel ``o`` is ``sum_i gains[o][i] * input[i]``.
+
+    Parameters
+    ----------
+    gains : array_like [shape=(out_channels, in_channels)]
+        Linear gains; the stream must have ``in_channels`` channels, the output has
+        ``out_channels`` (``[[1], [1]]``: mono to dual mono; ``[[0.5, 0.5]]``: stereo to
+        mono).
+
+    The sums run in input-channel order, one float64 operation at a time, so the result
+    does not depend on the block size. No latency, no tail.
+    """
+
+    def __init__(self, gains) -> None:
+        super().__init__()
+        g = np.array(gains, dtype=np.float64)
+        if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
+            raise ParameterError(f"gains must have shape (out_channels, in_channels), "
+                                 f"got shape {g.shape}")
+        if not np.isfinite(g).all():
+            raise ParameterError("gains must be finite numbers")
+        g.setflags(write=False)
+        self.gains = g
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.gains.tolist()})"
+
+    def prepare(self, sample_rate: int, channels: int) -> None:
+        if int(channels) != self.gains.shape[1]:
+            raise ParameterError(f"{type(self).__name__} takes {self.gains.shape[1]} "
+                                 f"input channels, got {channels}")
+        super().prepare(sample_rate, channels)
+
+    def output_channels(self, channels: int) -> int:
+        return self.gains.shape[0]
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = as_block(block, contiguous=False)
+        check_channels(x, self.channels)
+        x = x.astype(np.float64, copy=False)
+        out = np.empty((self.gains.shape[0], x.shape[1]))
+        for o, row in enumerate(self.gains):
+            np.multiply(x[0], row[0], out=out[o])
+            for i in range(1, x.shape[0]):
+                out[o] += row[i] * x[i]
+        return out
+
+
+class Pan(Mix):
+    """Mono to stereo with a constant-power (sine/cosine) pan law.
+
+    ``position`` runs from -1 (left) through 0 (centre: both channels at
+    ``sin(pi/4)``, -3.01 dB) to +1 (right). The gains are ``sin((1 - position) pi/4)``
+    (left) and ``sin((1 + position) pi/4)`` (right), so their squares add up to 1 at every
+    position and the ends are exactly 1 and 0.
+    """
+
+    def __init__(self, position: float = 0.0) -> None:
+        if isinstance(position, bool) or not isinstance(position, (int, float, np.number)) \
+                or not -1.0 <= position <= 1.0:
+            raise ParameterError(f"position must be in -1..1, got {position!r}")
+        self.position = float(position)
+        quarter = np.pi / 4
+        super().__init__([[np.sin((1.0 - self.position) * quarter)],
+                          [np.sin((1.0 + self.position) * quarter)]])
+
+    def __repr__(self) -> str:
+        return f"Pan({self.position})"
 
 
 class NonFiniteSampleError(ParameterError):
