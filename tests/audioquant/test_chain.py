@@ -145,6 +145,35 @@ def test_chain_composes_the_declarations():
     assert [chain.output_frames(n) for n in (0, 1, 4, 5, 4097)] == [0, 2, 2, 4, 2050]
 
 
+class Decimate(Processor):
+    """A user's processor that only declares: every other sample (no filter), at half
+    the rate; the stream's even-indexed samples whatever the blocks."""
+
+    def reset(self) -> None:
+        self.position = 0
+
+    def output_rate(self, sample_rate: int) -> int:
+        return sample_rate // 2
+
+    def output_frames(self, input_frames: int) -> int:
+        return (input_frames + 1) // 2
+
+    def process(self, block):
+        out = block[:, self.position % 2::2]
+        self.position += block.shape[1]
+        return out
+
+
+@pytest.mark.parametrize("size", [1, 7, 64])
+def test_a_processor_that_only_declares_plugs_into_the_chain(size):
+    x = signal(1, 1001, seed=6)
+    chain = Chain([Decimate(), Pan(0.0)])
+    assert chain.output_rate(44100) == 22050 and chain.output_channels(1) == 2
+    out = run_in_blocks(chain, x, 44100, size)
+    assert out.shape == (2, chain.output_frames(1001)) == (2, 501)
+    np.testing.assert_array_equal(out, Pan(0.0).gains * x[:, ::2])
+
+
 # -- channels: a chain may change them -----------------------------------------------
 
 
