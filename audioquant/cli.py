@@ -50,6 +50,15 @@ examples:
   audioquant render mix.wav cd.wav --shaping auto       best noise shaper for the rate
   audioquant render hires.wav cd.flac --rate 44100 --quality very-high --bits 16
   audioquant render loop.wav crushed.wav --bits 6 --hold-rate 8000
+  audioquant render --preset cd master96k.wav cd.wav   a preset (see `audioquant presets`)
+  audioquant render --preset cd mix.wav cd.wav --normalize -1   flags override a preset
+"""
+
+EPILOG_PRESETS = """\
+examples:
+  audioquant presets
+  audioquant presets show cd > my.toml         edit it, then:
+  audioquant render --preset my.toml mix.wav out.wav
 """
 
 EPILOG_ANALYZE = """\
@@ -128,14 +137,6 @@ def version() -> str:
 # -- option values: each checked by the library's own check, named by its flag ------------
 
 
-def _flag_message(exc: Exception, name: str, flag: str) -> str:
-    """A library message about parameter ``name``, told about ``flag``."""
-    text = str(exc)
-    if text.startswith(name + " "):
-        return flag + text[len(name):]
-    return f"{flag}: {text}"
-
-
 def _number(text: str) -> int | float | str:
     """``text`` as an int, else a float, else itself (for the checks to name)."""
     for kind in (int, float):
@@ -144,29 +145,6 @@ def _number(text: str) -> int | float | str:
         except ValueError:
             pass
     return text
-
-
-def _int_in(flag: str, low: int, high: int | None = None):
-    """An argparse type: an integer in low..high (no upper bound when high is None)."""
-    def parse(text: str) -> int:
-        from audioquant.errors import ParameterError, check_range
-
-        allowed = f"in {low}..{high}" if high is not None else f"at least {low}"
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be an integer {allowed}, got {text!r}") from None
-        try:
-            check_range(flag, value, low, math.inf if high is None else high)
-        except ParameterError as exc:
-            if high is None:  # check_range would say "in 1..inf"
-                raise argparse.ArgumentTypeError(
-                    f"{flag} must be {allowed}, got {value}") from None
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return value
-    parse.__name__ = flag
-    return parse
 
 
 def _rate(flag: str, low: int | None = None):
@@ -187,42 +165,100 @@ def _rate(flag: str, low: int | None = None):
     return parse
 
 
-def _quality(text: str) -> str:
-    """``--quality``: a resampler preset, checked by ``sampling.parse_quality``."""
+# -- render's options: built from their one definition in audioquant.spec ----------------
+
+#: The namespace attribute that lists the render options given on the command line.
+GIVEN = "given_options"
+
+
+def _option_type(option):
+    """An argparse type: ``option.parse``, its ParameterError as argparse's error."""
+    def parse(text: str):
+        from audioquant.errors import ParameterError
+
+        try:
+            return option.parse(text, option.flag)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = option.flag
+    return parse
+
+
+class _SetOption(argparse.Action):
+    """Store a render option's value and note that it was given (flags override a
+    preset, and only the flags that are typed: ``--preset lofi --bits 16`` is 16-bit)."""
+
+    def __init__(self, option_strings, dest, option=None, **kwargs) -> None:
+        if option.kind == "bool":
+            kwargs["nargs"] = 0
+        self.option = option
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if self.option.kind == "bool":
+            values = not self.option.default
+        setattr(namespace, self.dest, values)
+        given = getattr(namespace, GIVEN, None)
+        if given is None:
+            given = []
+            setattr(namespace, GIVEN, given)
+        if self.dest not in given:
+            given.append(self.dest)
+
+
+def _add_render_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of :data:`audioquant.spec.OPTIONS`, with its default, help
+    and check; the options of an exclusive pair in a mutually exclusive group."""
+    from audioquant.spec import EXCLUSIVE, OPTIONS
+
+    groups = {}
+    for names in EXCLUSIVE:
+        group = parser.add_mutually_exclusive_group()
+        groups.update(dict.fromkeys(names, group))
+    for name, option in OPTIONS.items():
+        kwargs: dict = {"dest": name, "default": option.default, "action": _SetOption,
+                        "option": option}
+        text = option.flag_help or option.help
+        if option.kind == "choice":
+            kwargs["choices"] = option.choices
+        elif option.kind != "bool":
+            kwargs["type"] = _option_type(option)
+            kwargs["metavar"] = option.metavar
+        notes = [option.allowed()[3:]] if option.kind in ("int", "float") and \
+            option.low is not None and option.high is not None else []
+        if option.kind != "bool" and option.default is not None:
+            notes.append(f"default {option.default_text()}")
+        if notes:
+            text += f" ({'; '.join(notes)})"
+        kwargs["help"] = text.replace("%", "%%")
+        groups.get(name, parser).add_argument(option.flag, **kwargs)
+
+
+def _render_spec(args: argparse.Namespace):
+    """The RenderSpec of ``render``'s arguments: the spec's defaults, then the preset's
+    settings, then the flags given. UsageError for a bad preset or a combination that
+    can do nothing; AudioFileError for a preset file that cannot be read."""
     from audioquant.errors import ParameterError
-    from audioquant.sampling import QUALITIES, parse_quality
+    from audioquant.spec import RenderOptions, RenderSpec, load_preset, merge_options
 
+    flags = {name: getattr(args, name) for name in getattr(args, GIVEN, None) or ()}
+    preset = {}
+    if args.preset is not None:
+        try:
+            preset = dict(load_preset(args.preset).options)
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
+    merged = merge_options(preset, flags)
+    if merged.get("quality") is not None and merged.get("rate") is None:
+        if "quality" in flags:
+            raise UsageError("--quality needs --rate: it is the resampler's quality, and "
+                             "only --rate resamples (--hold-rate has no filter)")
+        raise UsageError(f"preset {args.preset}: quality needs rate (in the preset or "
+                         "--rate): only a rate change resamples")
     try:
-        parse_quality(text)
-    except ParameterError:
-        names = ", ".join(name.replace(" ", "-") for name in QUALITIES)
-        raise argparse.ArgumentTypeError(
-            f"--quality must be one of {names}, got {text!r}") from None
-    return text
-
-
-def _seed(text: str) -> int | None:
-    if text == "random":
-        return None
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seed must be an integer or 'random', got {text!r}") from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"--seed must be in 0..2**64-1, got {value}")
-    return value
-
-
-def _shaping(text: str) -> str:
-    from audioquant.errors import ParameterError
-    from audioquant.processors import check_shaping
-
-    try:
-        check_shaping(text)
+        return RenderSpec(args.input, args.output, RenderOptions(**merged))
     except ParameterError as exc:
-        raise argparse.ArgumentTypeError(_flag_message(exc, "shaping", "--shaping")) from None
-    return text
+        raise UsageError(str(exc)) from None
 
 
 def _json(data: object) -> str:
@@ -254,26 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_RENDER)
     r.add_argument("input", help="input audio file (anything libsndfile reads)")
     r.add_argument("output", help="output file; WAV, AIFF or FLAC by extension")
-    r.add_argument("--bits", type=_int_in("--bits", 1, 32), default=16,
-                   help="target depth 1..32 (default 16)")
-    r.add_argument("--dither", choices=("none", "rpdf", "tpdf", "hp-tpdf"), default="tpdf",
-                   help="dither (default tpdf: 2 LSB peak to peak)")
-    r.add_argument("--shaping", type=_shaping, default="none",
-                   help="noise shaper: a catalog name, designed[:N[:468|ath]], 'auto' or "
-                   "'none' (default; see `audioquant shapers`)")
-    r.add_argument("--seed", type=_seed, default=0, help="dither seed, or 'random' (default 0)")
-    r.add_argument("--rate", type=_rate("--rate"), metavar="HZ",
-                   help="resample to HZ (band-limited) before requantizing")
-    r.add_argument("--quality", type=_quality, default=None, metavar="Q",
-                   help="with --rate: resampler quality quick, low, medium, high or "
-                   "very-high (default high)")
-    r.add_argument("--hold-rate", type=_rate("--hold-rate", 1), metavar="HZ",
-                   help="sample-and-hold rate reduction to HZ, no filter (lo-fi)")
-    r.add_argument("--no-auto-blank", dest="auto_blank", action="store_false",
-                   help="dither every sample, even runs that are already exact")
-    r.add_argument("--block", type=_int_in("--block", 1), default=None, metavar="N",
-                   help="frames per processing block (default 2**19 samples' worth; the "
-                   "output is identical for any size)")
+    _add_render_options(r)
+    r.add_argument("--preset", metavar="NAME|FILE.toml",
+                   help="start from a preset's settings (see `audioquant presets`); flags "
+                   "given as well override it")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_render, check=check_render, usage_prog=r.prog, writes_file=True)
 
@@ -286,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--reference", help="reference file for SNR (same length and rate)")
     a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(func=cmd_analyze, usage_prog=a.prog)
+
+    p = sub.add_parser(
+        "presets", help="list the render presets, or show one as TOML",
+        description="List the built-in render presets with their settings; `presets show "
+        "NAME` prints one as a TOML file, which `render --preset FILE.toml` reads.",
+        epilog=EPILOG_PRESETS)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_presets, usage_prog=p.prog)
+    psub = p.add_subparsers(dest="presets_command", parser_class=_Parser, metavar="show")
+    show = psub.add_parser("show", help="print a preset as TOML",
+                           description="Print a preset (built in, or a TOML file, checked) "
+                           "as TOML.")
+    show.add_argument("preset", metavar="NAME|FILE.toml", help="a preset name or file")
+    show.set_defaults(func=cmd_presets_show, check=check_presets_show, usage_prog=show.prog)
 
     s = sub.add_parser(
         "shapers", help="list the noise-shaping filters and their rates",
@@ -311,10 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_render(args: argparse.Namespace) -> None:
-    """Refuse ``render`` options that cannot work together."""
-    if args.quality is not None and args.rate is None:
-        raise UsageError("--quality needs --rate: it is the resampler's quality, and only "
-                         "--rate resamples (--hold-rate has no filter)")
+    """Make ``args.spec`` of the preset and the flags; refuse options that cannot work
+    together."""
+    args.spec = _render_spec(args)
+
+
+def check_presets_show(args: argparse.Namespace) -> None:
+    """Load the preset to show (exit 2 for an unknown one or a bad file)."""
+    from audioquant.errors import ParameterError
+    from audioquant.spec import load_preset
+
+    try:
+        args.loaded = load_preset(args.preset)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_shapers(args: argparse.Namespace) -> None:
@@ -335,10 +379,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     """``audioquant render``: stream IN through the chain into OUT."""
     from audioquant.engine import render
 
-    report = render(args.input, args.output, bits=args.bits, dither=args.dither,
-                    shaping=args.shaping, seed=args.seed, auto_blank=args.auto_blank,
-                    rate=args.rate, quality=args.quality or "high",
-                    hold_rate=args.hold_rate, block_size=args.block)
+    report = render(args.spec)
     out = _summary_file(args.output)
     if args.json:
         print(_json(report.as_dict()), file=out)
@@ -346,9 +387,34 @@ def cmd_render(args: argparse.Namespace) -> int:
     seconds = report.frames / report.sample_rate if report.sample_rate else 0.0
     print(f"wrote {report.output}: {report.bits}-bit {report.format} ({report.subtype}), "
           f"{report.sample_rate} Hz, {report.channels} ch, {seconds:.2f} s", file=out)
-    print(f"dither {report.dither}, shaping {report.shaping}, seed {report.seed}; "
+    gain = f"gain {report.gain_db:+.2f} dB, " if report.gain_db else ""
+    print(f"{gain}dither {report.dither}, shaping {report.shaping}, seed {report.seed}; "
           f"SNR {report.snr_db:.2f} dB vs input; clipped samples {sum(report.clips)}",
           file=out)
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """``audioquant presets``: the built-in presets and their settings."""
+    from audioquant.spec import builtin_presets
+
+    presets = builtin_presets()
+    if args.json:
+        print(_json([{"name": p.name, "description": p.description,
+                      "render": dict(p.options)} for p in presets.values()]))
+        return 0
+    width = max(len(name) for name in presets)
+    for preset in presets.values():
+        print(f"{preset.name:<{width}}  {preset.description}")
+        print(f"{'':<{width}}  {preset.flags()}")
+    print("`audioquant presets show NAME` prints one as TOML; `audioquant render --preset "
+          "NAME|FILE.toml IN OUT`\nrenders with one (flags given as well override it).")
+    return 0
+
+
+def cmd_presets_show(args: argparse.Namespace) -> int:
+    """``audioquant presets show NAME|FILE.toml``: the preset as TOML."""
+    print(args.loaded.to_toml(), end="")
     return 0
 
 
@@ -502,10 +568,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     check = getattr(args, "check", None)
     if check is not None:
+        from audioquant.errors import AudioquantError
+
         try:
             check(args)
         except UsageError as exc:
             _usage_error(args.usage_prog, str(exc))
+        except AudioquantError as exc:  # a file the options name (a preset) cannot be read
+            if args.debug:
+                raise
+            _say_error(f"error: {exc}")
+            raise SystemExit(1) from None
     return args
 
 

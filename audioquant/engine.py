@@ -17,18 +17,22 @@ through them. Memory stays bounded by the block size, however long the file.
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from audioquant import io
 from audioquant.errors import AudioFileError, ParameterError
 from audioquant.processors import Processor, Requantize, fit_frames, non_finite_error
+from audioquant.spec import OPTIONS, RenderSpec
 
 #: Samples (frames x channels) per block when no block size is given: 4 MB of float64,
 #: large enough that per-block overhead (kernel dispatch, thread hand-offs) is noise.
@@ -369,6 +373,8 @@ class RenderReport:
     seed: int
     clips: list[int] = field(default_factory=list)
     snr_db: float = float("inf")
+    #: The gain applied before requantizing (``gain_db``, or what ``normalize_dbfs`` found).
+    gain_db: float = 0.0
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -376,44 +382,106 @@ class RenderReport:
         return dict(self.__dict__)
 
 
-def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bits: int = 16,
-           dither: str = "tpdf", shaping: str | None = None, seed: int | None = 0,
-           auto_blank: bool = True, rate: int | None = None, quality: str = "high",
-           hold_rate: int | None = None, processors: Iterable[Processor] = (),
-           block_size: int | None = None) -> RenderReport:
-    """Render ``input_path`` to a ``bits``-bit PCM file at ``output_path``.
+def render(input_path: RenderSpec | str | os.PathLike,
+           output_path: str | os.PathLike | None = None, *,
+           processors: Iterable[Processor] = (), **options: Any) -> RenderReport:
+    """Render ``input_path`` to a ``bits``-bit PCM file at ``output_path``; or render a
+    :class:`~audioquant.spec.RenderSpec`: ``render(spec)``.
 
-    The audio streams in blocks of ``block_size`` frames (default: 2**19 samples' worth,
-    262144 frames for stereo) through ``processors``, then a
-    sample-and-hold at ``hold_rate`` Hz (lo-fi rate reduction, no filter) and a
-    band-limited resampler to ``rate`` Hz at ``quality`` where asked, then a
+    The options and their defaults are those of :class:`~audioquant.spec.RenderOptions`
+    (the same as the command line's and the presets'; listed below). The audio streams
+    in blocks of ``block_size`` frames (default: 2**19 samples' worth, 262144 frames for
+    stereo) through ``processors``, then a sample-and-hold at ``hold_rate`` Hz (lo-fi
+    rate reduction, no filter) and a band-limited resampler to ``rate`` Hz at
+    ``quality`` where asked, then the gain (``gain_db``, or the gain that puts the peak
+    sample at ``normalize_dbfs``, found by a first pass through the same chain), then a
     :class:`Requantize` with the given dither, shaping, seed and auto-blank. The output
     format follows the output's extension (WAV when in doubt); a depth that is not a
     container size fills the top bits of the next one.
     Output is written to a temporary file and renamed into place only when complete; the
     input is never written. ``snr_db`` in the report is the requantizer's signal-to-error
-    ratio (its input against its output, all channels).
+    ratio (its input against its output, all channels). An unknown option is a
+    TypeError, a bad value a ParameterError naming it, before any file is opened.
     """
+    if isinstance(input_path, RenderSpec):
+        if output_path is not None or options:
+            raise TypeError("render(spec) takes no output path or options: the spec holds "
+                            "them (dataclasses.replace makes a changed copy)")
+        spec = input_path
+    else:
+        if output_path is None:
+            raise TypeError("render() needs an output path: render(input, output, ...) or "
+                            "render(spec)")
+        spec = RenderSpec.of(input_path, output_path, **options)
+    return _render(spec, processors)
+
+
+def _render_signature() -> inspect.Signature:
+    """``render``'s signature, with every option's default from the spec."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter("input_path", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("output_path", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          default=None),
+        inspect.Parameter("processors", kw, default=()),
+        *(inspect.Parameter(name, kw, default=option.default)
+          for name, option in OPTIONS.items()),
+    ]
+    return inspect.Signature(params, return_annotation=RenderReport)
+
+
+def _options_doc() -> str:
+    lines = ["", "    Options", "    -------"]
+    for name, option in OPTIONS.items():
+        unit = f" [{option.unit}]" if option.unit else ""
+        lines.append(f"    {name} : default {option.default!r}{unit}")
+        lines.append(f"        {option.help} (flag {option.flag}).")
+    return "\n".join(lines) + "\n"
+
+
+render.__signature__ = _render_signature()  # type: ignore[attr-defined]
+render.__doc__ = (render.__doc__ or "") + _options_doc()
+
+
+def render_one(spec: RenderSpec) -> RenderReport:
+    """Run one render job: what every batch backend calls (a process pool, a Dask
+    worker). A top-level function of the spec alone, so it pickles; the result is a
+    plain dataclass, so it pickles back."""
+    if not isinstance(spec, RenderSpec):
+        raise TypeError(f"render_one takes a RenderSpec, got {type(spec).__name__}")
+    return _render(spec, ())
+
+
+def _render(spec: RenderSpec, processors: Iterable[Processor]) -> RenderReport:
+    """The render itself (see :func:`render`)."""
+    opts = spec.options
+    input_path, output_path = spec.source, spec.output
+    bits, dither, rate, hold_rate = opts.bits, opts.dither, opts.rate, opts.hold_rate
     started = time.perf_counter()
-    if block_size is not None and block_size < 1:
-        raise ParameterError(f"block size must be at least 1 frame, got {block_size}")
     source = AudioFileSource(input_path)
     if io.same_file(input_path, output_path):
         raise AudioFileError(f"output {output_path} is the input file; "
                              "choose another output path")
-    requantizer = Requantize(bits, dither=dither, shaping=shaping, seed=seed,
-                             auto_blank=auto_blank)
+    requantizer = Requantize(bits, dither=dither, shaping=opts.shaping, seed=opts.seed,
+                             auto_blank=opts.auto_blank)
     chain = Chain(processors)
-    if hold_rate is not None or rate is not None or quality != "high":
-        from audioquant.sampling import Resample, SampleHold, check_rate, parse_quality
+    if hold_rate is not None or rate is not None:
+        from audioquant.sampling import Resample, SampleHold
 
-        parse_quality(quality)
         if hold_rate is not None:
             chain.append(SampleHold(hold_rate))
-        if rate is not None and check_rate("rate", rate) != source.sample_rate:
-            chain.append(Resample(rate, quality=quality))
+        if rate is not None and rate != source.sample_rate:
+            chain.append(Resample(rate, quality=opts.quality))
+    gain_db = opts.gain_db
+    if opts.normalize_dbfs is not None:     # a first pass: the peak the requantizer gets
+        chain.prepare(source.sample_rate, source.channels)
+        block_size = opts.block_size or max(1, DEFAULT_BLOCK_SAMPLES // source.channels)
+        peak = _peak(_stream(source, chain, block_size))
+        gain_db = opts.normalize_dbfs - 20 * math.log10(peak) if peak > 0 else 0.0
+    if gain_db:
+        chain.append(_Gain(10 ** (gain_db / 20)))
     sink = PcmFileSink(output_path, requantizer)
-    frames = run(source, chain, sink, block_size)
+    frames = run(source, chain, sink, opts.block_size)
 
     signal, error = requantizer.energy.sum(axis=0)
     snr = float("inf") if error == 0 else float(10 * np.log10(max(signal, 1e-300) / error))
@@ -423,4 +491,37 @@ def render(input_path: str | os.PathLike, output_path: str | os.PathLike, *, bit
         subtype=sink.subtype, format=sink.format,
         dither=dither, shaping=requantizer.shaper.name if requantizer.shaper else "none",
         seed=requantizer.seed, clips=[int(c) for c in requantizer.clips], snr_db=snr,
-        seconds=time.perf_counter() - started)
+        gain_db=gain_db, seconds=time.perf_counter() - started)
+
+
+class _Gain(Processor):
+    """The level stage before the requantizer: every sample times ``factor``, in float64.
+    Values far past full scale are held at +-1e300 (the requantizer clips them anyway),
+    so a large gain on a large finite sample does not overflow to Inf."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = float(factor)
+
+    def __repr__(self) -> str:
+        return f"_Gain({self.factor!r})"
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            out = np.multiply(block, self.factor, dtype=np.float64)
+        if self.factor > 1:
+            np.clip(out, -1e300, 1e300, out=out)
+        return out
+
+
+def _peak(blocks: Iterable[np.ndarray]) -> float:
+    """The largest magnitude in ``blocks`` (NonFiniteSampleError at the first NaN/Inf)."""
+    peak, done = 0.0, 0
+    for block in blocks:
+        if block.size:
+            top = float(np.max(np.abs(block)))
+            if not math.isfinite(top):
+                raise non_finite_error(block, done)
+            peak = max(peak, top)
+        done += block.shape[1]
+    return peak
