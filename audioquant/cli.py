@@ -7,9 +7,16 @@ Exit status
 - 2: bad usage: an unknown option, a malformed or out-of-range value, or a combination of
   options that can do nothing (``--quality`` without ``--rate``). Every value is checked
   here, with the library's own range checks, before any file is opened; messages name the
-  flag as it is typed: ``--hold-rate must be in 1..384000 Hz, got 0``.
-- 1: a bad input file, a failed write, or a value that only the input shows to be wrong
-  (a catalog shaper not made for the file's rate, a track number the file does not have).
+  flag as it is typed: ``--hold-rate must be in 1..384000 Hz, got 0``. A preset
+  (``--preset``) that is unknown, not TOML, or has an unknown key or a bad value is a bad
+  option value too; its message names the file and the key.
+- 1: a bad input file, a failed write, a preset file that cannot be read, or a value that
+  only the input shows to be wrong (a catalog shaper not made for the file's rate, a track
+  number the file does not have).
+
+``render``'s flags are built from :data:`audioquant.spec.OPTIONS`, each option's one
+definition (default, range, unit, help); the settings are the spec's defaults, then the
+preset's, then the flags typed.
 
 Every failure is one ``error: ...`` line on stderr, with no traceback unless ``--debug``.
 
