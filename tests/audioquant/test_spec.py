@@ -360,3 +360,25 @@ def test_spec_is_frozen():
         spec.options.bits = 8  # type: ignore[misc]
     changed = dataclasses.replace(spec, options=dataclasses.replace(spec.options, bits=8))
     assert changed.options.changed() == {"bits": 8}
+
+
+def test_a_render_without_a_preset_loads_no_toml_parser(tmp_path, src):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "audioquant", "render",
+                          src, str(tmp_path / "out.wav")], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    modules = {line.split("|")[-1].strip() for line in res.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert "audioquant.spec" in modules
+    assert not modules & {"tomllib", "tomli", "difflib", "audioquant.sampling"}
+
+
+def test_every_default_passes_its_own_check():
+    # (check() takes the default as valid without looking: here it is looked at)
+    for name, option in OPTIONS.items():
+        if option.default is not None:
+            check = getattr(option, f"_check_{option.kind}")
+            assert check(option.default, name) == option.default, name
