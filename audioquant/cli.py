@@ -154,6 +154,14 @@ def _number(text: str) -> int | float | str:
     return text
 
 
+def _jobs(text: str) -> int:
+    """``--jobs``: a whole number of worker processes, at least 1."""
+    value = _number(text)
+    if not isinstance(value, int) or value < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _rate(flag: str, low: int | None = None):
     """An argparse type: a sample rate in Hz, checked by ``sampling.check_rate`` (its
     range: ``low`` or the resampler's lowest rate, up to the highest rate audioquant
@@ -295,9 +303,26 @@ def build_parser() -> argparse.ArgumentParser:
         "noise shaping, after an optional sample-rate change (--rate) or sample-and-hold "
         "(--hold-rate). OUT is written whole or not at all; IN is never changed.",
         epilog=EPILOG_RENDER)
-    r.add_argument("input", help="input audio file (anything libsndfile reads)")
-    r.add_argument("output", help="output file; WAV, AIFF or FLAC by extension")
+    r.add_argument("paths", nargs="+", metavar="IN [OUT]",
+                   help="input audio file (anything libsndfile reads) and output file (its "
+                   "extension gives the format); with --out-dir, any number of inputs")
     _add_render_options(r)
+    b = r.add_argument_group("batch (several inputs into one folder)")
+    b.add_argument("--out-dir", metavar="DIR", help="render every IN into DIR, named "
+                   "after it; exit 1 if any file fails, the others are still written")
+    b.add_argument("--format", choices=BATCH_FORMATS, help="the outputs' format (default: "
+                   "the input's own extension, or wav)")
+    b.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="files rendered at once, each in its own process (default 1)")
+    b.add_argument("--skip-existing", action="store_true",
+                   help="leave outputs that already exist (resume a batch)")
+    b.add_argument("--backend", choices=("process", "dask"), default="process",
+                   help="process pool (default) or a Dask cluster (pip install "
+                   "'audioquant[dask]')")
+    b.add_argument("--scheduler", metavar="ADDR", help="with --backend dask: the "
+                   "scheduler (tcp://host:8786); without it a local cluster of --jobs workers")
+    b.add_argument("--report", metavar="FILE.json", help="write the batch report as JSON")
+    b.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     r.add_argument("--preset", metavar="NAME|FILE.toml",
                    help="start from a preset's settings (see `audioquant presets`); flags "
                    "given as well override it")
@@ -351,9 +376,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Output formats a batch can write (``--format``), by extension.
+BATCH_FORMATS = ("wav", "flac", "aiff", "aifc", "caf", "w64", "rf64", "au")
+
+
 def check_render(args: argparse.Namespace) -> None:
-    """Make ``args.spec`` of the preset and the flags; refuse options that cannot work
-    together."""
+    """Make ``args.spec`` of the preset and the flags; sort the paths into IN and OUT or
+    a batch's inputs; refuse options that cannot work together."""
+    batch_only = [flag for flag, given in (
+        ("--format", args.format is not None), ("--jobs", args.jobs != 1),
+        ("--skip-existing", args.skip_existing), ("--backend", args.backend != "process"),
+        ("--scheduler", args.scheduler is not None), ("--report", args.report is not None))
+        if given]
+    if args.out_dir is None:
+        if batch_only:
+            raise UsageError(f"{batch_only[0]} needs --out-dir: it is a batch option")
+        if len(args.paths) == 1:
+            raise UsageError("the following arguments are required: output")
+        if len(args.paths) > 2:
+            raise UsageError(f"give one IN and one OUT, or several IN with --out-dir "
+                             f"(got {len(args.paths)} paths)")
+        args.input, args.output = args.paths
+    else:
+        if args.scheduler is not None and args.backend != "dask":
+            raise UsageError("--scheduler needs --backend dask")
+        args.input, args.output = args.paths[0], os.devnull   # the options' check only
+        args.writes_file = False
     args.spec = _render_spec(args)
 
 
@@ -382,10 +430,38 @@ def _summary_file(output: str) -> object:
     return sys.stderr if is_stdout(output) else sys.stdout
 
 
+def cmd_render_batch(args: argparse.Namespace) -> int:
+    """``audioquant render IN... --out-dir DIR``: every input into DIR, a summary table,
+    one ``error:`` line per failed file and exit 1 if any failed."""
+    from audioquant import batch, io
+
+    options = args.spec.options.as_dict()
+    seed = options.pop("seed")
+    ext = None if args.format is None else f".{args.format}"
+    if ext is None:
+        own = {os.path.splitext(p)[1].lower() for p in args.paths}
+        ext = None if own <= set(io.FORMATS_BY_EXTENSION) else ".wav"
+    progress = None if args.quiet else batch.print_progress
+    report = batch.render_batch(args.paths, args.out_dir, jobs=args.jobs, ext=ext,
+                                skip_existing=args.skip_existing, seed=seed,
+                                backend=args.backend, scheduler=args.scheduler,
+                                progress=progress, **options)
+    if args.report is not None:
+        with io.OutputFile(args.report) as out:
+            out.file.write((json.dumps(json.loads(_json(report.as_dict())), indent=2)
+                            + "\n").encode())
+    print(_json(report.as_dict()) if args.json else batch.format_summary(report))
+    for failed in report.failed:
+        _say_error(f"error: {failed.error}")
+    return 1 if report.failed else 0
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     """``audioquant render``: stream IN through the chain into OUT."""
     from audioquant.engine import render
 
+    if args.out_dir is not None:
+        return cmd_render_batch(args)
     report = render(args.spec)
     out = _summary_file(args.output)
     if args.json:

@@ -137,3 +137,40 @@ def test_dask_local_cluster_writes_the_same_bytes_as_the_pool(tmp_path, stems):
         assert [f.input for f in report.failed] == []
         outs.append(contents(out))
     assert outs[0] == outs[1] and len(outs[0]) == 6
+
+
+def test_cli_batch_one_corrupt_file(tmp_path, stems, capsys):
+    from audioquant.cli import main
+
+    out = tmp_path / "delivered"
+    out.mkdir()
+    report = tmp_path / "batch.json"
+    status = main(["render", "--preset", "cd", *stems, "--out-dir", str(out), "--jobs", "2",
+                   "--format", "flac", "--report", str(report)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: cannot read")
+    assert "19 written, 0 skipped, 1 failed" in captured.out
+    assert len(os.listdir(out)) == 19 and all(n.endswith(".flac") for n in os.listdir(out))
+    import json
+    files = json.loads(report.read_text())["files"]
+    assert [f["status"] for f in files].count("written") == 19
+    before = {n: os.stat(out / n).st_ino for n in os.listdir(out)}
+    assert main(["render", "--preset", "cd", *stems, "--out-dir", str(out), "--format",
+                 "flac", "--skip-existing"]) == 1                  # the bad one, again
+    assert {n: os.stat(out / n).st_ino for n in os.listdir(out)} == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--jobs", "2"], "--jobs needs --out-dir"),
+    (["--skip-existing"], "--skip-existing needs --out-dir"),
+    (["--backend", "dask"], "--backend needs --out-dir"),
+    (["--report", "r.json"], "--report needs --out-dir"),
+    (["--out-dir", ".", "--scheduler", "tcp://x:1"], "--scheduler needs --backend dask"),
+    (["--out-dir", ".", "--jobs", "0"], "--jobs must be a whole number >= 1"),
+])
+def test_cli_batch_options_without_a_batch_are_usage_errors(tmp_path, capsys, args, message):
+    from audioquant.cli import main
+
+    assert main(["render", "a.wav", "b.wav", *args]) == 2
+    assert message in capsys.readouterr().err
