@@ -679,10 +679,7 @@ def _run(args: argparse.Namespace) -> int:
         _silence_stdout()
         return 0
     except Exception as exc:
-        midi = sys.modules.get("audioquant.midi")  # a MIDI error only once midi is loaded
-        ours = isinstance(exc, AudioquantError) or (
-            midi is not None and isinstance(exc, getattr(midi, "MidiError", ())))
-        if args.debug or not ours:
+        if args.debug or not isinstance(exc, AudioquantError):  # (MIDI errors are ours too)
             raise
         if _closed_pipe(exc):  # our "cannot write -: Broken pipe": the same as above
             _silence_stdout()
