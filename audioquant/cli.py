@@ -146,12 +146,9 @@ def version() -> str:
 
 def _number(text: str) -> int | float | str:
     """``text`` as an int, else a float, else itself (for the checks to name)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    from audioquant.spec import _number as number  # one definition
+
+    return number(text)
 
 
 def _jobs(text: str) -> int:

@@ -19,28 +19,12 @@ from audioquant.engine import AudioFileSource, Chain, PcmFileSink, Sink, Source,
 from audioquant.errors import ParameterError
 from audioquant.processors import Mix, Pan, Processor, Requantize
 from audioquant.sampling import Resample, SampleHold
+from tests.audioquant.test_engine import Delay
 
 LENGTHS = [0, 1, 2, 7, 100, 4097]
 BLOCKS = [1, 64, 4096]
 
 
-class Delay(Processor):
-    """A plain test processor that declares its latency: delays by ``latency`` samples."""
-
-    def __init__(self, latency: int) -> None:
-        super().__init__()
-        self.latency = latency
-
-    def reset(self) -> None:
-        self.buffer = np.zeros((self.channels, self.latency))
-
-    def process(self, block):
-        joined = np.concatenate([self.buffer, block], axis=1)
-        self.buffer = joined[:, joined.shape[1] - self.latency:]
-        return joined[:, : joined.shape[1] - self.latency]
-
-    def flush(self):
-        return self.buffer
 
 
 # (name, factory, input rate, input channels)
