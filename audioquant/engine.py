@@ -174,11 +174,13 @@ def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
             yield item
     finally:
         stop.set()
-        while thread.is_alive():        # unblock a reader waiting on a full queue
+
+        def drain() -> None:            # unblock a reader waiting on a full queue
             try:
                 items.get_nowait()
             except queue.Empty:
                 thread.join(0.01)
+        _until_ended(thread, drain)
 
 
 def _write_behind(writer: io.AtomicWriter, blocks: Iterator[np.ndarray],
@@ -209,11 +211,31 @@ def _write_behind(writer: io.AtomicWriter, blocks: Iterator[np.ndarray],
             items.put(block)
             frames += block.shape[1]
     finally:
-        items.put(None)
-        thread.join()
+        ended = []
+
+        def hand_over() -> None:
+            if not ended:
+                items.put(None)
+                ended.append(True)
+            thread.join()
+        _until_ended(thread, hand_over)
     if failure:
         raise failure[0]
     return frames
+
+
+def _until_ended(thread: threading.Thread, step) -> None:
+    """Call ``step()`` until ``thread`` has ended, even if Ctrl-C comes meanwhile (it is
+    raised once the thread is done): a reader or writer thread still inside libsndfile
+    when its file is closed, or when the interpreter exits, crashes the process."""
+    interrupted: BaseException | None = None
+    while thread.is_alive():
+        try:
+            step()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 class Source:

@@ -279,9 +279,14 @@ def start_long_render(tmp_path) -> tuple[subprocess.Popen, object]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
-    while not leftovers(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert leftovers(tmp_path), "the render never started its temporary file"
+
+    def rendering() -> bool:     # the kernels are loaded and blocks are being written
+        sizes = [os.stat(p).st_size for p in tmp_path.glob(io.TEMP_PREFIX + "*")
+                 if p.exists()]
+        return bool(sizes) and sizes[0] > 1 << 16
+    while not rendering() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rendering(), "the render never started writing its temporary file"
     return proc, out
 
 
