@@ -113,15 +113,21 @@ def _input_spool(name: str) -> BinaryIO | None:
     raise AudioFileError(f"{name} is a device, not an audio file")
 
 
+def _open_fd(name: str, spool: object = None) -> int:
+    """A new descriptor on an input, at its start: on its spooled copy when it has one,
+    else on the file (by descriptor, any name works, even one that is not valid UTF-8)."""
+    if spool is None:
+        return os.open(name, os.O_RDONLY)
+    fd = os.dup(spool.fileno())                                # type: ignore[attr-defined]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _open_sound(name: str, spool: object = None) -> sf.SoundFile:
-    """A SoundFile for reading, opened from a file descriptor: any file name works, even
-    one that is not valid UTF-8 (soundfile would have to encode it)."""
+    """A SoundFile for reading, opened from a descriptor (soundfile never encodes the
+    name)."""
     try:
-        if spool is not None:
-            fd = os.dup(spool.fileno())                        # type: ignore[attr-defined]
-            os.lseek(fd, 0, os.SEEK_SET)
-        else:
-            fd = os.open(name, os.O_RDONLY)
+        fd = _open_fd(name, spool)
     except OSError as exc:
         raise AudioFileError(f"cannot read {name}: {_strerror(exc)}") from None
     try:
@@ -139,8 +145,7 @@ _UNKNOWN_FRAMES = 2**63 - 1
 def _flac_has_frames(name: str, spool: object = None) -> bool:
     """True when any bytes follow a FLAC file's metadata blocks (its audio frames);
     AudioFileError when the file ends inside them."""
-    with open(name, "rb") if spool is None else os.fdopen(
-            os.dup(spool.fileno()), "rb") as f:                # type: ignore[attr-defined]
+    with os.fdopen(_open_fd(name, spool), "rb") as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(4)                                      # "fLaC"
         while True:
@@ -163,9 +168,7 @@ def _wav_with_data_length(name: str, spool: object = None) -> BinaryIO | None:
     """A copy of a WAV file whose data chunk length is 0 but audio follows it, with the
     length of the bytes that do follow (whole frames) written in, as FFmpeg reads such a
     file; None when nothing follows the chunk header (the file is really empty)."""
-    with open(name, "rb") if spool is None else os.fdopen(
-            os.dup(spool.fileno()), "rb") as f:                # type: ignore[attr-defined]
-        f.seek(0)
+    with os.fdopen(_open_fd(name, spool), "rb") as f:
         data = bytearray(f.read())
     pos, align = 12, 1
     while pos + 8 <= len(data):
