@@ -537,6 +537,23 @@ def f_symlink(dangling: bool):
     return fn
 
 
+def _judge_stream(r, data: bytes, labels: list[str], where: str) -> str:
+    """Label a render into a stream by what its reader got (the 88,200-frame test file
+    wanted): refused-valid, garbage or ok; return the note. Nothing for a hang."""
+    if r.code is None:
+        return ""
+    if r.code != 0:
+        labels.append("refused-valid")
+        return first_line(r.stderr)
+    got = readable(data) if data else None
+    if got is None or got[0] != 88200:
+        labels.append("garbage")
+        return f"{where} got {len(data)} bytes" + (", unreadable" if got is None else
+                                                    f", {got[0]} frames")
+    labels.append("ok")
+    return ""
+
+
 def f_fifo_out(tool: str, work: Path, timeout: float) -> Cell:
     d = _fresh(work, "fifo-out", tool)
     src = good_wav(d / "in.wav")
@@ -556,18 +573,7 @@ def f_fifo_out(tool: str, work: Path, timeout: float) -> Cell:
         labels.append("destroyed")
         note = "the FIFO was replaced by a file; "
     data = captured.read_bytes() if captured.exists() else b""
-    got = readable(data) if data else None
-    if r.code is None:
-        return Cell(labels, note)
-    if r.code != 0:
-        labels.append("refused-valid")
-        note += first_line(r.stderr)
-    elif got is None or got[0] != 88200:
-        labels.append("garbage")
-        note += f"reader got {len(data)} bytes, " + ("unreadable" if got is None else
-                                                     f"{got[0]} frames")
-    else:
-        labels.append("ok")
+    note += _judge_stream(r, data, labels, "reader")
     return Cell(labels, note.strip("; "))
 
 
@@ -611,17 +617,7 @@ def f_proc_fd(tool: str, work: Path, timeout: float) -> Cell:
     if not link.is_symlink():
         labels.append("destroyed")
         note = "the symlink was replaced by a file; "
-    got = readable(r.stdout) if r.stdout else None
-    if r.code is not None:
-        if r.code != 0:
-            labels.append("refused-valid")
-            note += first_line(r.stderr)
-        elif got is None or got[0] != 88200:
-            labels.append("garbage")
-            note += f"stdout got {len(r.stdout)} bytes" + ("" if got is None else
-                                                           f", {got[0]} frames")
-        else:
-            labels.append("ok")
+    note += _judge_stream(r, r.stdout, labels, "stdout")
     return Cell(labels, note.strip("; "))
 
 
@@ -630,18 +626,7 @@ def f_stdout(tool: str, work: Path, timeout: float) -> Cell:
     src = good_wav(d / "in.wav")
     r = run(render_cmd(tool, str(src), "-"), timeout, cwd=d)
     labels = base_labels(r)
-    got = readable(r.stdout) if r.stdout else None
-    note = ""
-    if r.code is not None:
-        if r.code != 0:
-            labels.append("refused-valid")
-            note = first_line(r.stderr)
-        elif got is None or got[0] != 88200:
-            labels.append("garbage")
-            note = f"stdout got {len(r.stdout)} bytes" + ("" if got is None else
-                                                          f", {got[0]} frames")
-        else:
-            labels.append("ok")
+    note = _judge_stream(r, r.stdout, labels, "stdout")
     if [f for f in os.listdir(d) if f != "in.wav"]:
         labels.append("leftover")
         note += f" (wrote {[f for f in os.listdir(d) if f != 'in.wav']})"
