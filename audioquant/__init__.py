@@ -24,8 +24,19 @@ from __future__ import annotations
 
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 
-__all__ = ["AudioFileError", "AudioquantError", "Chain", "ParameterError", "Processor",
-           "Requantize", "max_threads", "render", "set_max_threads"]
+__all__ = ["AudioFileError", "AudioFileSource", "AudioquantError", "Chain", "Gain", "Mix",
+           "Pan", "ParameterError", "PcmFileSink", "Processor", "RenderOptions", "RenderSpec",
+           "Requantize", "Sink", "Source", "load_preset", "max_threads", "render",
+           "render_one", "run", "set_max_threads"]
+
+#: Where each lazily imported name lives (``import audioquant`` itself stays light).
+_LAZY = {
+    "processors": ("Gain", "Mix", "Pan", "Processor", "Requantize"),
+    "threads": ("max_threads", "set_max_threads"),
+    "engine": ("AudioFileSource", "Chain", "PcmFileSink", "Sink", "Source", "render",
+               "render_one", "run"),
+    "spec": ("RenderOptions", "RenderSpec", "load_preset"),
+}
 
 _version: str | None = None
 
@@ -48,16 +59,9 @@ def __getattr__(name: str):
         if _version is None:
             _version = _installed_version()
         return _version
-    if name in ("Processor", "Requantize"):
-        from audioquant import processors
+    for module, names in _LAZY.items():
+        if name in names:
+            from importlib import import_module
 
-        return getattr(processors, name)
-    if name in ("max_threads", "set_max_threads"):
-        from audioquant import threads
-
-        return getattr(threads, name)
-    if name in ("Chain", "render"):
-        from audioquant import engine
-
-        return getattr(engine, name)
+            return getattr(import_module(f"audioquant.{module}"), name)
     raise AttributeError(f"module 'audioquant' has no attribute {name!r}")

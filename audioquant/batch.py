@@ -15,11 +15,14 @@ import hashlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
+from audioquant.spec import RenderSpec
 
 #: Where the jobs run: a local process pool (no extra needed) or a Dask cluster.
 BACKENDS = ("process", "dask")
@@ -42,7 +45,9 @@ class FileResult:
     error: str = ""
     seconds: float = 0.0              # wall time of the render
     duration: float = 0.0             # audio seconds
-    clips: int = 0
+    peak_dbfs: float = float("-inf")  # largest magnitude written, dB re full scale
+    clips: int = 0                    # saturated samples, all channels
+    first_clip: float | None = None   # seconds into the output of the first one
     snr_db: float = float("inf")
     seed: int = 0
 
@@ -68,49 +73,95 @@ def output_path(input_path: str, out_dir: str, ext: str | None = None) -> str:
     return os.path.join(out_dir, stem + (ext if ext is not None else own or ".wav"))
 
 
-def _render_file(job: tuple[str, str, dict], threads: int | None = None) -> FileResult:
-    """One job in a worker: render, and turn our errors into a failed result. ``threads``
-    caps the worker's compute threads (its share of the cores), so that several workers
-    side by side never start cores x cores threads."""
-    from audioquant.engine import render
+#: ``file_progress(index, done, total)``: how far the input at ``index`` has got (source
+#: frames taken in, of ``total``; see :func:`audioquant.engine.render_one`).
+FileProgress = Callable[[int, int, "int | None"], None]
+
+#: Reports of file progress per second at most, from each job.
+REPORTS_PER_SECOND = 8
+
+#: In a pool worker: the queue to put ``(index, done, total)`` on (see _start_worker).
+_reports = None
+
+
+def _start_worker(reports: Any) -> None:
+    """Pool worker start-up: where to report how far each file has got."""
+    global _reports
+    _reports = reports
+
+
+class _Throttled:
+    """A render's ``progress(done, total)`` passed on as ``send(index, done, total)`` at
+    most :data:`REPORTS_PER_SECOND` times a second, and always when ``done == total``."""
+
+    def __init__(self, send: FileProgress, index: int) -> None:
+        self.send, self.index, self.last = send, index, 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if done == total or now - self.last >= 1 / REPORTS_PER_SECOND:
+            self.last = now
+            self.send(self.index, done, total)
+
+
+def _pool_job(spec: RenderSpec, threads: int | None, index: int) -> FileResult:
+    """One job in a pool worker, reporting its progress on the worker's queue if any."""
+    send = None if _reports is None else (lambda *report: _reports.put(report))
+    return _render_file(spec, threads, None if send is None else _Throttled(send, index))
+
+
+def _render_file(spec: RenderSpec, threads: int | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> FileResult:
+    """One job in a worker: :func:`~audioquant.engine.render_one`, with our errors turned
+    into a failed result. ``threads`` caps the worker's compute threads (its share of the
+    cores), so that several workers side by side never start cores x cores threads."""
+    from audioquant.engine import render_one
 
     if threads is not None:
         from audioquant.threads import set_max_threads
 
         set_max_threads(threads)
-    src, dst, options = job
     started = time.perf_counter()
+    seed = spec.options.seed or 0
     try:
-        report = render(src, dst, **options)
+        report = render_one(spec, progress)
     except AudioquantError as exc:
-        return FileResult(src, dst, "failed", error=str(exc), seed=options.get("seed") or 0)
-    except Exception as exc:  # midi errors and anything unforeseen: one line, not a crash
-        return FileResult(src, dst, "failed", error=f"{type(exc).__name__}: {exc}",
-                          seed=options.get("seed") or 0)
-    return FileResult(src, dst, "written", seconds=time.perf_counter() - started,
-                      duration=report.frames / report.sample_rate if report.sample_rate else 0,
-                      clips=sum(report.clips), snr_db=report.snr_db, seed=report.seed)
+        return FileResult(spec.source, spec.output, "failed", error=str(exc), seed=seed)
+    except Exception as exc:  # anything unforeseen: one line for this file, not a crash
+        return FileResult(spec.source, spec.output, "failed",
+                          error=f"{type(exc).__name__}: {exc}", seed=seed)
+    rate = report.sample_rate or 1
+    return FileResult(spec.source, spec.output, "written",
+                      seconds=time.perf_counter() - started, duration=report.frames / rate,
+                      peak_dbfs=report.peak_dbfs, clips=sum(report.clips),
+                      first_clip=None if report.first_clip is None else report.first_clip / rate,
+                      snr_db=report.snr_db, seed=report.seed)
 
 
-def _plan(inputs: Iterable[str], out_dir: str, ext: str | None, seed: int | None,
-          options: dict) -> list[tuple[str, str, dict]]:
-    jobs, seen = [], {}
+def plan_batch(inputs: Iterable[str], out_dir: str, *, ext: str | None = None,
+               seed: int | None = 0, **options: Any) -> list[RenderSpec]:
+    """The job of each input: a :class:`~audioquant.spec.RenderSpec` into ``out_dir``
+    with ``options``, its seed :func:`file_seed` of ``seed`` and the input's name.
+    ParameterError for a bad option (before any file is read) or two inputs that would
+    write the same output."""
+    specs, seen = [], {}
     for src in inputs:
-        dst = output_path(os.fspath(src), out_dir, ext)
+        src = os.fspath(src)
+        dst = output_path(src, out_dir, ext)
         if dst in seen:
             raise ParameterError(f"{src} and {seen[dst]} would both be written to {dst}; "
                                  "rename one")
         seen[dst] = src
-        own = dict(options, seed=None if seed is None else file_seed(seed, src))
-        jobs.append((os.fspath(src), dst, own))
-    return jobs
+        own = None if seed is None else file_seed(seed, src)
+        specs.append(RenderSpec.of(src, dst, **options, seed=own))
+    return specs
 
 
 def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
                  jobs: int = 1, ext: str | None = None, skip_existing: bool = False,
                  seed: int | None = 0, backend: str = "process", scheduler: str | None = None,
                  progress: Callable[[FileResult, int, int], None] | None = None,
-                 **options) -> BatchReport:
+                 file_progress: FileProgress | None = None, **options: Any) -> BatchReport:
     """Render ``inputs`` into the folder ``out_dir`` with ``jobs`` worker processes.
 
     ``backend="dask"`` submits the same jobs to a Dask cluster instead: the scheduler at
@@ -119,8 +170,10 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
 
     ``options`` are those of :func:`audioquant.engine.render` (bits, dither, shaping,
     rate, ...). ``seed`` is the batch seed (None: fresh randomness for every file).
-    ``progress(result, done, total)`` is called as each file finishes. Returns the
-    report; failed files are in ``report.failed`` (the others are all written).
+    ``progress(result, done, total)`` is called for each file as it finishes (or is
+    skipped); ``file_progress(index, done, total)`` as the input at ``index`` is read,
+    a few times a second (not on Dask). Returns the report; failed files are in
+    ``report.failed`` (the others are all written).
     """
     started = time.perf_counter()
     out_dir = os.fspath(out_dir)
@@ -130,15 +183,9 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
         raise ParameterError(f"jobs must be at least 1, got {jobs!r}")
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    plan = _plan([os.fspath(p) for p in inputs], out_dir, ext, seed, options)
+    plan = plan_batch(inputs, out_dir, ext=ext, seed=seed, **options)
     results: list[FileResult | None] = [None] * len(plan)
-    todo = []
-    for i, (src, dst, own) in enumerate(plan):
-        if skip_existing and os.path.exists(dst):
-            results[i] = FileResult(src, dst, "skipped", seed=own.get("seed") or 0)
-        else:
-            todo.append(i)
-    done = len(plan) - len(todo)
+    done = 0
 
     def finished(i: int, result: FileResult) -> None:
         nonlocal done
@@ -147,13 +194,21 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
         if progress is not None:
             progress(result, done, len(plan))
 
+    todo = []
+    for i, spec in enumerate(plan):
+        if skip_existing and os.path.exists(spec.output):
+            finished(i, FileResult(spec.source, spec.output, "skipped",
+                                   seed=spec.options.seed or 0))
+        else:
+            todo.append(i)
     if backend == "dask":
         _run_dask(plan, todo, jobs, scheduler, finished)
     elif jobs == 1 or len(todo) <= 1:
         for i in todo:
-            finished(i, _render_file(plan[i]))
+            own = None if file_progress is None else _Throttled(file_progress, i)
+            finished(i, _render_file(plan[i], None, own))
     else:
-        _run_pool(plan, todo, min(jobs, len(todo)), finished)
+        _run_pool(plan, todo, min(jobs, len(todo)), finished, file_progress)
     return BatchReport([r for r in results if r is not None], time.perf_counter() - started)
 
 
@@ -165,8 +220,11 @@ def _share(workers: int) -> int:
 
 
 def _run_pool(plan: list, todo: list[int], workers: int,
-              finished: Callable[[int, FileResult], None]) -> None:
-    """Run ``todo`` on a spawned process pool; SIGTERM stops it as Ctrl-C does."""
+              finished: Callable[[int, FileResult], None],
+              file_progress: FileProgress | None = None) -> None:
+    """Run ``todo`` on a spawned process pool; SIGTERM stops it as Ctrl-C does. The
+    workers' progress reports come back on a queue, read by a thread that passes them to
+    ``file_progress``."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -175,10 +233,18 @@ def _run_pool(plan: list, todo: list[int], workers: int,
 
     previous = signal.signal(signal.SIGTERM, terminate) \
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context("spawn")
+    reports = listener = None
+    if file_progress is not None:
+        reports = context.SimpleQueue()
+        listener = threading.Thread(target=_listen, args=(reports, file_progress),
+                                    name="audioquant-progress", daemon=True)
+        listener.start()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(reports,))
     try:
         share = _share(workers)
-        pending = {pool.submit(_render_file, plan[i], share): i for i in todo}
+        pending = {pool.submit(_pool_job, plan[i], share, i): i for i in todo}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
@@ -192,9 +258,18 @@ def _run_pool(plan: list, todo: list[int], workers: int,
         raise
     else:
         pool.shutdown(wait=True)
+        if listener is not None:    # (not after a kill: a killed worker may hold the
+            reports.put(None)       # queue's lock; the daemon thread ends with us)
+            listener.join()
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _listen(reports: Any, file_progress: FileProgress) -> None:
+    """Pass ``(index, done, total)`` reports from the queue on until a None."""
+    while (report := reports.get()) is not None:
+        file_progress(*report)
 
 
 def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
@@ -230,26 +305,94 @@ def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
 
 
 def format_summary(report: BatchReport) -> str:
-    """The table printed after a batch: file, duration, clipped samples, SNR, status."""
-    rows = [f"{'file':<32} {'seconds':>8} {'clipped':>8} {'SNR dB':>8}  status"]
+    """The table printed after a batch: file, duration (s), peak (dBFS), clipped samples
+    (with the first one's time), SNR against the source (dB), status."""
+    rows = [f"{'file':<32} {'seconds':>8} {'peak dBFS':>9} {'clipped':>18} {'SNR dB':>8}  status"]
     for f in report.files:
         name = os.path.basename(f.output)
         if f.status == "written":
-            rows.append(f"{name:<32} {f.duration:>8.2f} {f.clips:>8} {f.snr_db:>8.2f}  written")
+            clipped = f"{f.clips}" if f.first_clip is None else \
+                f"{f.clips} @ {_clock(f.first_clip)}"
+            rows.append(f"{name:<32} {f.duration:>8.2f} {f.peak_dbfs:>9.2f} {clipped:>18} "
+                        f"{f.snr_db:>8.2f}  written")
         else:
-            rows.append(f"{name:<32} {'':>8} {'':>8} {'':>8}  {f.status}")
+            rows.append(f"{name:<32} {'':>8} {'':>9} {'':>18} {'':>8}  {f.status}")
     failed = len(report.failed)
     written = sum(f.status == "written" for f in report.files)
     skipped = sum(f.status == "skipped" for f in report.files)
-    rows.append(f"{written} written, {skipped} skipped, {failed} failed "
+    clipping = sum(f.clips > 0 for f in report.files)
+    clip_note = f", {clipping} clipping" if clipping else ""
+    rows.append(f"{written} written{clip_note}, {skipped} skipped, {failed} failed "
                 f"in {report.seconds:.2f} s")
     return "\n".join(rows)
 
 
-def print_progress(result: FileResult, done: int, total: int) -> None:
-    """A progress line per finished file on stderr (when stderr is a terminal)."""
-    if sys.stderr is not None and sys.stderr.isatty():
-        sys.stderr.write(f"\r[{done}/{total}] {os.path.basename(result.output)[:60]:<60}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+def _clock(seconds: float) -> str:
+    """``m:ss.mmm`` (or ``h:mm:ss.mmm``) of a time in seconds."""
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return (f"{hours}:{minutes:02d}:" if hours else f"{minutes}:") + f"{rest:06.3f}"
+
+
+class ProgressBars:
+    """A batch's progress on a terminal, drawn by tqdm on ``file`` (stderr): one bar for
+    the batch (in files, moved on by each file's share as its blocks go through) and,
+    under it, a bar for each file still running after ``delay`` seconds.
+
+    Give :meth:`finished` as ``render_batch``'s ``progress`` and :meth:`file` as its
+    ``file_progress``; :meth:`close` before printing anything else.
+    """
+
+    def __init__(self, names: list[str], *, file: Any = None, delay: float = 1.0) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._file = file if file is not None else sys.stderr
+        self._names = [os.path.basename(n) for n in names]
+        self._index_of = {os.fspath(n): i for i, n in enumerate(names)}   # inputs differ
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._bars: dict[int, tuple[Any, float]] = {}     # index -> (bar, fraction done)
+        self._failed = 0
+        self.overall = tqdm(total=len(names), desc="batch", unit="file", file=self._file,
+                            position=0, dynamic_ncols=True,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                                       "{n:.0f}/{total} files [{elapsed}<{remaining}]{postfix}")
+
+    def file(self, index: int, done: int, total: int | None) -> None:
+        """The input at ``index`` has taken in ``done`` of its ``total`` frames."""
+        if not total:
+            return
+        with self._lock:
+            bar, fraction = self._bars.get(index, (None, 0.0))
+            if bar is None:
+                used = {b.pos for b, _ in self._bars.values()}
+                position = next(p for p in range(1, len(self._bars) + 2) if p not in used)
+                bar = self._tqdm(total=total, desc=self._names[index][:40], file=self._file,
+                                 position=position, leave=False, delay=self._delay,
+                                 dynamic_ncols=True,
+                                 bar_format="  {desc}: {percentage:3.0f}%|{bar}| "
+                                            "[{elapsed}<{remaining}]")
+            bar.update(done - bar.n)
+            self.overall.update(done / total - fraction)
+            self._bars[index] = (bar, done / total)
+
+    def finished(self, result: FileResult, done: int, total: int) -> None:
+        """A file is written, skipped or failed."""
+        with self._lock:
+            bar, fraction = self._bars.pop(self._index_of.get(result.input, -1), (None, 0.0))
+            if bar is not None:
+                bar.close()
+            self.overall.update(1 - fraction)
+            if result.status == "failed":
+                self._failed += 1
+                self.overall.set_postfix_str(f"{self._failed} failed", refresh=False)
+            self.overall.refresh()
+
+    def close(self) -> None:
+        """Take the bars off the terminal (the batch bar stays, complete)."""
+        with self._lock:
+            for bar, _ in self._bars.values():
+                bar.close()
+            self._bars.clear()
+            self.overall.close()

@@ -319,10 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="ADDR", help="with --backend dask: the "
                    "scheduler (tcp://host:8786); without it a local cluster of --jobs workers")
     b.add_argument("--report", metavar="FILE.json", help="write the batch report as JSON")
-    b.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    b.add_argument("--quiet", action="store_true", help="no progress bars on stderr (there "
+                   "are none when stderr is not a terminal)")
     r.add_argument("--preset", metavar="NAME|FILE.toml",
-                   help="start from a preset's settings (see `audioquant presets`); flags "
-                   "given as well override it")
+                   help="start from a preset's [render] settings (see `audioquant "
+                   "presets`); flags given as well override it; a preset with no [render] "
+                   "table (a MIDI one) is refused")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_render, check=check_render, usage_prog=r.prog, writes_file=True)
 
@@ -438,11 +440,18 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
     if ext is None:
         own = {os.path.splitext(p)[1].lower() for p in args.paths}
         ext = None if own <= set(io.FORMATS_BY_EXTENSION) else ".wav"
-    progress = None if args.quiet else batch.print_progress
-    report = batch.render_batch(args.paths, args.out_dir, jobs=args.jobs, ext=ext,
-                                skip_existing=args.skip_existing, seed=seed,
-                                backend=args.backend, scheduler=args.scheduler,
-                                progress=progress, **options)
+    bars = None
+    if not args.quiet and sys.stderr is not None and sys.stderr.isatty():
+        bars = batch.ProgressBars(args.paths)
+    try:
+        report = batch.render_batch(
+            args.paths, args.out_dir, jobs=args.jobs, ext=ext,
+            skip_existing=args.skip_existing, seed=seed, backend=args.backend,
+            scheduler=args.scheduler, progress=bars and bars.finished,
+            file_progress=bars and bars.file, **options)
+    finally:
+        if bars is not None:
+            bars.close()
     if args.report is not None:
         with io.OutputFile(args.report) as out:
             out.file.write((json.dumps(json.loads(_json(report.as_dict())), indent=2)
@@ -468,8 +477,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {report.output}: {report.bits}-bit {report.format} ({report.subtype}), "
           f"{report.sample_rate} Hz, {report.channels} ch, {seconds:.2f} s", file=out)
     gain = f"gain {report.gain_db:+.2f} dB, " if report.gain_db else ""
+    clipped = f"clipped samples {sum(report.clips)}"
+    if report.first_clip is not None:
+        clipped += f" (the first at {report.first_clip / report.sample_rate:.3f} s)"
     print(f"{gain}dither {report.dither}, shaping {report.shaping}, seed {report.seed}; "
-          f"SNR {report.snr_db:.2f} dB vs input; clipped samples {sum(report.clips)}",
+          f"peak {report.peak_dbfs:.2f} dBFS; SNR {report.snr_db:.2f} dB vs input; {clipped}",
           file=out)
     return 0
 

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from audioquant import io
 from audioquant.errors import AudioFileError, ParameterError
-from audioquant.processors import Processor, Requantize, fit_frames, non_finite_error
+from audioquant.processors import Gain, Processor, Requantize, fit_frames, non_finite_error
 from audioquant.spec import OPTIONS, RenderSpec
 
 #: Samples (frames x channels) per block when no block size is given: 4 MB of float64,
@@ -306,13 +306,16 @@ class PcmFileSink(Sink):
     """A PCM file: ``requantizer`` turns the stream into integer codes, written straight
     into the top bits of the container the output's extension names (WAV when in doubt)
     by an :class:`~audioquant.io.AtomicWriter` (a temporary file renamed into place when
-    complete) on a writer thread. After :meth:`prepare`: ``format`` and ``subtype``."""
+    complete) on a writer thread. After :meth:`prepare`: ``format`` and ``subtype``; after
+    :meth:`consume`: ``peak_dbfs``, the largest magnitude written (dB re full scale; -inf
+    for digital silence)."""
 
     def __init__(self, path: str | os.PathLike, requantizer: Requantize) -> None:
         self.path = path
         self.requantizer = requantizer
         self.format = ""
         self.subtype = ""
+        self.peak_dbfs = -math.inf
 
     def __repr__(self) -> str:
         return f"PcmFileSink({os.fspath(self.path)!r}, bits={self.requantizer.bits})"
@@ -337,33 +340,57 @@ class PcmFileSink(Sink):
         held-back look-ahead."""
         codes = self.requantizer.process_codes
         dtype = np.float64
+        top = 0                        # the largest |code| written
         for block in blocks:
             dtype = block.dtype        # (the end alike: no second compiled kernel variant)
-            yield codes(block, dtype=self._dtype, shift=self._shift)
+            out = codes(block, dtype=self._dtype, shift=self._shift)
+            top = max(top, _largest_code(out))
+            yield out
         end = np.zeros((self.channels, 0), dtype)
-        yield codes(end, dtype=self._dtype, shift=self._shift, final=True)
+        out = codes(end, dtype=self._dtype, shift=self._shift, final=True)
+        top = max(top, _largest_code(out))
+        yield out
+        full_scale = 2 ** (self.requantizer.bits - 1 + self._shift)
+        self.peak_dbfs = 20 * math.log10(top / full_scale) if top else -math.inf
 
 
-def _stream(source: Source, chain: Chain, block_size: int) -> Iterator[np.ndarray]:
+def _largest_code(codes: np.ndarray) -> int:
+    """The largest magnitude among integer ``codes`` (in Python ints: no overflow at the
+    most negative code)."""
+    return max(int(codes.max()), -int(codes.min())) if codes.size else 0
+
+
+#: ``progress(frames_done, frames_total)``: called as a render takes in each block of its
+#: source (``frames_total`` None where the source does not know its length).
+Progress = Callable[[int, "int | None"], None]
+
+
+def _stream(source: Source, chain: Chain, block_size: int,
+            progress: Progress | None = None) -> Iterator[np.ndarray]:
     """``source`` through the prepared ``chain``, block by block, then the chain's tail
     (the source is read ahead on a thread)."""
     read = 0
     for block in _prefetch(source.blocks(block_size)):
+        taken = block.shape[1]
         if chain.processors:
             # Check the input itself: a filter would smear a NaN over its
             # neighbours and the requantizer would name the wrong sample.
             if not np.isfinite(block).all():
                 raise non_finite_error(block, read)
-            read += block.shape[1]
             block = chain.process(block)
+        read += taken
+        if progress is not None:
+            progress(read, source.frames)
         yield block
     if chain.processors:
         yield chain.flush()
 
 
-def run(source: Source, chain: Chain, sink: Sink, block_size: int | None = None) -> int:
+def run(source: Source, chain: Chain, sink: Sink, block_size: int | None = None, *,
+        progress: Progress | None = None) -> int:
     """Stream ``source`` through ``chain`` into ``sink`` in blocks of ``block_size`` frames
-    (default: 2**19 samples' worth); return the frames the sink took.
+    (default: 2**19 samples' worth); return the frames the sink took. ``progress(done,
+    total)`` is told the source frames taken in after each block.
 
     The chain is prepared at the source's rate and channel count, the sink at the chain's
     output rate and channel count, and told the output's length where the source knows
@@ -375,7 +402,8 @@ def run(source: Source, chain: Chain, sink: Sink, block_size: int | None = None)
     chain.prepare(source.sample_rate, source.channels)
     sink.prepare(chain.output_rate(source.sample_rate), chain.output_channels(source.channels))
     coming = None if source.frames is None else chain.output_frames(source.frames)
-    return sink.consume(_stream(source, chain, block_size), frames=coming, tags=source.tags)
+    return sink.consume(_stream(source, chain, block_size, progress), frames=coming,
+                        tags=source.tags)
 
 
 @dataclass
@@ -394,6 +422,10 @@ class RenderReport:
     shaping: str
     seed: int
     clips: list[int] = field(default_factory=list)
+    #: The output frame of the first saturated sample (any channel); None if none clipped.
+    first_clip: int | None = None
+    #: The largest magnitude written, dB re full scale (-inf for digital silence).
+    peak_dbfs: float = -math.inf
     snr_db: float = float("inf")
     #: The gain applied before requantizing (``gain_db``, or what ``normalize_dbfs`` found).
     gain_db: float = 0.0
@@ -406,7 +438,8 @@ class RenderReport:
 
 def render(input_path: RenderSpec | str | os.PathLike,
            output_path: str | os.PathLike | None = None, *,
-           processors: Iterable[Processor] = (), **options: Any) -> RenderReport:
+           processors: Iterable[Processor] = (), progress: Progress | None = None,
+           **options: Any) -> RenderReport:
     """Render ``input_path`` to a ``bits``-bit PCM file at ``output_path``; or render a
     :class:`~audioquant.spec.RenderSpec`: ``render(spec)``.
 
@@ -421,7 +454,8 @@ def render(input_path: RenderSpec | str | os.PathLike,
     format follows the output's extension (WAV when in doubt); a depth that is not a
     container size fills the top bits of the next one.
     Output is written to a temporary file and renamed into place only when complete; the
-    input is never written. ``snr_db`` in the report is the requantizer's signal-to-error
+    input is never written. ``progress(done, total)`` is called as blocks are taken in.
+    ``snr_db`` in the report is the requantizer's signal-to-error
     ratio (its input against its output, all channels). An unknown option is a
     TypeError, a bad value a ParameterError naming it, before any file is opened.
     """
@@ -435,7 +469,7 @@ def render(input_path: RenderSpec | str | os.PathLike,
             raise TypeError("render() needs an output path: render(input, output, ...) or "
                             "render(spec)")
         spec = RenderSpec.of(input_path, output_path, **options)
-    return _render(spec, processors)
+    return _render(spec, processors, progress)
 
 
 def _render_signature() -> inspect.Signature:
@@ -446,6 +480,7 @@ def _render_signature() -> inspect.Signature:
         inspect.Parameter("output_path", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                           default=None),
         inspect.Parameter("processors", kw, default=()),
+        inspect.Parameter("progress", kw, default=None),
         *(inspect.Parameter(name, kw, default=option.default)
           for name, option in OPTIONS.items()),
     ]
@@ -465,16 +500,18 @@ render.__signature__ = _render_signature()  # type: ignore[attr-defined]
 render.__doc__ = (render.__doc__ or "") + _options_doc()
 
 
-def render_one(spec: RenderSpec) -> RenderReport:
+def render_one(spec: RenderSpec, progress: Progress | None = None) -> RenderReport:
     """Run one render job: what every batch backend calls (a process pool, a Dask
     worker). A top-level function of the spec alone, so it pickles; the result is a
-    plain dataclass, so it pickles back."""
+    plain dataclass, so it pickles back. ``progress(done, total)``: fractions of the job
+    in any unit (source frames; a normalizing render counts its two passes)."""
     if not isinstance(spec, RenderSpec):
         raise TypeError(f"render_one takes a RenderSpec, got {type(spec).__name__}")
-    return _render(spec, ())
+    return _render(spec, (), progress)
 
 
-def _render(spec: RenderSpec, processors: Iterable[Processor]) -> RenderReport:
+def _render(spec: RenderSpec, processors: Iterable[Processor],
+            progress: Progress | None = None) -> RenderReport:
     """The render itself (see :func:`render`)."""
     opts = spec.options
     input_path, output_path = spec.source, spec.output
@@ -498,12 +535,13 @@ def _render(spec: RenderSpec, processors: Iterable[Processor]) -> RenderReport:
     if opts.normalize_dbfs is not None:     # a first pass: the peak the requantizer gets
         chain.prepare(source.sample_rate, source.channels)
         block_size = opts.block_size or max(1, DEFAULT_BLOCK_SAMPLES // source.channels)
-        peak = _peak(_stream(source, chain, block_size))
+        first_pass, progress = _two_passes(progress, source.frames)
+        peak = _peak(_stream(source, chain, block_size, first_pass))
         gain_db = opts.normalize_dbfs - 20 * math.log10(peak) if peak > 0 else 0.0
     if gain_db:
-        chain.append(_Gain(10 ** (gain_db / 20)))
+        chain.append(Gain(gain_db))
     sink = PcmFileSink(output_path, requantizer)
-    frames = run(source, chain, sink, opts.block_size)
+    frames = run(source, chain, sink, opts.block_size, progress=progress)
 
     signal, error = requantizer.energy.sum(axis=0)
     snr = float("inf") if error == 0 else float(10 * np.log10(max(signal, 1e-300) / error))
@@ -512,28 +550,25 @@ def _render(spec: RenderSpec, processors: Iterable[Processor]) -> RenderReport:
         sample_rate=sink.sample_rate, channels=sink.channels, frames=frames, bits=bits,
         subtype=sink.subtype, format=sink.format,
         dither=dither, shaping=requantizer.shaper.name if requantizer.shaper else "none",
-        seed=requantizer.seed, clips=[int(c) for c in requantizer.clips], snr_db=snr,
+        seed=requantizer.seed, clips=[int(c) for c in requantizer.clips],
+        first_clip=requantizer.first_clip, peak_dbfs=sink.peak_dbfs, snr_db=snr,
         gain_db=gain_db, seconds=time.perf_counter() - started)
 
 
-class _Gain(Processor):
-    """The level stage before the requantizer: every sample times ``factor``, in float64.
-    Values far past full scale are held at +-1e300 (the requantizer clips them anyway),
-    so a large gain on a large finite sample does not overflow to Inf."""
+def _two_passes(progress: Progress | None, frames: int | None
+                ) -> tuple[Progress | None, Progress | None]:
+    """The progress callbacks of a normalizing render's two passes over ``frames`` source
+    frames, reported as one job of ``2 * frames``."""
+    if progress is None or not frames:
+        return None, None
 
-    def __init__(self, factor: float) -> None:
-        super().__init__()
-        self.factor = float(factor)
+    def first(done: int, total: int | None) -> None:
+        progress(done, 2 * frames)
 
-    def __repr__(self) -> str:
-        return f"_Gain({self.factor!r})"
+    def second(done: int, total: int | None) -> None:
+        progress(frames + done, 2 * frames)
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            out = np.multiply(block, self.factor, dtype=np.float64)
-        if self.factor > 1:
-            np.clip(out, -1e300, 1e300, out=out)
-        return out
+    return first, second
 
 
 def _peak(blocks: Iterable[np.ndarray]) -> float:

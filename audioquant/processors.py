@@ -264,6 +264,29 @@ class Pan(Mix):
         return f"Pan({self.position})"
 
 
+class Gain(Processor):
+    """A level change of ``db`` decibels: every sample times ``10**(db/20)``, in float64.
+    Values far past full scale are held at +-1e300 (a requantizer saturates them anyway),
+    so a large gain on a large finite sample does not overflow to Inf."""
+
+    def __init__(self, db: float) -> None:
+        super().__init__()
+        if not np.isfinite(db):
+            raise ParameterError(f"gain must be a finite number of dB, got {db!r}")
+        self.db = float(db)
+        self.factor = 10 ** (self.db / 20)
+
+    def __repr__(self) -> str:
+        return f"Gain({self.db!r})"
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            out = np.multiply(block, self.factor, dtype=np.float64)
+        if self.factor > 1:
+            np.clip(out, -1e300, 1e300, out=out)
+        return out
+
+
 class NonFiniteSampleError(ParameterError):
     """The input holds NaN or Inf; the message names the first bad sample."""
 
@@ -391,6 +414,13 @@ class Requantize(Processor):
     def clips(self) -> np.ndarray:
         """Saturated samples per channel since ``prepare``/``reset``."""
         return self._state.clips.copy()
+
+    @property
+    def first_clip(self) -> int | None:
+        """The frame (at the stream's rate, from its start) of the first saturated sample
+        in any channel since ``prepare``/``reset``; None if nothing clipped."""
+        hits = self._state.first_clip[self._state.first_clip >= 0]
+        return int(hits.min()) if hits.size else None
 
     @property
     def energy(self) -> np.ndarray:

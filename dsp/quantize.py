@@ -45,6 +45,7 @@ bit; about three times the speed on one core.
 State (per channel, carried across blocks): ``err_hist`` and ``fb_hist`` (doubled
 circular buffers of past errors and past feedback values, length 2 * order), ``pos``,
 ``exact_run`` (exact samples just before, capped), ``dirty`` (history non-zero), ``clips``,
+``first_clip`` (the stream index of the first saturated sample, -1 for none)
 and ``energy`` (signal and error energy in LSB^2, for the render's SNR report).
 """
 
@@ -87,7 +88,8 @@ def _dot4(coefs: np.ndarray, history: np.ndarray, start: int) -> float:
 
 @numba.njit(cache=True, nogil=True)
 def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, channel0, start,
-                b, a, err_hist, fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
+                b, a, err_hist, fb_hist, pos, exact_run, dirty, clips, first_clip, energy,
+                blank_run):
     """Requantize the first ``count`` frames of ``x`` (channels, frames) into
     ``out[:, out_start:out_start + count]`` as ``code << shift``; the frames of ``x``
     after ``count`` are look-ahead for auto-blank.
@@ -182,11 +184,10 @@ def _requantize(x, count, at_end, out, out_start, bits, shift, kind, seed, chann
                 fh[p + order] = s
                 feedback = s
                 history = 1
-            if q < lo:
-                q = lo
-                nclip += 1
-            elif q > hi:
-                q = hi
+            if q < lo or q > hi:
+                q = lo if q < lo else hi
+                if nclip == 0 and first_clip[c] < 0:
+                    first_clip[c] = start + i
                 nclip += 1
             out[c, out_start + i] = np.int64(q) << shift
             err += (q - xs) * (q - xs)
@@ -244,7 +245,7 @@ def _flat_energy(xc, outc, scale, shift, signal, error):
 
 @numba.njit(cache=True, nogil=True)
 def _requantize_flat(xi, count, at_end, outi, bits, shift, kind, seed, start, b, a, err_hist,
-                     fb_hist, pos, exact_run, dirty, clips, energy, blank_run):
+                     fb_hist, pos, exact_run, dirty, clips, first_clip, energy, blank_run):
     """:func:`_requantize` without shaping, all channels at once on interleaved
     ``(frames, channels)`` C-contiguous ``xi`` and ``outi``: the same output, bit for bit,
     about three times faster.
@@ -294,7 +295,7 @@ def _requantize_flat(xi, count, at_end, outi, bits, shift, kind, seed, start, b,
             continue
         bad = _requantize(xi[f0:].T, f1 - f0, at_end, outi.T, f0, bits, shift, kind, seed, 0,
                           start + f0, b, a, err_hist, fb_hist, pos, exact_run, dirty, clips,
-                          energy, blank_run)
+                          first_clip, energy, blank_run)
         if bad >= 0:
             break
     for k in range(width):
@@ -338,6 +339,7 @@ class RequantizeState:
         self.exact_run = np.full(channels, blank_run, dtype=np.int64)
         self.dirty = np.zeros(channels, dtype=np.int64)
         self.clips = np.zeros(channels, dtype=np.int64)
+        self.first_clip = np.full(channels, -1, dtype=np.int64)  # stream index, -1: none
         self.energy = np.zeros((channels, 2))  # (signal, error) energy in LSB^2
         self.index = 0  # absolute sample index of the next frame to requantize
 
@@ -368,8 +370,10 @@ def requantize_block(x: np.ndarray, count: int, out: np.ndarray, out_start: int,
         return int(_requantize_flat(xi, count, at_end, outi, bits, shift, dither,
                                     np.uint64(seed), state.index, b, a, state.err_hist,
                                     state.fb_hist, state.pos, state.exact_run, state.dirty,
-                                    state.clips, state.energy, blank_run))
+                                    state.clips, state.first_clip, state.energy,
+                                    blank_run))
     return int(_requantize(x[c], count, at_end, out[c], out_start, bits, shift, dither,
                            np.uint64(seed), first, state.index, b, a, state.err_hist[c],
                            state.fb_hist[c], state.pos[c], state.exact_run[c],
-                           state.dirty[c], state.clips[c], state.energy[c], blank_run))
+                           state.dirty[c], state.clips[c], state.first_clip[c],
+                           state.energy[c], blank_run))
