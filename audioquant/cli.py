@@ -14,9 +14,10 @@ Exit status
   only the input shows to be wrong (a catalog shaper not made for the file's rate, a track
   number the file does not have).
 
-``render``'s flags are built from :data:`audioquant.spec.OPTIONS`, each option's one
-definition (default, range, unit, help); the settings are the spec's defaults, then the
-preset's, then the flags typed.
+``render``'s flags are built from :data:`audioquant.spec.OPTIONS` (and ``midi
+quantize``'s from :data:`audioquant.spec.QUANTIZE_OPTIONS`, by :func:`add_options`), each
+option's one definition (default, range, unit, help); the settings are the spec's
+defaults, then the preset's, then the flags typed.
 
 Every failure is one ``error: ...`` line on stderr, with no traceback unless ``--debug``.
 
@@ -197,46 +198,67 @@ def _option_type(option):
 
 
 class _SetOption(argparse.Action):
-    """Store a render option's value and note that it was given (flags override a
-    preset, and only the flags that are typed: ``--preset lofi --bits 16`` is 16-bit)."""
+    """Store an option's value and note (by the option's name) that it was given: flags
+    override a preset, and only the flags that are typed (``--preset lofi --bits 16`` is
+    16-bit). A bool option's flag sets the opposite of its default; a flag with a
+    ``const`` (``--ends``) sets that."""
 
     def __init__(self, option_strings, dest, option=None, **kwargs) -> None:
-        if option.kind == "bool":
+        if option.kind == "bool" or kwargs.get("const") is not None:
             kwargs["nargs"] = 0
         self.option = option
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        if self.option.kind == "bool":
+        if self.const is not None:
+            values = self.const
+        elif self.option.kind == "bool":
             values = not self.option.default
         setattr(namespace, self.dest, values)
         given = getattr(namespace, GIVEN, None)
         if given is None:
             given = []
             setattr(namespace, GIVEN, given)
-        if self.dest not in given:
-            given.append(self.dest)
+        if self.option.name not in given:
+            given.append(self.option.name)
 
 
 def _add_render_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per option of :data:`audioquant.spec.OPTIONS`, with its default, help
-    and check; the options of an exclusive pair in a mutually exclusive group."""
+    """One flag per option of :data:`audioquant.spec.OPTIONS` (see :func:`add_options`)."""
     from audioquant.spec import EXCLUSIVE, OPTIONS
 
+    add_options(parser, OPTIONS, EXCLUSIVE)
+
+
+def add_options(parser, options, exclusive=()) -> None:
+    """One flag per option of ``options`` (name -> :class:`audioquant.spec.Option`), with
+    its default, help and check; the options of an ``exclusive`` group, and the flags of
+    one option that sets values (``--ends``, ``--lengths``), in a mutually exclusive
+    group. The namespace attribute is the option's ``dest`` or name; :data:`GIVEN` lists
+    the names of the options typed."""
+    from audioquant.spec import LIST_KINDS
+
     groups = {}
-    for names in EXCLUSIVE:
+    for names in exclusive:
         group = parser.add_mutually_exclusive_group()
         groups.update(dict.fromkeys(names, group))
-    for name, option in OPTIONS.items():
-        kwargs: dict = {"dest": name, "default": option.default, "action": _SetOption,
-                        "option": option}
+    for name, option in options.items():
+        kwargs: dict = {"dest": option.dest or name, "default": option.default,
+                        "action": _SetOption, "option": option}
+        if option.const_flags:
+            group = parser.add_mutually_exclusive_group()
+            for flag, const, text in option.const_flags:
+                group.add_argument(flag, const=const, help=text.replace("%", "%%"), **kwargs)
+            continue
         text = option.flag_help or option.help
         if option.kind == "choice":
             kwargs["choices"] = option.choices
         elif option.kind != "bool":
             kwargs["type"] = _option_type(option)
             kwargs["metavar"] = option.metavar
-        notes = [option.allowed()[3:]] if option.kind in ("int", "float") and \
+        if option.kind in LIST_KINDS:
+            kwargs["nargs"] = "+"
+        notes = [option.allowed()[3:]] if option.kind in ("int", "float", "percent") and \
             option.low is not None and option.high is not None else []
         if option.kind != "bool" and option.default is not None:
             notes.append(f"default {option.default_text()}")
@@ -257,7 +279,7 @@ def _render_spec(args: argparse.Namespace):
     preset = {}
     if args.preset is not None:
         try:
-            preset = dict(load_preset(args.preset).options)
+            preset = dict(load_preset(args.preset).table("render"))
         except ParameterError as exc:
             raise UsageError(str(exc)) from None
     merged = merge_options(preset, flags)
@@ -339,9 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze, usage_prog=a.prog)
 
     p = sub.add_parser(
-        "presets", help="list the render presets, or show one as TOML",
-        description="List the built-in render presets with their settings; `presets show "
-        "NAME` prints one as a TOML file, which `render --preset FILE.toml` reads.",
+        "presets", help="list the presets, or show one as TOML",
+        description="List the built-in presets with their settings, as the flags of the "
+        "command that uses them ([render]: `render`, [midi]: `midi quantize`); `presets "
+        "show NAME` prints one as a TOML file, which `--preset FILE.toml` reads.",
         epilog=EPILOG_PRESETS)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_presets, usage_prog=p.prog)
@@ -493,14 +516,19 @@ def cmd_presets(args: argparse.Namespace) -> int:
     presets = builtin_presets()
     if args.json:
         print(_json([{"name": p.name, "description": p.description,
-                      "render": dict(p.options)} for p in presets.values()]))
+                      "render": dict(p.options), "midi": dict(p.midi)}
+                     for p in presets.values()]))
         return 0
     width = max(len(name) for name in presets)
     for preset in presets.values():
         print(f"{preset.name:<{width}}  {preset.description}")
-        print(f"{'':<{width}}  {preset.flags()}")
+        for settings, command, flags in ((preset.options, "render", preset.flags),
+                                         (preset.midi, "midi quantize", preset.midi_flags)):
+            if settings:
+                print(f"{'':<{width}}  {command} {flags()}")
     print("`audioquant presets show NAME` prints one as TOML; `audioquant render --preset "
-          "NAME|FILE.toml IN OUT`\nrenders with one (flags given as well override it).")
+          "NAME|FILE.toml IN OUT`\nor `audioquant midi quantize --preset NAME|FILE.toml IN "
+          "OUT` uses one (flags given as well\noverride it).")
     return 0
 
 

@@ -142,13 +142,16 @@ def test_render_one_and_its_spec_pickle(tmp_path, src):
 
 def test_builtin_presets_are_what_the_issue_asks_for():
     presets = builtin_presets()
-    assert set(presets) == {"cd", "dvd", "hires", "lofi"}
+    assert set(presets) == {"cd", "clean", "dvd", "hires", "lofi"}
     assert presets["cd"].options == {"rate": 44100, "quality": "high", "bits": 16,
                                      "dither": "tpdf", "shaping": "auto"}
     assert presets["dvd"].options == {"rate": 48000, "quality": "high", "bits": 24,
                                       "dither": "tpdf"}
     assert presets["hires"].options["rate"] == 96000 and presets["hires"].options["bits"] == 24
     assert presets["lofi"].options == {"hold_rate": 11025, "bits": 8, "dither": "tpdf"}
+    # the MIDI cleanup preset sets MIDI quantize options only (tests/audioquant/test_midi_spec.py)
+    assert presets["clean"].options == {} and presets["clean"].midi["grid"] == "1/16"
+    assert all(not p.midi for name, p in presets.items() if name != "clean")
 
 
 @pytest.mark.parametrize("name", ["cd", "lofi", "hires"])
@@ -251,7 +254,8 @@ def test_a_bad_preset_file_names_the_file_and_the_key(tmp_path, capsys, text, me
 def test_unknown_and_unreadable_presets(tmp_path, capsys):
     out = tmp_path / "out.wav"
     status, _, err = run_cli(capsys, "render", "--preset", "bogus", tmp_path / "x.wav", out)
-    assert status == 2 and "unknown preset 'bogus'; choose one of cd, dvd, hires, lofi" in err
+    assert status == 2 and "unknown preset 'bogus'; choose one of cd, clean, dvd, hires, lofi" \
+        in err
     status, _, err = run_cli(capsys, "render", "--preset", tmp_path / "gone.toml",
                              tmp_path / "x.wav", out)
     assert status == 1 and err.startswith("error: cannot read preset") and \
