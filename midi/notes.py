@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import BinaryIO
@@ -591,48 +590,22 @@ def write(song: Song, target: str | os.PathLike | BinaryIO) -> None:
 
 
 def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]) -> None:
-    """Write a file that ends complete or not at all: ``write_to(f)`` fills a temporary
-    file (binary mode) beside the file ``path`` names, which is synced and renamed over it
-    only when complete, keeping the replaced file's permission bits (a new file gets the
-    mode a plain ``open()`` would). A symlink is followed: its target is replaced, the
-    link stays. A device, FIFO or socket is written into, never renamed over. On any
-    error the target is left as it was, no temporary file remains, and an OSError
-    becomes a MidiFileError naming the path.
+    """Write a file that ends complete or not at all: ``write_to(f)`` fills the binary
+    file of an :class:`audioquant.atomic.OutputFile` (a temporary file beside the file
+    ``path`` names, synced and renamed over it only when complete, keeping the replaced
+    file's mode and owner; a symlink is followed; a device, FIFO, socket or ``-`` is
+    written into, never renamed over). On any error the target is left as it was, no
+    temporary file remains, and the error is a MidiFileError naming the path.
     """
-    target = os.fspath(path)
+    from audioquant.atomic import OutputFile
+    from audioquant.errors import AudioFileError
+
     try:
-        try:
-            st: os.stat_result | None = os.stat(target)
-        except FileNotFoundError:
-            st = None                           # a new file (or a dangling link's target)
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            raise MidiFileError(f"cannot write {target!r}: it is a folder")
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            with open(os.open(target, os.O_WRONLY), "wb") as stream:
-                write_to(stream)
-            return
-        mode = None if st is None else stat.S_IMODE(st.st_mode)
-        real = os.path.realpath(target)
-        fd, tmp = tempfile.mkstemp(prefix=".audioquant-", suffix=".tmp",
-                                   dir=os.path.dirname(real))
-    except OSError as exc:
-        raise MidiFileError(f"cannot write {target!r}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_to(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask                  # mkstemp makes 0600: the usual mode
-        os.chmod(tmp, mode)
-        os.replace(tmp, real)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise MidiFileError(f"cannot write {target!r}: {exc.strerror or exc}") from None
-        raise
+        with OutputFile(path) as out:
+            try:
+                write_to(out.file)
+            except OSError as exc:
+                raise MidiFileError(f"cannot write {out.path!r}: {exc.strerror or exc}"
+                                    ) from None
+    except AudioFileError as exc:
+        raise MidiFileError(str(exc)) from None

@@ -113,6 +113,24 @@ def test_parallel_threshold_is_defined_once():
     assert found == ["threads.py:PARALLEL_SAMPLES"]
 
 
+# -- the atomic writer -------------------------------------------------------------------
+
+
+def test_only_the_atomic_module_renames_outputs_into_place():
+    """One atomic writer (audioquant/atomic.py): no other module of the package makes a
+    temporary output or renames one over a target (MIDI files go through it too)."""
+    found = []
+    for path in [*(ROOT / "audioquant").rglob("*.py"), *(ROOT / "dsp").rglob("*.py"),
+                 *(ROOT / "midi").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("replace", "rename",
+                                                                  "mkstemp"):
+                owner = node.value
+                if isinstance(owner, ast.Name) and owner.id in ("os", "tempfile"):
+                    found.append(f"{path.name}:{owner.id}.{node.attr}")
+    assert found and {f.split(":")[0] for f in found} == {"atomic.py"}, found
+
+
 # -- the version string -----------------------------------------------------------------
 
 

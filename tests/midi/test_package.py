@@ -31,6 +31,23 @@ def test_midi_and_dsp_import_neither_each_other_nor_the_rest(package, other):
     assert r.returncode == 0, r.stderr
 
 
+def test_writing_midi_loads_only_the_standard_library_writer(tmp_path):
+    """midi writes through audioquant.atomic, the one atomic writer: a leaf module of the
+    standard library only, like audioquant.errors; nothing else of audioquant loads."""
+    out = tmp_path / "out.mid"
+    r = run_python(
+        "import sys\n"
+        "from audioquant import midi\n"
+        f"midi.write(midi.read({str(SAMPLE)!r}), {str(out)!r})\n"
+        "allowed = ('audioquant', 'audioquant.errors', 'audioquant.atomic')\n"
+        "bad = [m for m in sys.modules if m.startswith('audioquant') and m not in allowed\n"
+        "       and not m.startswith('audioquant.midi')]\n"
+        "assert not bad, bad\n"
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:4] == b"MThd"
+
+
 def test_own_midi_and_dsp_folders_in_the_working_directory_shadow_nothing(tmp_path):
     for name in ("midi", "dsp"):
         (tmp_path / name).mkdir()

@@ -1,0 +1,324 @@
+"""Outputs that end complete or not at all: the one atomic writer of audioquant.
+
+:class:`OutputFile` writes a regular file (new, replaced, or reached through symlinks) as
+a temporary file beside it (``.audioquant-XXXXXXXX.tmp``), synced and renamed into place
+with the replaced file's mode and owner; a device, FIFO, socket or ``-`` is written into,
+never created, renamed over or removed. :func:`commit_all` commits several as one.
+SIGTERM and SIGHUP remove unfinished temporary files.
+
+Standard library only, so that :mod:`audioquant.midi` (which imports nothing else of
+audioquant but its errors) writes MIDI files with it too; :mod:`audioquant.io` builds the
+sound-file writer on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO, TypeVar
+
+from audioquant.errors import AudioFileError
+
+__all__ = ["TEMP_PREFIX", "Committed", "OutputFile", "OutputTarget", "commit_all",
+           "is_regular_or_new", "is_stdout", "output_target", "same_file", "strerror"]
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name the same file (existing or not: then when they resolve,
+    symlinks included, to one path); ``-`` (standard input or output) is never the same
+    file as another path. The one same-file check of audioquant (``midi.files`` keeps a
+    copy of the rule for the standalone package, tested to agree)."""
+    if os.fspath(a) == "-" or os.fspath(b) == "-":
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+#: Every temporary file audioquant makes starts with this (``.audioquant-k2j4x9ab.tmp``):
+#: short, so that an output name of 255 bytes still works, and recognisable, so that one
+#: left by SIGKILL is easy to find and is never taken for an output.
+TEMP_PREFIX = ".audioquant-"
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """What an output path names, and so how it is written.
+
+    ``real`` is where the bytes go: the regular file to create or replace atomically
+    (through any symlinks), or, when ``stream`` is true, a device, FIFO, socket or
+    standard output that is written into directly and never renamed over. ``mode`` and
+    ``owner`` are those of the regular file being replaced (None for a new file).
+    ``seekable`` is true for a stream that is a regular file (libsndfile may seek in it).
+    """
+
+    path: str
+    real: str
+    stream: bool
+    seekable: bool = True
+    mode: int | None = None
+    owner: tuple[int, int] | None = None
+
+
+def output_target(path: str | os.PathLike) -> OutputTarget:
+    """Classify an output path; AudioFileError for a folder or a missing folder.
+
+    ``-`` is standard output. A symlink is followed to the file it points to, which is
+    replaced (the link stays). A character device, FIFO or socket is written into. A
+    regular file reached by a ``/proc`` or ``/dev/fd`` link that does not resolve to a
+    path (a deleted file) is written into as well.
+    """
+    name = os.fspath(path)
+    if name == "-":
+        if sys.stdout is not None and sys.stdout.isatty():
+            raise AudioFileError("standard output is a terminal: redirect it to a file or "
+                                 "a pipe, or give an output file name")
+        return OutputTarget("-", "-", stream=True, seekable=_is_regular_fd(1))
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        real = os.path.realpath(name)       # a new file, or a dangling link's target
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            raise AudioFileError(f"cannot write {name}: folder {folder} does not exist"
+                                 ) from None
+        return OutputTarget(name, real, stream=False)
+    except OSError as exc:
+        raise AudioFileError(f"cannot write {name}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"cannot write {name}: it is a folder; give a file name")
+    if stat.S_ISREG(st.st_mode):
+        real = os.path.realpath(name)
+        if same_file(real, name):
+            return OutputTarget(name, real, stream=False, mode=stat.S_IMODE(st.st_mode),
+                                owner=(st.st_uid, st.st_gid))
+    return OutputTarget(name, name, stream=True, seekable=stat.S_ISREG(st.st_mode))
+
+
+def is_regular_or_new(path: str | os.PathLike) -> bool:
+    """True when ``path`` names a regular file (through symlinks) or nothing yet."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def is_stdout(path: str | os.PathLike) -> bool:
+    """True when writing to ``path`` writes to this process's standard output (``-``,
+    ``/dev/stdout``, or the very file stdout is redirected to): a summary printed to
+    stdout would then land inside the output, so it goes to stderr instead."""
+    name = os.fspath(path)
+    if name == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(name), os.fstat(1))
+    except (OSError, ValueError):
+        return False
+
+
+def _is_regular_fd(fd: int) -> bool:
+    """True when ``fd`` is a regular file (stdout redirected to one): libsndfile may then
+    seek back to finish the header. Into anything else (a pipe, a device) Python writes
+    the bytes, so a failure says what the system said."""
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+_pending: set[str] = set()      # temporary files of unfinished outputs, for the handlers
+
+
+def _remove_pending_and_die(signum: int, frame: object) -> None:
+    """SIGTERM / SIGHUP: remove unfinished temporary files, then die of the signal as
+    the default action would (so the exit status still says which signal it was)."""
+    for tmp in list(_pending):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_cleanup_handlers() -> None:
+    """Clean temporary files on SIGTERM and SIGHUP (SIGINT raises KeyboardInterrupt,
+    which the writers' ``abort`` handles). Only in the main thread, and never over a
+    handler someone else installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _remove_pending_and_die)
+
+
+_Writer = TypeVar("_Writer", bound="Committed")
+
+
+class Committed:
+    """``with`` support for writers: :meth:`commit` when the block ends normally, else
+    :meth:`abort` (an exception, KeyboardInterrupt included)."""
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Writer) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class OutputFile(Committed):
+    """A binary output that ends complete or not at all.
+
+    For a regular file (new, replaced, or reached through a symlink) the bytes go to a
+    temporary file beside it, which :meth:`commit` syncs and renames into place with the
+    replaced file's permission bits and owner; :meth:`abort`, an exception in the ``with``
+    block, SIGINT, SIGTERM and SIGHUP remove it. A stream target (device, FIFO, socket,
+    ``-``) is written into directly: never created, renamed over or removed.
+    ``file`` is the binary file object to write to.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.target = output_target(path)
+        self.path = self.target.path
+        self.tmp: str | None = None
+        try:
+            if self.target.stream:
+                self.file = _open_stream(self.target)
+                return
+            _install_cleanup_handlers()
+            fd, self.tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp",
+                                            dir=os.path.dirname(self.target.real))
+            _pending.add(self.tmp)
+            self.file = os.fdopen(fd, "wb")
+        except OSError as exc:
+            raise AudioFileError(f"cannot write {self.path}: {strerror(exc)}") from None
+
+    def commit(self) -> None:
+        """Finish: flush and rename the temporary file into place (or just flush a stream)."""
+        try:
+            self.file.flush()
+            if self.tmp is None:
+                self.file.close()
+                return
+            os.fsync(self.file.fileno())
+            self.file.close()
+            _give_mode(self.tmp, self.target)
+            os.replace(self.tmp, self.target.real)
+            _pending.discard(self.tmp)
+            self.tmp = None
+        except BrokenPipeError:
+            self.abort()
+            raise                   # the reader of a pipe went away: the CLI stops quietly
+        except OSError as exc:
+            self.abort()
+            raise AudioFileError(f"cannot write {self.path}: {strerror(exc)}") from None
+
+    def abort(self) -> None:
+        """Stop: close, and remove the temporary file if there is one."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if self.tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            _pending.discard(self.tmp)
+            self.tmp = None
+
+
+def commit_all(outputs: list[OutputFile]) -> None:
+    """Commit several outputs as one (a MIDI file and its report): when one fails, those
+    already renamed into place are put back as they were (the file each replaced is kept
+    as a hard link until all are done), and the rest are aborted. Streams cannot be taken
+    back; they are committed last."""
+    outputs = sorted(outputs, key=lambda out: out.tmp is None)     # regular files first
+    kept: list[str] = []
+    committed: list[tuple[OutputFile, str | None]] = []
+    try:
+        for out in outputs:
+            previous = _keep_previous(out)
+            if previous is not None:
+                kept.append(previous)
+            out.commit()
+            committed.append((out, previous))
+    except BaseException:
+        for out in outputs:
+            out.abort()
+        for out, previous in reversed(committed):
+            with contextlib.suppress(OSError):
+                if previous is not None:
+                    os.replace(previous, out.target.real)
+                elif not out.target.stream:
+                    os.unlink(out.target.real)
+        raise
+    finally:
+        for previous in kept:
+            with contextlib.suppress(OSError):
+                os.unlink(previous)
+
+
+def _keep_previous(out: OutputFile) -> str | None:
+    """A hard link to the regular file ``out`` is about to replace (None if none)."""
+    if out.target.stream or out.target.mode is None:
+        return None
+    folder = os.path.dirname(out.target.real)
+    for _ in range(100):
+        name = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(4).hex()}.old")
+        try:
+            os.link(out.target.real, name)
+            return name
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise AudioFileError(f"cannot write {out.path}: {strerror(exc)}") from None
+    raise AudioFileError(f"cannot write {out.path}: no free temporary name")
+
+
+def _open_stream(target: OutputTarget) -> BinaryIO:
+    """Open a device, FIFO, socket or standard output for writing, without creating,
+    truncating or replacing anything."""
+    if target.real == "-":
+        if sys.stdout is not None:
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                sys.stdout.flush()
+        return os.fdopen(os.dup(1), "wb")
+    if stat.S_ISSOCK(os.stat(target.real).st_mode):
+        import socket  # (here: 6 ms of start-up that almost no render needs)
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(target.real)
+        return sock.makefile("wb")
+    return open(os.open(target.real, os.O_WRONLY), "wb")
+
+
+def _give_mode(tmp: str, target: OutputTarget) -> None:
+    """The permission bits (and, as root, the owner) of the file being replaced, or for
+    a new file the mode a plain ``open()`` gives under the umask (mkstemp makes 0600)."""
+    if target.mode is None:
+        umask = os.umask(0o077)   # read it (a file made meanwhile is only more private)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        return
+    if target.owner is not None and os.geteuid() == 0:
+        with contextlib.suppress(OSError):
+            os.chown(tmp, *target.owner)
+    os.chmod(tmp, target.mode)
+
+
+def strerror(exc: OSError) -> str:
+    """What the system said (``No space left on device``), not Python's ``[Errno 28]``."""
+    return exc.strerror or str(exc) or type(exc).__name__
