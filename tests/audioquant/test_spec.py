@@ -71,7 +71,7 @@ def test_every_option_has_one_default_in_argparse_the_api_and_the_spec():
     dests = {a.dest for a in parser._actions if getattr(a, "option", None) is not None}
     assert dests == set(OPTIONS)
     assert {name for name, p in signature.items()
-            if p.kind is p.KEYWORD_ONLY and name != "processors"} == set(OPTIONS)
+            if p.kind is p.KEYWORD_ONLY and name not in ("processors", "progress")} == set(OPTIONS)
     for name, option in OPTIONS.items():
         assert parser.get_default(name) == option.default, name
         assert signature[name].default == option.default, name
