@@ -291,8 +291,9 @@ def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
             cluster.close()
         raise AudioFileError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
     try:
-        share = 1 if cluster is not None else None    # a remote worker keeps its own cap
-        futures = {client.submit(_render_file, plan[i], share, pure=False): i for i in todo}
+        # One compute thread per task: a Dask worker runs as many tasks at once as it has
+        # threads (one per core, by Dask's convention), so more would oversubscribe it.
+        futures = {client.submit(_render_file, plan[i], 1, pure=False): i for i in todo}
         for future in as_completed(futures):
             finished(futures[future], future.result())
     except BaseException:
