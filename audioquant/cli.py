@@ -463,6 +463,8 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
     if ext is None:
         own = {os.path.splitext(p)[1].lower() for p in args.paths}
         ext = None if own <= set(io.FORMATS_BY_EXTENSION) else ".wav"
+    if args.report is not None:
+        io.output_target(args.report)   # a report that cannot be written: before the batch
     bars = None
     if not args.quiet and sys.stderr is not None and sys.stderr.isatty():
         bars = batch.ProgressBars(args.paths)

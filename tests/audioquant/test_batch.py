@@ -174,3 +174,16 @@ def test_cli_batch_options_without_a_batch_are_usage_errors(tmp_path, capsys, ar
 
     assert main(["render", "a.wav", "b.wav", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_batch_report_that_cannot_be_written_stops_it_before_any_file(tmp_path, stems,
+                                                                          capsys):
+    from audioquant.cli import main
+
+    out = tmp_path / "delivered"
+    out.mkdir()
+    status = main(["render", *stems[:3], "--out-dir", str(out),
+                   "--report", str(tmp_path / "missing" / "batch.json")])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1 and "missing does not exist" in err
+    assert os.listdir(out) == []
