@@ -25,6 +25,8 @@ Cheat-sheet::
                                           # stray_offs: note-offs that end no note
     midi.write(song.with_notes(result.notes), "tight.mid")
     midi.timing_stats(notes, grid, song.tempo_map)  # mean / max distance from the grid
+    play = midi.performance(song, 48000)  # every channel event at its exact sample, for
+                                          # instruments: .sample, .kind, .channel, .a, .b
 
     # errors
     midi.MidiError                        # root
@@ -41,6 +43,7 @@ from .errors import MidiError, MidiFileError, MidiParameterError
 from .files import format_report, parse_pitch_range, quantize_file, quantize_song, stats_file
 from .grid import DIVISIONS, Grid
 from .notes import Notes, Song, read, write
+from .performance import Performance, performance
 from .quantize import MODES, QuantizeResult, quantize, select, timing_stats
 from .tempo import TempoMap
 
@@ -52,11 +55,13 @@ __all__ = [
     "MidiFileError",
     "MidiParameterError",
     "Notes",
+    "Performance",
     "QuantizeResult",
     "Song",
     "TempoMap",
     "format_report",
     "parse_pitch_range",
+    "performance",
     "quantize",
     "quantize_file",
     "quantize_song",
