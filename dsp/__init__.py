@@ -7,6 +7,12 @@
 - :mod:`dsp.resample` -- band-limited polyphase resampling; sample-and-hold.
 """
 
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
 
 def import_numba():
     """Import and return numba, without its BLAS probe; the kernel modules use this.
@@ -32,7 +38,86 @@ def import_numba():
                 del sys.modules[name]
     import numba
 
+    _guard_kernel_loading(numba)
     return numba
+
+
+#: The signals held back while a kernel loads: Ctrl-C, ``kill``, a closed terminal.
+HELD_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _guard_kernel_loading(numba) -> None:
+    """Make loading and compiling our kernels uninterruptible, in the main thread.
+
+    The first call of a ``@njit(cache=True)`` kernel with new argument types loads its
+    machine code from the cache (0.3-1 s of a render's start-up, all kernels together)
+    or compiles it. A Ctrl-C raised as KeyboardInterrupt in the middle of that lands in
+    llvmlite's Python code and finalizers: "Exception ignored in ..." noise on stderr, a
+    RuntimeError instead of the clean ``error: interrupted``, rarely a crash at exit.
+    So :meth:`Dispatcher.compile` of a kernel of this package runs with SIGINT, SIGTERM
+    and SIGHUP deferred (:func:`held_signals`); a signal that came in meanwhile is
+    delivered as soon as the kernel is loaded, to the handler that was there (the
+    KeyboardInterrupt, or audioquant.io's removal of the temporary output).
+
+    Python runs signal handlers in the main thread only, so that is where a signal can
+    interrupt a load; a kernel first called on a worker thread loads while the main
+    thread waits, and the worker finishes its load before the process ends (the pool's
+    threads are joined at exit). Installed once, for this package's kernels only: other
+    numba users in the process are left alone.
+    """
+    dispatcher = numba.core.dispatcher.Dispatcher
+    compile_ = dispatcher.compile
+    if getattr(compile_, "_audioquant_guard", False):
+        return
+    package = __name__ + "."
+
+    @functools.wraps(compile_)
+    def compile(self, sig):
+        if not getattr(self.py_func, "__module__", "").startswith(package):
+            return compile_(self, sig)
+        with held_signals():
+            return compile_(self, sig)
+
+    compile._audioquant_guard = True
+    dispatcher.compile = compile
+
+
+_holding: list[int] = []        # the signals that came in while held
+
+
+def _hold(signum: int, frame: object) -> None:
+    """The stand-in handler while signals are held: note the signal for later."""
+    _holding.append(signum)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """``with held_signals():`` SIGINT, SIGTERM and SIGHUP wait until the block ends.
+
+    Their handlers are swapped for one that notes the signal; on exit the old handlers
+    are put back and each noted signal is raised again, so it is handled then as it
+    would have been (KeyboardInterrupt for SIGINT). Outside the main thread, where
+    Python cannot change handlers, and inside another ``held_signals``, it does nothing.
+    """
+    import signal
+    import threading
+
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in HELD_SIGNALS:
+            signum = getattr(signal, name, None)
+            handler = None if signum is None else signal.getsignal(signum)
+            if handler is not None and handler is not _hold:   # None: not set from Python
+                saved[signum] = signal.signal(signum, _hold)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        if saved:
+            noted, _holding[:] = list(_holding), []
+            for signum in dict.fromkeys(noted):
+                signal.raise_signal(signum)
 
 
 def _writable_folder(path: str) -> bool:
