@@ -26,7 +26,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from audioquant.dsp import design  # noqa: E402
-
 from audioquant.processors import Requantize, weighted_noise_gain_db  # noqa: E402
 
 RATES = (44100, 48000, 88200, 96000, 176400, 192000)

@@ -43,7 +43,7 @@ from .errors import MidiError, MidiFileError, MidiParameterError
 from .files import format_report, parse_pitch_range, quantize_file, quantize_song, stats_file
 from .grid import DIVISIONS, Grid
 from .notes import Notes, Song, read, write
-from .performance import Performance, performance
+from .playback import Performance, performance
 from .quantize import MODES, QuantizeResult, quantize, select, timing_stats
 from .tempo import TempoMap
 

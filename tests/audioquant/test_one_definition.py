@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audioquant.dsp import design, shaping
 from scipy import integrate
 
 from audioquant import analysis, io
+from audioquant.dsp import design, shaping
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 from audioquant.processors import weighted_noise_gain_db
 

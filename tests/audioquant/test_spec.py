@@ -80,7 +80,6 @@ def test_every_option_has_one_default_in_argparse_the_api_and_the_spec():
 
 def test_the_spec_choices_are_the_library_s():
     from audioquant.dsp.dither import DITHER_KINDS
-
     from audioquant.sampling import MAX_RATE, MIN_RESAMPLE_RATE, QUALITIES
 
     assert set(OPTIONS["dither"].choices) == set(DITHER_KINDS)

@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from audioquant.dsp import design
 from scipy import linalg, optimize, signal
 
 from audioquant import analysis
 from audioquant.cli import main
+from audioquant.dsp import design
 from audioquant.errors import ParameterError
 from audioquant.processors import Requantize, best_shaper, weighted_noise_gain_db
 from tests.conftest import sine

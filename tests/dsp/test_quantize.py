@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audioquant.dsp import shaping
-from audioquant.dsp.dither import dither_samples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
+from audioquant.dsp import shaping
+from audioquant.dsp.dither import dither_samples
 from audioquant.processors import Requantize
 from tests import naive
 from tests.conftest import sine

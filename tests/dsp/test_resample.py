@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from audioquant.dsp.resample import (
     FFTWorkspace,
     PolyphaseScratch,

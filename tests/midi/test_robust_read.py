@@ -9,9 +9,9 @@ import struct
 import mido
 import numpy as np
 import pytest
-from audioquant.midi import smf
 
 from audioquant import midi
+from audioquant.midi import smf
 from tests.midi.helpers import random_performance, write_mido
 
 # ------------------------------------------------------------------ bytes, by hand

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from audioquant.midi.performance import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM, performance
 
 from audioquant import midi
+from audioquant.midi.playback import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM, performance
 from tests.midi.helpers import SAMPLE
 
 
