@@ -126,6 +126,7 @@ def test_other_packages_kernels_load_as_usual():
 
 def test_audioquant_installs_the_guard_on_numba():
     import numba
+
     from audioquant.dsp import dither  # noqa: F401 - loads numba through import_numba
 
     assert numba.core.dispatcher.Dispatcher.compile._audioquant_guard
