@@ -1,5 +1,11 @@
 """``python -m audioquant`` runs the command line."""
 
-from audioquant.cli import run
+import sys
+
+try:
+    from audioquant.cli import run
+except KeyboardInterrupt:     # Ctrl-C while the command line itself loads
+    sys.stderr.write("error: interrupted\n")
+    sys.exit(130)
 
 run()

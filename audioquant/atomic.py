@@ -177,7 +177,11 @@ class Committed:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.commit()
+            try:
+                self.commit()
+            except BaseException:    # Ctrl-C in the middle of committing, too
+                self.abort()
+                raise
         else:
             self.abort()
 

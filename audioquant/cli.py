@@ -756,6 +756,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or bad usage (already on stderr)
         sys.stdout = real_stdout
         return _deliver(captured.getvalue(), _exit_code(exc), product=True)
+    except KeyboardInterrupt:  # Ctrl-C while the options are checked: nothing written yet
+        sys.stdout = real_stdout
+        _say_error("error: interrupted")
+        return 128 + 2
     finally:
         sys.stdout = real_stdout
     if _writes_stdout(args):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from audioquant import io
+from audioquant.dsp import held_signals
 from audioquant.errors import AudioFileError, ParameterError
 from audioquant.processors import Gain, Processor, Requantize, fit_frames, non_finite_error
 from audioquant.spec import OPTIONS, RenderSpec
@@ -145,6 +146,31 @@ class Chain(Processor):
         return out
 
 
+def _put(items: queue.Queue, item: object) -> None:
+    """``items.put(item)`` from the main thread, safe from Ctrl-C: a KeyboardInterrupt
+    raised inside the queue's ``with lock:`` can leave the lock held (CPython raises
+    signals between a lock's ``__enter__`` and its ``try``) and every later put or get
+    then hangs. So each try holds the signals (:func:`audioquant.dsp.held_signals`) and
+    waits at most 0.1 s; a signal is raised between tries."""
+    while True:
+        with held_signals():
+            try:
+                items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+
+def _get(items: queue.Queue) -> object:
+    """``items.get()`` from the main thread, safe from Ctrl-C (see :func:`_put`)."""
+    while True:
+        with held_signals():
+            try:
+                return items.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
     """Iterate ``blocks`` with a reader thread running up to ``depth`` blocks ahead
     (libsndfile releases the GIL, so reading overlaps the numba kernel)."""
@@ -166,7 +192,7 @@ def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
     thread.start()
     try:
         while True:
-            item = items.get()
+            item = _get(items)
             if item is done:
                 return
             if isinstance(item, BaseException):
@@ -176,10 +202,11 @@ def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
         stop.set()
 
         def drain() -> None:            # unblock a reader waiting on a full queue
-            try:
-                items.get_nowait()
-            except queue.Empty:
-                thread.join(0.01)
+            with held_signals():
+                try:
+                    items.get(timeout=0.01)
+                except queue.Empty:
+                    thread.join(0.01)
         _until_ended(thread, drain)
 
 
@@ -208,16 +235,16 @@ def _write_behind(writer: io.AtomicWriter, blocks: Iterator[np.ndarray],
         for block in blocks:
             if failure:
                 break
-            items.put(block)
+            _put(items, block)
             frames += block.shape[1]
     finally:
         ended = []
 
         def hand_over() -> None:
             if not ended:
-                items.put(None)
+                _put(items, None)
                 ended.append(True)
-            thread.join()
+            thread.join(0.1)
         _until_ended(thread, hand_over)
     if failure:
         raise failure[0]
