@@ -273,15 +273,36 @@ def _render_spec(args: argparse.Namespace):
     settings, then the flags given. UsageError for a bad preset or a combination that
     can do nothing; AudioFileError for a preset file that cannot be read."""
     from audioquant.errors import ParameterError
-    from audioquant.spec import RenderOptions, RenderSpec, load_preset, merge_options
+    from audioquant.midi_cli import quantize_options
+    from audioquant.spec import (
+        OPTIONS,
+        QUANTIZE_OPTIONS,
+        RenderOptions,
+        RenderSpec,
+        load_preset,
+        merge_options,
+    )
 
-    flags = {name: getattr(args, name) for name in getattr(args, GIVEN, None) or ()}
-    preset = {}
+    given = getattr(args, GIVEN, None) or ()
+    flags = {name: getattr(args, name) for name in given if name in OPTIONS}
+    midi_flags = [QUANTIZE_OPTIONS[name].flag or name for name in given
+                  if name in QUANTIZE_OPTIONS]
+    midi_input = _midi_inputs(args)
+    preset, loaded = {}, None
     if args.preset is not None:
         try:
-            preset = dict(load_preset(args.preset).table("render"))
+            loaded = load_preset(args.preset)
+            if not (midi_input and loaded.midi and not loaded.options):
+                preset = dict(loaded.table("render"))
         except ParameterError as exc:
             raise UsageError(str(exc)) from None
+    if midi_flags and not midi_input:
+        raise UsageError(f"{midi_flags[0]} is a MIDI quantize option: it needs a MIDI input")
+    if not midi_input and "instrument" in flags:
+        raise UsageError("--instrument plays a MIDI input; the input is audio")
+    quantize = None
+    if midi_input and (midi_flags or (loaded is not None and loaded.midi)):
+        quantize = quantize_options(args, table_required=False)
     merged = merge_options(preset, flags)
     if merged.get("quality") is not None and merged.get("rate") is None:
         if "quality" in flags:
@@ -290,9 +311,17 @@ def _render_spec(args: argparse.Namespace):
         raise UsageError(f"preset {args.preset}: quality needs rate (in the preset or "
                          "--rate): only a rate change resamples")
     try:
-        return RenderSpec(args.input, args.output, RenderOptions(**merged))
+        return RenderSpec(args.input, args.output, RenderOptions(**merged), quantize)
     except ParameterError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _midi_inputs(args: argparse.Namespace) -> bool:
+    """Whether ``render``'s input (any of a batch's inputs) is a MIDI file."""
+    from audioquant.bounce import is_midi
+
+    paths = args.paths if args.out_dir is not None else [args.input]
+    return any(path != "-" and is_midi(path) for path in paths)
 
 
 def _json(data: object) -> str:
@@ -310,6 +339,8 @@ def _json(data: object) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
+    from audioquant.spec import QUANTIZE_EXCLUSIVE, QUANTIZE_OPTIONS
+
     parser = _Parser(prog="audioquant", description="Render audio at reduced bit depth, "
                      "resample, quantize MIDI, and measure the result.", epilog=EPILOG_MAIN)
     parser.add_argument("--version", action=_Version)
@@ -318,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "render", help="render an audio file at reduced bit depth",
-        description="Render IN at a reduced bit depth into OUT, with dither and optional "
+        description="Render IN (audio, or a MIDI file quantized if asked and played by "
+        "--instrument) at a reduced bit depth into OUT, with dither and optional "
         "noise shaping, after an optional sample-rate change (--rate) or sample-and-hold "
         "(--hold-rate). OUT is written whole or not at all; IN is never changed.",
         epilog=EPILOG_RENDER)
@@ -326,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input audio file (anything libsndfile reads) and output file (its "
                    "extension gives the format); with --out-dir, any number of inputs")
     _add_render_options(r)
+    m = r.add_argument_group("MIDI input (quantized, then played by --instrument)")
+    add_options(m, QUANTIZE_OPTIONS, QUANTIZE_EXCLUSIVE)
     b = r.add_argument_group("batch (several inputs into one folder)")
     b.add_argument("--out-dir", metavar="DIR", help="render every IN into DIR, named "
                    "after it; exit 1 if any file fails, the others are still written")
@@ -344,9 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bars on stderr (there "
                    "are none when stderr is not a terminal)")
     r.add_argument("--preset", metavar="NAME|FILE.toml",
-                   help="start from a preset's [render] settings (see `audioquant "
-                   "presets`); flags given as well override it; a preset with no [render] "
-                   "table (a MIDI one) is refused")
+                   help="start from a preset's [render] settings, and for a MIDI input its "
+                   "[midi] quantize settings (see `audioquant presets`); flags given as well "
+                   "override it; a preset with none of the settings the input needs is "
+                   "refused")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_render, check=check_render, usage_prog=r.prog, writes_file=True)
 

@@ -544,7 +544,7 @@ def _render(spec: RenderSpec, processors: Iterable[Processor],
     input_path, output_path = spec.source, spec.output
     bits, dither, rate, hold_rate = opts.bits, opts.dither, opts.rate, opts.hold_rate
     started = time.perf_counter()
-    source = AudioFileSource(input_path)
+    source = open_source(spec)
     if io.same_file(input_path, output_path):
         raise AudioFileError(f"output {output_path} is the input file; "
                              "choose another output path")
@@ -580,6 +580,24 @@ def _render(spec: RenderSpec, processors: Iterable[Processor],
         seed=requantizer.seed, clips=[int(c) for c in requantizer.clips],
         first_clip=requantizer.first_clip, peak_dbfs=sink.peak_dbfs, snr_db=snr,
         gain_db=gain_db, seconds=time.perf_counter() - started)
+
+
+def open_source(spec: RenderSpec) -> Source:
+    """The source of ``spec``: a MIDI file (by its header, or its name ending where it
+    cannot be read) played by ``spec.options.instrument`` at ``spec.options.rate`` (default
+    44.1 kHz) after ``spec.quantize``; otherwise an audio file. ParameterError for quantize
+    settings on an audio file."""
+    from audioquant import bounce
+
+    opts = spec.options
+    if spec.source != "-" and bounce.is_midi(spec.source):
+        return bounce.MidiSource(spec.source, bounce.make_instrument(opts.instrument),
+                                 sample_rate=opts.rate or bounce.DEFAULT_MIDI_RATE,
+                                 quantize=spec.quantize)
+    if spec.quantize is not None:
+        raise ParameterError(f"quantize settings apply to a MIDI input; {spec.source} is "
+                             "read as audio")
+    return AudioFileSource(spec.source)
 
 
 def _two_passes(progress: Progress | None, frames: int | None

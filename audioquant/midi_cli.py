@@ -51,15 +51,16 @@ def _given(args: argparse.Namespace) -> dict:
     from audioquant.spec import QUANTIZE_OPTIONS
 
     return {name: getattr(args, QUANTIZE_OPTIONS[name].dest or name)
-            for name in getattr(args, GIVEN, None) or ()}
+            for name in getattr(args, GIVEN, None) or () if name in QUANTIZE_OPTIONS}
 
 
-def quantize_options(args: argparse.Namespace, names=None):
+def quantize_options(args: argparse.Namespace, names=None, *, table_required: bool = True):
     """The :class:`audioquant.spec.QuantizeOptions` of the arguments: the spec's defaults,
     then the preset's ``[midi]`` table (``--preset``), then the flags typed. UsageError
     (exit 2) for a bad preset, a preset with no ``[midi]`` table or options that cannot
     work together, naming each option by its flag (or, from the preset, by its key);
-    AudioFileError for a preset file that cannot be read."""
+    AudioFileError for a preset file that cannot be read. ``table_required=False``: a
+    preset with no ``[midi]`` table adds nothing (``render`` of a MIDI file with ``cd``)."""
     from audioquant.cli import UsageError
     from audioquant.errors import ParameterError
     from audioquant.spec import (
@@ -75,7 +76,9 @@ def quantize_options(args: argparse.Namespace, names=None):
     name = getattr(args, "preset", None)
     try:
         if name is not None:
-            preset = dict(load_preset(name).table("midi"))
+            loaded = load_preset(name)
+            if table_required or loaded.midi:
+                preset = dict(loaded.table("midi"))
         merged = merge_options(preset, flags, exclusive=QUANTIZE_EXCLUSIVE)
 
         def label(key: str) -> str:

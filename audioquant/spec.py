@@ -235,6 +235,15 @@ class Option:
             raise ParameterError(_relabel(str(exc), self.name, label)) from None
         return value
 
+    def _check_instrument(self, value: Any, label: str) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not (value == "synth"
+                                              or value.lower().endswith(".sf2")):
+            raise ParameterError(f"{label} must be synth or a SoundFont file (.sf2), "
+                                 f"got {value!r}")
+        return value
+
     # -- MIDI quantize's kinds (the midi package is imported only to check a value) -------
 
     def _check_percent(self, value: Any, label: str) -> float:
@@ -375,7 +384,8 @@ class RenderOptions:
     seed: int | None = _option(
         0, "dither seed 0..2**64-1, or 'random'", "--seed", kind="seed", metavar="S")
     rate: int | None = _option(
-        None, "resample to HZ (band-limited) before requantizing", "--rate", kind="rate",
+        None, "resample to HZ (band-limited) before requantizing; a MIDI input is played "
+        "at HZ (default 44100)", "--rate", kind="rate",
         unit="Hz", metavar="HZ")
     quality: str = _option(
         "high", "with --rate: resampler quality quick, low, medium, high or very-high",
@@ -397,6 +407,10 @@ class RenderOptions:
     block_size: int | None = _option(
         None, "frames per processing block (default 2**19 samples' worth; the output is "
         "identical for any size)", "--block", low=1, unit="frames", metavar="N")
+    instrument: str = _option(
+        "synth", "what plays a MIDI input: the built-in synth, or a SoundFont file "
+        "(FONT.sf2, General MIDI programs, drums on channel 10)", "--instrument",
+        kind="instrument", metavar="synth|FONT.sf2")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -548,8 +562,9 @@ def merge_options(*layers: Mapping[str, Any],
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """One render job: ``source`` (an audio file, ``-`` for standard input) into
-    ``output`` (``-`` for standard output) with ``options``.
+    """One render job: ``source`` (an audio file, ``-`` for standard input, or a MIDI
+    file, played by ``options.instrument`` after ``quantize``) into ``output`` (``-`` for
+    standard output) with ``options``.
 
     Frozen and made of plain values, so it pickles: a process pool or a Dask worker gets
     the same job. :meth:`of` builds one from keyword options.
@@ -558,8 +573,13 @@ class RenderSpec:
     source: str
     output: str
     options: RenderOptions = field(default_factory=RenderOptions)
+    #: For a MIDI source: quantize it first with these settings (None: play it as played).
+    quantize: QuantizeOptions | None = None
 
     def __post_init__(self) -> None:
+        if self.quantize is not None and not isinstance(self.quantize, QuantizeOptions):
+            raise ParameterError(f"quantize must be QuantizeOptions or None, got "
+                                 f"{self.quantize!r}")
         for name in ("source", "output"):
             value = getattr(self, name)
             if not isinstance(value, (str, bytes, os.PathLike)):
@@ -573,14 +593,22 @@ class RenderSpec:
 
     @classmethod
     def of(cls, source: str | os.PathLike, output: str | os.PathLike,
+           quantize: Mapping[str, Any] | QuantizeOptions | None = None,
            **options: Any) -> RenderSpec:
-        """``RenderSpec(source, output, RenderOptions(**options))``; a TypeError for an
-        option that does not exist, as for a function."""
+        """``RenderSpec(source, output, RenderOptions(**options), QuantizeOptions(
+        **quantize))``; a TypeError for an option that does not exist, as for a
+        function."""
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise TypeError(f"unknown render option {unknown[0]!r}; the options are "
                             f"{', '.join(OPTIONS)}")
-        return cls(source, output, RenderOptions(**options))
+        if quantize is not None and not isinstance(quantize, QuantizeOptions):
+            unknown = sorted(set(quantize) - set(QUANTIZE_OPTIONS))
+            if unknown:
+                raise TypeError(f"unknown quantize option {unknown[0]!r}; the options are "
+                                f"{', '.join(QUANTIZE_OPTIONS)}")
+            quantize = QuantizeOptions(**quantize)
+        return cls(source, output, RenderOptions(**options), quantize)
 
 
 # -- presets -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from audioquant.engine import RenderReport, render, render_one
 from audioquant.errors import ParameterError
 from audioquant.spec import (
     OPTIONS,
+    QUANTIZE_OPTIONS,
     Preset,
     PresetError,
     RenderOptions,
@@ -69,7 +70,8 @@ def test_every_option_has_one_default_in_argparse_the_api_and_the_spec():
     signature = inspect.signature(render).parameters
     fresh = RenderOptions()
     dests = {a.dest for a in parser._actions if getattr(a, "option", None) is not None}
-    assert dests == set(OPTIONS)
+    quantize_dests = {option.dest or name for name, option in QUANTIZE_OPTIONS.items()}
+    assert dests == set(OPTIONS) | quantize_dests     # (a MIDI input's quantize flags too)
     assert {name for name, p in signature.items()
             if p.kind is p.KEYWORD_ONLY and name not in ("processors", "progress")} == set(OPTIONS)
     for name, option in OPTIONS.items():
