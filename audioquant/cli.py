@@ -494,6 +494,8 @@ def cmd_render_batch(args: argparse.Namespace) -> int:
 
     options = args.spec.options.as_dict()
     seed = options.pop("seed")
+    if args.spec.quantize is not None:      # MIDI inputs: quantized before they are played
+        options["quantize"] = args.spec.quantize
     ext = None if args.format is None else f".{args.format}"
     if ext is None:
         own = {os.path.splitext(p)[1].lower() for p in args.paths}

@@ -177,3 +177,18 @@ def test_cli_render_of_a_midi_file_with_the_clean_preset(tmp_path, capsys):
                                        exact_sample(123, [], 480, 44100))
     assert main(["render", "--preset", "cd", take, str(tmp_path / "cd.wav")]) == 0
     capsys.readouterr()
+
+
+def test_cli_batch_quantizes_every_midi_input(tmp_path, capsys):
+    from audioquant.cli import main
+
+    folder, out = tmp_path / "takes", tmp_path / "bounced"
+    folder.mkdir()
+    out.mkdir()
+    for i in range(2):
+        write_take(str(folder / f"t{i}.mid"), [(130 + i, 300, 60, 100)])
+    assert main(["render", *sorted(map(str, folder.iterdir())), "--out-dir", str(out),
+                 "--grid", "1/16", "--dither", "none"]) == 0
+    capsys.readouterr()
+    for name in ("t0.wav", "t1.wav"):
+        assert onsets(str(out / name)).tolist() == [exact_sample(120, [], 480, 44100)]
