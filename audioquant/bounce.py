@@ -81,9 +81,7 @@ class MidiSource(Source):
             self.tags = {"title": title}
         self.performance = midi.performance(song, self.sample_rate)
         self.notes = self.performance.notes()
-        check = getattr(instrument, "check", None)
-        if check is not None:               # e.g. a font without a program the file asks
-            check(self.performance)
+        instrument.check(self.performance)   # e.g. a font without a program the file asks
 
     def __repr__(self) -> str:
         return f"MidiSource({self.name!r}, {self.instrument!r}, {self.sample_rate})"

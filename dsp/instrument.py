@@ -103,6 +103,11 @@ class Instrument:
 
     # -- what a subclass provides ---------------------------------------------------------
 
+    def check(self, play) -> None:
+        """Raise (one clear message) for a performance this instrument cannot play, e.g. a
+        SoundFont without a program the file asks for; called before any audio is made.
+        The default plays anything."""
+
     def prepare_voices(self, sample_rate: int) -> None:
         """Set up for ``sample_rate`` Hz with no voice sounding (called by :meth:`prepare`)."""
 
