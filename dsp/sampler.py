@@ -1,0 +1,255 @@
+"""The SoundFont sample player's kernel: every sounding voice of a span in one numba call.
+
+A voice is one row of two state matrices (see :mod:`audioquant.dsp.soundfont`, which sets
+them up from a preset's zones): ``vf`` float64 and ``vi`` int64, columns named by the
+``F_*`` and ``I_*`` constants below. Per output sample a voice:
+
+0. steps its modulation envelope ``F_MENV`` (0..1, linear segments: delay, attack, hold,
+   decay to ``F_MSUS``, release; generators 25-30);
+1. steps its volume envelope (SoundFont 2.04, section 8.1.2 generators 33-38): *delay*
+   (silent, the sample does not advance), *attack* (linear in amplitude: the value after
+   attack sample ``k`` of ``A`` is ``(k + 1) / A``, so the first sample already sounds),
+   *hold* (full level), *decay* (a constant dB slope: the amplitude is multiplied by
+   ``F_DK`` per sample down to the sustain level ``F_SUS``), *sustain*, *release*
+   (multiplied by ``F_RK`` per sample). A voice ends once its envelope is below
+   :data:`SILENT` (-100 dB, the spec's "100 % attenuation" of 1000 cB) after the attack;
+2. reads the sample at its position ``I_POS + F_FRAC`` (frames of the font's sample data)
+   by 4-point cubic (Catmull-Rom) interpolation, which gives the frame itself at
+   fraction 0. While looping (mode 1, or mode 3 before the release) the frames past
+   ``I_LE`` are those from ``I_LS`` on, so the loop is seamless; not looping, the frames
+   past ``I_END`` are zero and the voice ends when its position passes ``I_END``;
+3. filters it with a 2-pole low-pass (a biquad, transposed direct form II, coefficients
+   ``F_B0 .. F_A2``, state ``F_Z1``, ``F_Z2``) when ``I_FILTER`` is set; the cutoff
+   follows the modulation envelope (``F_MFC`` cents at its peak), recomputed every
+   :data:`TICK` samples of the voice's life, and so does the pitch (``F_MPITCH`` cents);
+4. adds it, times the envelope and the pan gains ``F_GL``, ``F_GR`` (which include the
+   attenuation and the 1 / 32768 of 16-bit data), into ``left`` and ``right``;
+5. advances by ``F_INC`` frames (the pitch ratio).
+
+Voices are summed in row order, and each step depends only on the voice's own state, so
+the output is bit-identical however a stream is cut into spans. No ``fastmath``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import import_numba
+
+numba = import_numba()
+
+__all__ = ["F_COLUMNS", "I_COLUMNS", "SILENT", "render_voices"]
+
+#: Below this envelope amplitude (-100 dB) a decaying or released voice ends.
+SILENT = 1e-5
+
+# Envelope stages (``vi[:, I_STAGE]``).
+DELAY, ATTACK, HOLD, DECAY, SUSTAIN, RELEASE = 0, 1, 2, 3, 4, 5
+
+# Float columns: the kernel's state, then values only the Python side reads.
+(F_FRAC, F_INC, F_GL, F_GR, F_ENV, F_ASTEP, F_DK, F_SUS, F_RK, F_B0, F_B1, F_B2, F_A1, F_A2,
+ F_Z1, F_Z2, F_MENV, F_MASTEP, F_MDSTEP, F_MSUS, F_MRSTEP, F_FC, F_MFC, F_Q, F_MPITCH, F_RATE,
+ F_STEP, F_CENTS, F_RATIO, F_ATT, F_PAN) = range(31)
+F_COLUMNS = 31
+# Int columns: the kernel's state, then bookkeeping for the Python side.
+(I_ACTIVE, I_POS, I_START, I_END, I_LS, I_LE, I_MODE, I_STAGE, I_CNT, I_HOLD, I_FILTER,
+ I_RELEASED, I_ATTACK, I_MSTAGE, I_MCNT, I_MATTACK, I_MHOLD, I_AGE, I_DIRTY,
+ I_CHANNEL, I_KEY, I_SERIAL, I_NOTE, I_EXCLUSIVE) = range(24)
+I_COLUMNS = 24
+
+#: The modulation envelope's effect on the filter and the pitch is updated every this many
+#: samples of a voice's own life (and at an event that changes the voice).
+TICK = 32
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lowpass(vf, v, menv):
+    """The biquad of voice ``v`` at mod envelope ``menv``: cutoff [absolute cents] =
+    ``F_FC + F_MFC * menv`` held to 1500..13500 and to 0.45 x the rate; Q ``F_Q``."""
+    cents = min(max(vf[v, F_FC] + vf[v, F_MFC] * menv, 1500.0), 13500.0)
+    rate = vf[v, F_RATE]
+    fc = min(440.0 * 2.0 ** ((cents - 6900.0) / 1200.0), 0.45 * rate)
+    w0 = 2.0 * np.pi * fc / rate
+    alpha = np.sin(w0) / (2.0 * vf[v, F_Q])
+    cw = np.cos(w0)
+    a0 = 1.0 + alpha
+    b0 = (1.0 - cw) / 2.0 / a0
+    return b0, (1.0 - cw) / a0, b0, -2.0 * cw / a0, (1.0 - alpha) / a0
+
+
+@numba.njit(cache=True, nogil=True)
+def _render(left, right, data, vf, vi):
+    n = left.shape[0]
+    for v in range(vf.shape[0]):
+        if vi[v, I_ACTIVE] == 0:
+            continue
+        pos = vi[v, I_POS]
+        frac = vf[v, F_FRAC]
+        inc = vf[v, F_INC]
+        gl = vf[v, F_GL]
+        gr = vf[v, F_GR]
+        env = vf[v, F_ENV]
+        start = vi[v, I_START]
+        end = vi[v, I_END]
+        ls = vi[v, I_LS]
+        le = vi[v, I_LE]
+        mode = vi[v, I_MODE]
+        stage = vi[v, I_STAGE]
+        cnt = vi[v, I_CNT]
+        released = vi[v, I_RELEASED]
+        looping = mode == 1 or (mode == 3 and released == 0)
+        span = le - ls
+        filt = vi[v, I_FILTER] != 0
+        b0 = vf[v, F_B0]
+        b1 = vf[v, F_B1]
+        b2 = vf[v, F_B2]
+        a1 = vf[v, F_A1]
+        a2 = vf[v, F_A2]
+        z1 = vf[v, F_Z1]
+        z2 = vf[v, F_Z2]
+        astep = vf[v, F_ASTEP]
+        dk = vf[v, F_DK]
+        sus = vf[v, F_SUS]
+        rk = vf[v, F_RK]
+        menv = vf[v, F_MENV]
+        mastep = vf[v, F_MASTEP]
+        mdstep = vf[v, F_MDSTEP]
+        msus = vf[v, F_MSUS]
+        mrstep = vf[v, F_MRSTEP]
+        mstage = vi[v, I_MSTAGE]
+        mcnt = vi[v, I_MCNT]
+        mpitch = vf[v, F_MPITCH]
+        mfilter = vf[v, F_MFC] != 0.0
+        age = vi[v, I_AGE]
+        step = vf[v, F_STEP]
+        if mpitch == 0.0:
+            step = inc
+        elif vi[v, I_DIRTY] != 0:            # the bend changed at this span's first sample
+            step = inc * 2.0 ** (mpitch * menv / 1200.0)
+        vi[v, I_DIRTY] = 0
+        alive = True
+        for t in range(n):
+            # -- the modulation envelope (linear: attack, hold, decay to sustain, release)
+            if age % TICK == 0:
+                if mpitch != 0.0:
+                    step = inc * 2.0 ** (mpitch * menv / 1200.0)
+                if filt and (mfilter or age == 0):
+                    b0, b1, b2, a1, a2 = _lowpass(vf, v, menv)
+            age += 1
+            if mstage == DELAY:
+                mcnt -= 1
+                if mcnt <= 0:
+                    mstage = ATTACK
+                    mcnt = vi[v, I_MATTACK]
+            elif mstage == ATTACK:
+                if mcnt > 0:
+                    menv += mastep
+                    mcnt -= 1
+                if mcnt <= 0:
+                    menv = 1.0
+                    mstage = HOLD
+                    mcnt = vi[v, I_MHOLD]
+            elif mstage == HOLD:
+                mcnt -= 1
+                if mcnt <= 0:
+                    mstage = DECAY
+            elif mstage == DECAY:
+                menv -= mdstep
+                if menv <= msus:
+                    menv = msus
+                    mstage = SUSTAIN
+            elif mstage == RELEASE:
+                menv = max(menv - mrstep, 0.0)
+            # -- the envelope's value for this sample
+            if stage == DELAY:
+                cnt -= 1
+                if cnt <= 0:
+                    stage = ATTACK
+                    cnt = vi[v, I_ATTACK]
+                continue
+            elif stage == ATTACK:
+                if cnt > 0:
+                    env += astep
+                    cnt -= 1
+                if cnt <= 0:
+                    env = 1.0
+                    stage = HOLD
+                    cnt = vi[v, I_HOLD]
+            elif stage == HOLD:
+                cnt -= 1
+                if cnt <= 0:
+                    stage = DECAY
+            elif stage == DECAY:
+                env *= dk
+                if env <= sus:
+                    env = sus
+                    stage = SUSTAIN
+            elif stage == RELEASE:
+                env *= rk
+            if env < SILENT and stage >= DECAY:
+                alive = False
+                break
+            # -- the sample at pos + frac: 4-point cubic interpolation
+            i = pos
+            p0 = float(data[i - 1]) if i - 1 >= start else float(data[start])
+            p1 = float(data[i])
+            if looping:
+                j = i + 1
+                if j >= le:
+                    j -= span
+                p2 = float(data[j])
+                j = i + 2
+                while j >= le:
+                    j -= span
+                p3 = float(data[j])
+            else:
+                p2 = float(data[i + 1]) if i + 1 < end else 0.0
+                p3 = float(data[i + 2]) if i + 2 < end else 0.0
+            y = p1 + 0.5 * frac * (p2 - p0 + frac * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
+                                                     + frac * (3.0 * (p1 - p2) + p3 - p0)))
+            if filt:
+                out = b0 * y + z1
+                z1 = b1 * y - a1 * out + z2
+                z2 = b2 * y - a2 * out
+                y = out
+            y *= env
+            left[t] += y * gl
+            right[t] += y * gr
+            # -- advance
+            frac += step
+            k = int(frac)
+            pos += k
+            frac -= k
+            if looping:
+                while pos >= le:
+                    pos -= span
+            elif pos >= end:
+                alive = False
+                break
+        vi[v, I_ACTIVE] = 1 if alive else 0
+        vi[v, I_POS] = pos
+        vi[v, I_STAGE] = stage
+        vi[v, I_CNT] = cnt
+        vf[v, F_FRAC] = frac
+        vf[v, F_ENV] = env
+        vf[v, F_Z1] = z1
+        vf[v, F_Z2] = z2
+        vf[v, F_B0] = b0
+        vf[v, F_B1] = b1
+        vf[v, F_B2] = b2
+        vf[v, F_A1] = a1
+        vf[v, F_A2] = a2
+        vf[v, F_MENV] = menv
+        vf[v, F_STEP] = step
+        vi[v, I_MSTAGE] = mstage
+        vi[v, I_MCNT] = mcnt
+        vi[v, I_AGE] = age
+
+
+def render_voices(left: np.ndarray, right: np.ndarray, data: np.ndarray, vf: np.ndarray,
+                  vi: np.ndarray) -> None:
+    """Add the active voices' next ``left.size`` samples into ``left`` and ``right``
+    (contiguous float64, full scale 1.0) and advance their state (see the module).
+    ``data``: the font's 16-bit sample frames; ``vf`` (voices, :data:`F_COLUMNS`)
+    float64 and ``vi`` (voices, :data:`I_COLUMNS`) int64 state, updated in place."""
+    _render(left, right, data, vf, vi)
