@@ -482,11 +482,12 @@ def _drum(fv, iv, v, n, tmp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _render(fv, iv, pv, now, out):
-    """Add every active voice's next ``out.shape[1]`` samples into ``out`` (2, n), voice
-    by voice in index order (a fixed order of additions: bit-exact for any split);
-    ``now``: the absolute index of out's first sample. Voices that fall silent end."""
-    n = out.shape[1]
+def _render(fv, iv, pv, now, out_left, out_right):
+    """Add every active voice's next ``n`` samples into ``out_left`` and ``out_right``
+    (each n long), voice by voice in index order (a fixed order of additions: bit-exact
+    for any split); ``now``: the absolute index of the first sample. Voices that fall
+    silent end."""
+    n = out_left.shape[0]
     tmp = np.empty(n)
     mag = np.zeros(n)
     for v in range(fv.shape[0]):
@@ -525,8 +526,8 @@ def _render(fv, iv, pv, now, out):
                     iv[v, I_ACTIVE] = 0
                     break
             y = env * tmp[j]
-            out[0, j] += y * left
-            out[1, j] += y * right
+            out_left[j] += y * left
+            out_right[j] += y * right
         fv[v, F_DIST] = dist
         iv[v, I_STAGE] = stage
         fv[v, F_ENV] = env
@@ -605,8 +606,14 @@ class Synth(Instrument):
 
     def render_voices(self, out: np.ndarray) -> None:
         if out.shape[1]:
-            _render(self._f, self._i, self._p, self._clock, out)
+            _render(self._f, self._i, self._p, self._clock, out[0], out[1])
             self._clock += out.shape[1]
 
     def sounding(self) -> bool:
         return bool(self._i[:, I_ACTIVE].any())
+
+    def active_notes(self) -> list[tuple[int, int]]:
+        """The ``(channel, pitch)`` of every sounding voice, by start order (oldest first)."""
+        on = np.flatnonzero(self._i[:, I_ACTIVE])
+        on = on[np.argsort(self._i[on, I_ORDER], kind="stable")]
+        return [(int(self._i[v, I_CHANNEL]), int(self._i[v, I_PITCH])) for v in on]
