@@ -119,9 +119,12 @@ N_INT = 8
 # A partial is the resonator y[n+1] = c1 y[n] - c2 y[n-1], y[n] = Im z r^n e^{i w n}:
 # its state ``cur`` = y[n] (the next output) and ``prev`` = y[n-1]; c1 = 2 r cos w,
 # c2 = r^2; ``cos`` = cos w and ``rsin`` = 1 / sin w recover Re z (for the level and a
-# retune); ``ratio`` to the fundamental, ``damp`` = r per sample.
-P_CUR, P_PREV, P_C1, P_C2, P_COS, P_RSIN, P_RATIO, P_DAMP = range(8)
-N_PART = 8
+# retune); ``ratio`` to the fundamental, ``damp`` = r per sample. It runs two samples a
+# step from each even age n (y[n+2] = d1 y[n] - d2 y[n-1], d1 = c1^2 - c2, d2 = c1 c2:
+# half the dependency chain); ``next`` = y[n+1] holds the step's second value when a
+# span ends between the two (odd age), so any split computes the same numbers.
+P_CUR, P_PREV, P_C1, P_C2, P_COS, P_RSIN, P_RATIO, P_DAMP, P_D1, P_D2, P_NEXT = range(11)
+N_PART = 11
 
 _TWO_PI = 2.0 * math.pi
 
@@ -244,7 +247,8 @@ def _set_partial(pv, v, k, real, freq, rate):
     Re z = ``real``); at or past Nyquist it is gone (silent for good)."""
     r = pv[v, k, P_DAMP]
     if not (freq > 0.0 and freq < 0.5 * rate) or (real == 0.0 and pv[v, k, P_CUR] == 0.0):
-        pv[v, k, P_CUR] = pv[v, k, P_PREV] = pv[v, k, P_C1] = pv[v, k, P_C2] = 0.0
+        pv[v, k, P_CUR] = pv[v, k, P_PREV] = pv[v, k, P_NEXT] = 0.0
+        pv[v, k, P_C1] = pv[v, k, P_C2] = pv[v, k, P_D1] = pv[v, k, P_D2] = 0.0
         return
     w = _TWO_PI * freq / rate
     cos_w, sin_w = math.cos(w), math.sin(w)
@@ -254,6 +258,10 @@ def _set_partial(pv, v, k, real, freq, rate):
     pv[v, k, P_RSIN] = 1.0 / sin_w
     # y[n-1] = Im(z e^{-iw}) / r
     pv[v, k, P_PREV] = (pv[v, k, P_CUR] * cos_w - real * sin_w) / r
+    c1, c2 = pv[v, k, P_C1], pv[v, k, P_C2]
+    pv[v, k, P_D1] = c1 * c1 - c2
+    pv[v, k, P_D2] = c1 * c2
+    pv[v, k, P_NEXT] = c1 * pv[v, k, P_CUR] - c2 * pv[v, k, P_PREV]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -419,47 +427,63 @@ def _additive(fv, iv, v, n, tmp):
     fv[v, F_PHASE] = phase
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bound(pv, v, k, cur, prev):
+    """|Im z| + |Re z| of partial ``k`` in the state (cur, prev): a bound of its level."""
+    return abs(cur) + abs((cur * pv[v, k, P_COS] - pv[v, k, P_DAMP] * prev) * pv[v, k, P_RSIN])
+
+
 @numba.njit(cache=True, nogil=True)
-def _partials(fv, pv, v, n, now, tmp, mag):
+def _partials(fv, iv, pv, v, n, now, tmp, mag):
     """The partials' next ``n`` samples into ``tmp`` (overwritten); their summed level
-    bounds (|Re z| + |Im z|) at the absolute multiples of 64 into ``mag``. Four
-    resonators at a time; a group that has died away is dropped at such a multiple."""
+    bounds at the absolute multiples of 64 into ``mag``. Four resonators at a time, two
+    samples a step (see ``P_NEXT``); a group that has died away is dropped at such a
+    multiple."""
     tmp[:n] = 0.0
     floor = PARTIAL_FLOOR / max(fv[v, F_AMP], 1e-300)
+    odd = iv[v, I_AGE] & 1
     for g in range(0, PARTIALS, 4):
-        a, ap, a1, a2 = pv[v, g, P_CUR], pv[v, g, P_PREV], pv[v, g, P_C1], pv[v, g, P_C2]
-        b, bp, b1, b2 = pv[v, g + 1, P_CUR], pv[v, g + 1, P_PREV], pv[v, g + 1, P_C1], \
-            pv[v, g + 1, P_C2]
-        c, cp, c1, c2 = pv[v, g + 2, P_CUR], pv[v, g + 2, P_PREV], pv[v, g + 2, P_C1], \
-            pv[v, g + 2, P_C2]
-        d, dp, d1, d2 = pv[v, g + 3, P_CUR], pv[v, g + 3, P_PREV], pv[v, g + 3, P_C1], \
-            pv[v, g + 3, P_C2]
-        if a2 == 0.0 and b2 == 0.0 and c2 == 0.0 and d2 == 0.0:
+        q = pv[v, g:g + 4]
+        if q[0, P_C2] == 0.0 and q[1, P_C2] == 0.0 and q[2, P_C2] == 0.0 \
+                and q[3, P_C2] == 0.0:
             continue
-        for j in range(n):
+        a, ap, an, a1, a2 = q[0, P_CUR], q[0, P_PREV], q[0, P_NEXT], q[0, P_D1], q[0, P_D2]
+        b, bp, bn, b1, b2 = q[1, P_CUR], q[1, P_PREV], q[1, P_NEXT], q[1, P_D1], q[1, P_D2]
+        c, cp, cn, c1, c2 = q[2, P_CUR], q[2, P_PREV], q[2, P_NEXT], q[2, P_D1], q[2, P_D2]
+        d, dp, dn, d1, d2 = q[3, P_CUR], q[3, P_PREV], q[3, P_NEXT], q[3, P_D1], q[3, P_D2]
+        ac, bc, cc, dc = q[0, P_C1], q[1, P_C1], q[2, P_C1], q[3, P_C1]
+        ad, bd, cd, dd = q[0, P_C2], q[1, P_C2], q[2, P_C2], q[3, P_C2]
+        dead = False
+        j = 0
+        while j < n:
             if ((now + j) & 63) == 0:
-                pv[v, g, P_CUR], pv[v, g, P_PREV] = a, ap
-                pv[v, g + 1, P_CUR], pv[v, g + 1, P_PREV] = b, bp
-                pv[v, g + 2, P_CUR], pv[v, g + 2, P_PREV] = c, cp
-                pv[v, g + 3, P_CUR], pv[v, g + 3, P_PREV] = d, dp
-                m = ((abs(a) + abs(_real_part(pv, v, g)))
-                     + (abs(b) + abs(_real_part(pv, v, g + 1)))) \
-                    + ((abs(c) + abs(_real_part(pv, v, g + 2)))
-                       + (abs(d) + abs(_real_part(pv, v, g + 3))))
+                m = ((_bound(pv, v, g, a, ap) + _bound(pv, v, g + 1, b, bp))
+                     + (_bound(pv, v, g + 2, c, cp) + _bound(pv, v, g + 3, d, dp)))
                 if m < floor:               # the group has died away: dropped from here
-                    a = ap = b = bp = c = cp = d = dp = 0.0
-                    a2 = b2 = c2 = d2 = 0.0
+                    dead = True
                     break
                 mag[j] += m
             tmp[j] += (a + b) + (c + d)
-            a, ap = a1 * a - a2 * ap, a
-            b, bp = b1 * b - b2 * bp, b
-            c, cp = c1 * c - c2 * cp, c
-            d, dp = d1 * d - d2 * dp, d
-        pv[v, g, P_CUR], pv[v, g, P_PREV], pv[v, g, P_C2] = a, ap, a2
-        pv[v, g + 1, P_CUR], pv[v, g + 1, P_PREV], pv[v, g + 1, P_C2] = b, bp, b2
-        pv[v, g + 2, P_CUR], pv[v, g + 2, P_PREV], pv[v, g + 2, P_C2] = c, cp, c2
-        pv[v, g + 3, P_CUR], pv[v, g + 3, P_PREV], pv[v, g + 3, P_C2] = d, dp, d2
+            if (j & 1) == odd:              # an even age: y[n+1] and y[n+2] from here
+                a, ap, an = ac * a - ad * ap, a, a1 * a - a2 * ap
+                b, bp, bn = bc * b - bd * bp, b, b1 * b - b2 * bp
+                c, cp, cn = cc * c - cd * cp, c, c1 * c - c2 * cp
+                d, dp, dn = dc * d - dd * dp, d, d1 * d - d2 * dp
+            else:                           # the step's second sample: y[n+2] is next
+                a, ap = an, a
+                b, bp = bn, b
+                c, cp = cn, c
+                d, dp = dn, d
+            j += 1
+        if dead:
+            for k in range(g, g + 4):
+                pv[v, k, P_CUR] = pv[v, k, P_PREV] = pv[v, k, P_NEXT] = 0.0
+                pv[v, k, P_C1] = pv[v, k, P_C2] = pv[v, k, P_D1] = pv[v, k, P_D2] = 0.0
+            continue
+        q[0, P_CUR], q[0, P_PREV], q[0, P_NEXT] = a, ap, an
+        q[1, P_CUR], q[1, P_PREV], q[1, P_NEXT] = b, bp, bn
+        q[2, P_CUR], q[2, P_PREV], q[2, P_NEXT] = c, cp, cn
+        q[3, P_CUR], q[3, P_PREV], q[3, P_NEXT] = d, dp, dn
 
 
 @numba.njit(cache=True, nogil=True)
@@ -497,7 +521,7 @@ def _render(fv, iv, pv, now, out_left, out_right):
         partials = wave == PIANO or wave == ORGAN
         if partials:
             mag[:n] = 0.0
-            _partials(fv, pv, v, n, now, tmp, mag)
+            _partials(fv, iv, pv, v, n, now, tmp, mag)
         elif wave == DRUM:
             _drum(fv, iv, v, n, tmp)
         else:
