@@ -210,6 +210,57 @@ def test_the_additive_waves_follow_their_fourier_series():
     assert np.allclose(np.array(levels) / levels[0], 1 / np.arange(1, 6), rtol=1e-3)
 
 
+def channel_level(velocity: int = 100) -> float:
+    """A centred voice's left gain at GM defaults: gain 0.2 x (v/127)^2 x (CC7 100 /
+    127)^2 x cos(pi/4)."""
+    return 0.2 * (velocity / 127) ** 2 * (100 / 127) ** 2 * math.cos(math.pi / 4)
+
+
+def linear_attack(n: int, seconds: float, rate: int) -> np.ndarray:
+    """The envelope's first ``n`` samples: (i + 1) / (seconds x rate), held at 1."""
+    return np.minimum((np.arange(n) + 1) / max(seconds * rate, 1.0), 1.0)
+
+
+@pytest.mark.parametrize(("prog", "attack"), [(SAW_LEAD, 0.005), (SQUARE_LEAD, 0.005),
+                                              (FLUTE, 0.04)])
+@pytest.mark.parametrize("pitch", [57, 93])
+def test_the_additive_waves_are_their_fourier_series(prog, attack, pitch):
+    rate, frames = 44100, 8000
+    f = midi_hz(pitch)
+    out = render(make_song([0], [480], [pitch], events=[program(prog)]), rate)[0, :frames]
+    # Every harmonic below Nyquist, at most 64 (220 Hz: 64 of them; 1760 Hz: 12).
+    k = np.arange(1, 65)
+    k = k[k * f < rate / 2]
+    if prog == SAW_LEAD:
+        weights = 2 / np.pi * (-1.0) ** (k + 1) / k
+    elif prog == SQUARE_LEAD:
+        weights = np.where(k % 2 == 1, 4 / np.pi / k, 0.0)
+    else:
+        weights = np.where(k % 2 == 1, 8 / np.pi**2 * (-1.0) ** ((k - 1) // 2) / k**2, 0.0)
+    n = np.arange(frames)
+    wave = np.sin(2 * np.pi * np.outer(n * f / rate % 1.0, k)) @ weights
+    expected = channel_level() * linear_attack(frames, attack, rate) * wave
+    # The phase accumulates in float64 (an error of ~1e-16 x n cycles) and sin(kx) comes
+    # from a recurrence: both far below 1e-9 of full scale here.
+    assert np.allclose(out, expected, rtol=0, atol=1e-9)
+
+
+def test_the_piano_tone_is_its_decaying_partials():
+    rate, frames, pitch, velocity = 44100, 13000, 60, 100
+    out = render(make_song([0], [960], [pitch], velocity=velocity), rate)[0, :frames]
+    f, inharmonicity = midi_hz(pitch), 0.0004
+    m = np.arange(1, 9)
+    ratio = m * np.sqrt(1 + inharmonicity * m**2) / math.sqrt(1 + inharmonicity)
+    bright = 0.25 + 0.5 * velocity / 127
+    t60 = 20 * 2 ** (-(pitch - 21) / 18) / m                 # seconds, per partial
+    n = np.arange(frames)[:, None]
+    partials = (bright ** (m - 1) / m) * 10 ** (-3 * n / (t60 * rate)) \
+        * np.sin(2 * np.pi * (ratio * f / rate) * n)
+    expected = channel_level(velocity) * linear_attack(frames, 0.002, rate) * partials.sum(1)
+    # The resonators' rounding grows with n, to ~1e-12 of full scale here.
+    assert np.allclose(out, expected, rtol=0, atol=1e-9)
+
+
 # -- envelopes and controllers ------------------------------------------------------------
 
 def rms(x: np.ndarray) -> float:
