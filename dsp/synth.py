@@ -28,7 +28,7 @@ sample is sin(0) = 0 and its first non-zero sample is the next one):
   hats, cymbals, shakers), with an exponential decay; see :data:`DRUM_KITS`. The noise
   is a counter-based hash (:mod:`dsp.dither`'s splitmix64) of the note and the sample
   index since the note-on: the same for any block split. Drums are one-shots: note-offs
-  and the pedal do not shorten them.
+  and the pedal do not shorten them, and pitch bend does not move them.
 
 Programs (0-based GM numbers) to waveforms and envelopes, by family (:data:`PROGRAMS`;
 attack in s, decay as a T60 in s, sustain level, release T60 in s):
@@ -71,7 +71,8 @@ phase continuous). Gains and bend changes apply at the event's sample, without s
 
 Voices: a fixed pool (``polyphony``, default 128). A note-on takes a free voice, else the
 oldest released one, else the oldest. A note-on of a pitch that still sounds unreleased on
-its channel (re-struck under the pedal) releases the old voice first.
+its channel (re-struck under the pedal) releases the old voice first. A stolen voice
+stops at once.
 """
 
 from __future__ import annotations
@@ -541,6 +542,8 @@ def _render(fv, iv, pv, now, out_left, out_right):
                     stage = DECAY
             elif stage == DECAY:
                 dist *= decay               # the distance to the sustain level
+                if abs(dist) < 1e-15:       # (reached: no subnormal numbers, ever)
+                    dist = 0.0
                 env = sustain + dist
             else:
                 env *= release

@@ -147,6 +147,22 @@ def test_each_note_sounds_at_its_midi_pitch(prog, pitch):
     assert abs(cents(peak_hz(segment, rate), midi_hz(pitch))) < 2
 
 
+def test_a_melody_through_a_tempo_map_has_each_notes_pitch():
+    rate, ppq = 48000, 480
+    pitches = [48, 55, 60, 64, 67, 71, 74, 79, 84, 91]
+    starts = np.arange(len(pitches)) * 480
+    tempo = [(960, 400_000), (2400, 700_000), (3400, 550_000)]
+    song = make_song(starts, starts + 470, pitches, tempo=tempo, ppq=ppq,
+                     events=[program(ORGAN)])
+    out = render(song, rate)
+    for tick, pitch in zip(starts.tolist(), pitches, strict=True):
+        s0 = exact_sample(song.tempo_map, tick, rate)
+        s1 = exact_sample(song.tempo_map, tick + 470, rate)
+        # From just after the 5 ms attack to the key-up (0.2 s at least).
+        segment = out[0, s0 + rate // 100:s1]
+        assert abs(cents(peak_hz(segment, rate), midi_hz(pitch))) < 3, pitch
+
+
 @pytest.mark.parametrize(("bend", "bend_range", "semitones"),
                          [(4096, None, 1.0), (-8192, 12, -12.0), (8191, None, 2 * 8191 / 8192)])
 def test_pitch_bend_moves_the_pitch_by_its_semitones(bend, bend_range, semitones):
