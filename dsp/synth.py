@@ -17,11 +17,14 @@ sample is sin(0) = 0 and its first non-zero sample is the next one):
 - ``piano``: :data:`PARTIALS` inharmonic partials ``n f sqrt(1 + B n^2) / sqrt(1 + B)``
   (``B`` = :data:`INHARMONICITY`; the fundamental is exactly ``f``), amplitude
   ``b^(n-1) / n`` with brightness ``b = 0.25 + 0.5 velocity/127`` (louder is brighter),
-  each decaying exponentially with its own 60 dB time ``T60_n = T60_1 / n^0.8``,
-  ``T60_1 = 20 s x 2^(-(pitch - 21) / 18)`` (20 s at A0, 4.4 s at C4, 0.7 s at C8).
-  Partials are damped complex rotators (one complex multiply per partial and sample).
-  Partials at or above Nyquist are left out.
-- ``organ``: undamped partials 1, 2, 3, 4, 6, 8 (amplitudes 1, .5, .3, .2, .12, .08).
+  each decaying exponentially with its own 60 dB time ``T60_n = T60_1 / n``,
+  ``T60_1 = 20 s x 2^(-(pitch - 21) / 18)`` (20 s at A0, 4.4 s at C4, 0.7 s at C8);
+  the envelope's sustain is 1, so the key-up starts the 0.4 s release (the damper).
+  Partials are damped resonators ``y[n+1] = 2 r cos(w) y[n] - r^2 y[n-1]`` (run two
+  samples a step); partials at or above Nyquist are left out, and a group of four that
+  has decayed below :data:`PARTIAL_FLOOR` is dropped.
+- ``organ``: undamped sine partials 1, 2, 3, 4, 6, 8 x f (amplitudes 1, .5, .3, .2, .12,
+  .08): an additive drawbar organ.
 - ``drum`` (channel 10, wire channel 9, GM notes 35..81; other notes are silent): a sine
   whose frequency sweeps exponentially from a start to an end frequency (kick, toms,
   congas, blocks, bells) plus white noise through a one-pole high-pass (snares, claps,
@@ -60,10 +63,12 @@ first step is taken on the note-on sample, so the envelope is non-zero there); t
 is exponential toward the sustain level, the distance falling 60 dB in ``decay``
 seconds; the release is exponential, 60 dB in ``release`` seconds, from the level it
 starts at. A voice ends at the first multiple of 64 samples (absolute) past its attack
-where its level (envelope x partial amplitudes x velocity gain) is below
-:data:`SILENCE` (-90 dB): a pure function of the events, not of the block size.
+where its level (envelope x partial amplitudes x velocity gain, before the channel's
+volume and pan) is below :data:`SILENCE` (-90 dB): a pure function of the events, not
+of the block size.
 
-Level: each voice's amplitude is ``gain x (velocity/127)^2`` (the GM velocity curve,
+Level: each voice's amplitude is ``gain x (velocity/127)^2`` (``gain`` 0.2 by default:
+headroom for chords; the GM velocity curve,
 40 log10(v/127) dB) times the channel's ``state.gain`` (CC 7 and CC 11, GM law) times
 its ``state.pan_gains`` (constant-power). Pitch bend scales every voice's frequency of
 the channel by ``2^(bend_semitones/12)`` at the bend's sample (block/event resolution,
