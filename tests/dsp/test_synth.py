@@ -455,6 +455,19 @@ def test_bad_options_are_refused():
         Synth(gain=-1.0)
     with pytest.raises(ValueError, match="max_tail"):
         Synth(max_tail=-1.0)
+    with pytest.raises(ValueError, match="sample_rate"):
+        Synth().prepare(midi.performance(make_song([0], [10], [60]), 0))
+
+
+def test_a_second_prepare_plays_like_a_fresh_synth():
+    song, rate = busy_song(), 16000
+    inst = Synth()
+    outs = []
+    for _ in range(2):
+        inst.prepare(midi.performance(song, rate))
+        outs.append(inst.render(10**6))
+    assert outs[0].shape[1] < 10**6 and np.array_equal(outs[0], outs[1])
+    assert np.array_equal(outs[0], render(song, rate))
 
 
 def test_the_program_table_covers_every_program():
