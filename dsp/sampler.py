@@ -24,9 +24,12 @@ them up from a preset's zones): ``vf`` float64 and ``vi`` int64, columns named b
    :data:`TICK` samples of the voice's life, and so does the pitch (``F_MPITCH`` cents);
 4. adds it, times the envelope and the pan gains ``F_GL``, ``F_GR`` (which include the
    attenuation and the 1 / 32768 of 16-bit data), into ``left`` and ``right``;
-5. advances by ``F_INC`` frames (the pitch ratio).
+5. advances by ``F_INC`` frames (the pitch ratio), in 32.32 fixed point (a frame index
+   and 32 bits of fraction: one integer add per sample; the ratio is rounded to 2**-32,
+   1e-7 cents).
 
-Voices are summed in row order, and each step depends only on the voice's own state, so
+Voices are summed in two fixed groups (even and odd rows, each in row order, then the
+two sums added: :func:`render_voices`), and each step depends only on the voice's own state, so
 the output is bit-identical however a stream is cut into spans. No ``fastmath``.
 """
 
@@ -39,6 +42,17 @@ from . import import_numba
 numba = import_numba()
 
 __all__ = ["F_COLUMNS", "I_COLUMNS", "SILENT", "render_voices"]
+
+#: Voices are rendered in this many fixed groups (row ``v`` in group ``v % GROUPS``).
+GROUPS = 2
+
+#: Spans with at least this many voice-samples render their groups in parallel threads.
+PARALLEL_WORK = 16384
+
+#: The fixed-point scale of a voice's position: 32 bits of fraction (fonts up to 2**31
+#: frames).
+ONE = 4294967296.0
+INV_ONE = 1.0 / ONE
 
 #: Below this envelope amplitude (-100 dB) a decaying or released voice ends.
 SILENT = 1e-5
@@ -78,13 +92,12 @@ def _lowpass(vf, v, menv):
 
 
 @numba.njit(cache=True, nogil=True)
-def _render(left, right, data, vf, vi):
+def _render(left, right, data, vf, vi, group):
     n = left.shape[0]
-    for v in range(vf.shape[0]):
+    for v in range(group, vf.shape[0], GROUPS):
         if vi[v, I_ACTIVE] == 0:
             continue
-        pos = vi[v, I_POS]
-        frac = vf[v, F_FRAC]
+        ph = (vi[v, I_POS] << 32) + np.int64(vf[v, F_FRAC] * ONE)    # 32.32 fixed point
         inc = vf[v, F_INC]
         gl = vf[v, F_GL]
         gr = vf[v, F_GR]
@@ -127,12 +140,15 @@ def _render(left, right, data, vf, vi):
         elif vi[v, I_DIRTY] != 0:            # the bend changed at this span's first sample
             step = inc * 2.0 ** (mpitch * menv / 1200.0)
         vi[v, I_DIRTY] = 0
+        dph = np.int64(step * ONE + 0.5)
+        span_ph = span << 32
         alive = True
         for t in range(n):
             # -- the modulation envelope (linear: attack, hold, decay to sustain, release)
             if age % TICK == 0:
                 if mpitch != 0.0:
                     step = inc * 2.0 ** (mpitch * menv / 1200.0)
+                    dph = np.int64(step * ONE + 0.5)
                 if filt and (mfilter or age == 0):
                     b0, b1, b2, a1, a2 = _lowpass(vf, v, menv)
             age += 1
@@ -190,7 +206,8 @@ def _render(left, right, data, vf, vi):
                 alive = False
                 break
             # -- the sample at pos + frac: 4-point cubic interpolation
-            i = pos
+            i = ph >> 32
+            frac = (ph & 0xFFFFFFFF) * INV_ONE
             p0 = float(data[i - 1]) if i - 1 >= start else float(data[start])
             p1 = float(data[i])
             if looping:
@@ -216,21 +233,18 @@ def _render(left, right, data, vf, vi):
             left[t] += y * gl
             right[t] += y * gr
             # -- advance
-            frac += step
-            k = int(frac)
-            pos += k
-            frac -= k
+            ph += dph
             if looping:
-                while pos >= le:
-                    pos -= span
-            elif pos >= end:
+                while (ph >> 32) >= le:
+                    ph -= span_ph
+            elif (ph >> 32) >= end:
                 alive = False
                 break
         vi[v, I_ACTIVE] = 1 if alive else 0
-        vi[v, I_POS] = pos
+        vi[v, I_POS] = ph >> 32
         vi[v, I_STAGE] = stage
         vi[v, I_CNT] = cnt
-        vf[v, F_FRAC] = frac
+        vf[v, F_FRAC] = (ph & 0xFFFFFFFF) * INV_ONE
         vf[v, F_ENV] = env
         vf[v, F_Z1] = z1
         vf[v, F_Z2] = z2
@@ -246,10 +260,45 @@ def _render(left, right, data, vf, vi):
         vi[v, I_AGE] = age
 
 
+@numba.njit(cache=True, nogil=True)
+def _mix(left, right, scratch, n):
+    for t in range(n):
+        left[t] += scratch[0, 0, t] + scratch[1, 0, t]
+        right[t] += scratch[0, 1, t] + scratch[1, 1, t]
+
+
+@numba.njit(cache=True, nogil=True)
+def _render_serial(left, right, data, vf, vi, scratch):
+    n = left.shape[0]
+    for g in range(GROUPS):
+        scratch[g, :, :n] = 0.0
+        _render(scratch[g, 0, :n], scratch[g, 1, :n], data, vf, vi, g)
+    _mix(left, right, scratch, n)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _render_parallel(left, right, data, vf, vi, scratch):
+    n = left.shape[0]
+    for g in numba.prange(GROUPS):
+        scratch[g, :, :n] = 0.0
+        _render(scratch[g, 0, :n], scratch[g, 1, :n], data, vf, vi, g)
+    _mix(left, right, scratch, n)
+
+
 def render_voices(left: np.ndarray, right: np.ndarray, data: np.ndarray, vf: np.ndarray,
-                  vi: np.ndarray) -> None:
+                  vi: np.ndarray, scratch: np.ndarray, *, threads: bool = True) -> None:
     """Add the active voices' next ``left.size`` samples into ``left`` and ``right``
     (contiguous float64, full scale 1.0) and advance their state (see the module).
     ``data``: the font's 16-bit sample frames; ``vf`` (voices, :data:`F_COLUMNS`)
-    float64 and ``vi`` (voices, :data:`I_COLUMNS`) int64 state, updated in place."""
-    _render(left, right, data, vf, vi)
+    float64 and ``vi`` (voices, :data:`I_COLUMNS`) int64 state, updated in place;
+    ``scratch``: (:data:`GROUPS`, 2, at least ``left.size``) float64 work space.
+
+    The voices are summed in :data:`GROUPS` fixed groups (row ``v`` in group ``v %
+    GROUPS``), each in row order, and the groups' sums then added in order: the same
+    numbers whether the groups run in parallel threads (``threads`` and a span long
+    enough to pay for them) or one after the other."""
+    work = left.size * int(np.count_nonzero(vi[:, I_ACTIVE]))
+    if threads and work >= PARALLEL_WORK:
+        _render_parallel(left, right, data, vf, vi, scratch)
+    else:
+        _render_serial(left, right, data, vf, vi, scratch)

@@ -452,6 +452,9 @@ class SoundFont(Instrument):
         What the font holds, sorted.
     polyphony : int
         Voices that sound at once (:data:`POLYPHONY`).
+    threads : bool
+        Render long spans' two voice groups in parallel threads (True; the same numbers
+        either way, see :func:`audioquant.dsp.sampler.render_voices`).
     """
 
     def __init__(self, source: str | os.PathLike | bytes, *, max_tail: float = 30.0) -> None:
@@ -468,6 +471,7 @@ class SoundFont(Instrument):
                                .strip("\0 ")) for (bank, program), row in
                               self._by_number.items())
         self.polyphony = POLYPHONY
+        self.threads = True
         self._regions: dict[int, tuple[np.ndarray, list[Region]]] = {}
         sh = self.file.shdr
         self._s_start = sh["start"].astype(np.int64).tolist()
@@ -531,16 +535,21 @@ class SoundFont(Instrument):
         self.sample_rate = int(sample_rate)
         self._vf = np.zeros((self.polyphony, F_COLUMNS))
         self._vi = np.zeros((self.polyphony, I_COLUMNS), dtype=np.int64)
+        self._scratch = np.zeros((sampler.GROUPS, 2, 4096))
         self._serial = 0
         self._note = 0
         self._channel_preset: dict[tuple[int, int], int] = {}
+        self._controls: list[tuple | None] = [None] * 16
 
     def sounding(self) -> bool:
         return bool(self._vi[:, I_ACTIVE].any())
 
     def render_voices(self, out: np.ndarray) -> None:
         if out.shape[1] and self._vi[:, I_ACTIVE].any():
-            sampler.render_voices(out[0], out[1], self._data, self._vf, self._vi)
+            if self._scratch.shape[2] < out.shape[1]:
+                self._scratch = np.zeros((sampler.GROUPS, 2, out.shape[1]))
+            sampler.render_voices(out[0], out[1], self._data, self._vf, self._vi,
+                                  self._scratch, threads=self.threads)
 
     def stop_channel(self, channel: int) -> None:
         vi = self._vi
@@ -565,6 +574,11 @@ class SoundFont(Instrument):
             vi[v, I_STAGE] = RELEASE
 
     def controls_changed(self, channel: int) -> None:
+        state = self.channels_state[channel]
+        now = (state.volume, state.expression, state.pan, state.bend_semitones)
+        if self._controls[channel] == now:          # the pedal, a program: nothing to do
+            return
+        self._controls[channel] = now
         vi = self._vi
         hit = np.flatnonzero((vi[:, I_ACTIVE] == 1) & (vi[:, I_CHANNEL] == channel))
         if hit.size:
