@@ -512,32 +512,24 @@ def _drum(fv, iv, v, n, tmp):
 
 
 @numba.njit(cache=True, nogil=True)
-def _render(fv, iv, pv, now, out_left, out_right):
-    """Add every active voice's next ``n`` samples into ``out_left`` and ``out_right``
-    (each n long), voice by voice in index order (a fixed order of additions: bit-exact
-    for any split); ``now``: the absolute index of the first sample. Voices that fall
-    silent end."""
-    n = out_left.shape[0]
-    tmp = np.empty(n)
-    mag = np.zeros(n)
-    for v in range(fv.shape[0]):
-        if not iv[v, I_ACTIVE]:
-            continue
-        wave = iv[v, I_WAVE]
-        partials = wave == PIANO or wave == ORGAN
-        if partials:
-            mag[:n] = 0.0
-            _partials(fv, iv, pv, v, n, now, tmp, mag)
-        elif wave == DRUM:
-            _drum(fv, iv, v, n, tmp)
-        else:
-            _additive(fv, iv, v, n, tmp)
-        stage = iv[v, I_STAGE]
-        env, dist = fv[v, F_ENV], fv[v, F_DIST]
-        step, decay, sustain, release = fv[v, F_ATTACK], fv[v, F_DECAY], fv[v, F_SUSTAIN], \
-            fv[v, F_RELEASE]
-        left, right = fv[v, F_LEFT], fv[v, F_RIGHT]
-        floor = SILENCE / max(fv[v, F_AMP], 1e-300)
+def _envelope(fv, iv, v, n, now, mag, partials, envs):
+    """Voice ``v``'s envelope for its next ``n`` samples into ``envs``; returns how many
+    it sounds (fewer when it ends: then it is made inactive)."""
+    stage = iv[v, I_STAGE]
+    env, dist = fv[v, F_ENV], fv[v, F_DIST]
+    step, decay, sustain, release = fv[v, F_ATTACK], fv[v, F_DECAY], fv[v, F_SUSTAIN], \
+        fv[v, F_RELEASE]
+    floor = SILENCE / max(fv[v, F_AMP], 1e-300)
+    end = n
+    if stage == DECAY and dist == 0.0:      # at the sustain level: only the end to find
+        env = sustain
+        for j in range((-now) & 63, n, 64):
+            if (env * mag[j] if partials else env) < floor:
+                end = j
+                iv[v, I_ACTIVE] = 0
+                break
+        envs[:end] = env
+    else:
         for j in range(n):
             if stage == ATTACK:
                 env += step
@@ -553,16 +545,45 @@ def _render(fv, iv, pv, now, out_left, out_right):
             else:
                 env *= release
             if ((now + j) & 63) == 0 and stage != ATTACK:
-                level = env * mag[j] if partials else env
-                if level < floor:
+                if (env * mag[j] if partials else env) < floor:
+                    end = j
                     iv[v, I_ACTIVE] = 0
                     break
-            y = env * tmp[j]
+            envs[j] = env
+    fv[v, F_DIST] = dist
+    iv[v, I_STAGE] = stage
+    fv[v, F_ENV] = env
+    return end
+
+
+@numba.njit(cache=True, nogil=True)
+def _render(fv, iv, pv, now, out_left, out_right):
+    """Add every active voice's next ``n`` samples into ``out_left`` and ``out_right``
+    (each n long), voice by voice in index order (a fixed order of additions: bit-exact
+    for any split); ``now``: the absolute index of the first sample. Voices that fall
+    silent end."""
+    n = out_left.shape[0]
+    tmp = np.empty(n)
+    mag = np.zeros(n)
+    envs = np.empty(n)
+    for v in range(fv.shape[0]):
+        if not iv[v, I_ACTIVE]:
+            continue
+        wave = iv[v, I_WAVE]
+        partials = wave == PIANO or wave == ORGAN
+        if partials:
+            mag[:n] = 0.0
+            _partials(fv, iv, pv, v, n, now, tmp, mag)
+        elif wave == DRUM:
+            _drum(fv, iv, v, n, tmp)
+        else:
+            _additive(fv, iv, v, n, tmp)
+        end = _envelope(fv, iv, v, n, now, mag, partials, envs)
+        left, right = fv[v, F_LEFT], fv[v, F_RIGHT]
+        for j in range(end):                # (elementwise: vectorised, same values)
+            y = envs[j] * tmp[j]
             out_left[j] += y * left
             out_right[j] += y * right
-        fv[v, F_DIST] = dist
-        iv[v, I_STAGE] = stage
-        fv[v, F_ENV] = env
         iv[v, I_AGE] += n
 
 
