@@ -11,8 +11,9 @@ them up from a preset's zones): ``vf`` float64 and ``vi`` int64, columns named b
    attack sample ``k`` of ``A`` is ``(k + 1) / A``, so the first sample already sounds),
    *hold* (full level), *decay* (a constant dB slope: the amplitude is multiplied by
    ``F_DK`` per sample down to the sustain level ``F_SUS``), *sustain*, *release*
-   (multiplied by ``F_RK`` per sample). A voice ends once its envelope is below
-   :data:`SILENT` (-100 dB, the spec's "100 % attenuation" of 1000 cB) after the attack;
+   (multiplied by ``F_RK`` per sample). After the attack a voice ends once its envelope
+   is below ``F_FLOOR``: at most :data:`SILENT` (-100 dB, the spec's "100 %
+   attenuation" of 1000 cB), higher when the voice's gain makes it inaudible sooner;
 2. reads the sample at its position ``I_POS + F_FRAC`` (frames of the font's sample data)
    by 4-point cubic (Catmull-Rom) interpolation, which gives the frame itself at
    fraction 0. While looping (mode 1, or mode 3 before the release) the frames past
@@ -63,8 +64,8 @@ DELAY, ATTACK, HOLD, DECAY, SUSTAIN, RELEASE = 0, 1, 2, 3, 4, 5
 # Float columns: the kernel's state, then values only the Python side reads.
 (F_FRAC, F_INC, F_GL, F_GR, F_ENV, F_ASTEP, F_DK, F_SUS, F_RK, F_B0, F_B1, F_B2, F_A1, F_A2,
  F_Z1, F_Z2, F_MENV, F_MASTEP, F_MDSTEP, F_MSUS, F_MRSTEP, F_FC, F_MFC, F_Q, F_MPITCH, F_RATE,
- F_STEP, F_CENTS, F_RATIO, F_ATT, F_PAN) = range(31)
-F_COLUMNS = 31
+ F_STEP, F_FLOOR, F_CENTS, F_RATIO, F_ATT, F_PAN, F_PEAK) = range(33)
+F_COLUMNS = 33
 # Int columns: the kernel's state, then bookkeeping for the Python side.
 (I_ACTIVE, I_POS, I_START, I_END, I_LS, I_LE, I_MODE, I_STAGE, I_CNT, I_HOLD, I_FILTER,
  I_RELEASED, I_ATTACK, I_MSTAGE, I_MCNT, I_MATTACK, I_MHOLD, I_AGE, I_DIRTY,
@@ -89,6 +90,46 @@ def _lowpass(vf, v, menv):
     a0 = 1.0 + alpha
     b0 = (1.0 - cw) / 2.0 / a0
     return b0, (1.0 - cw) / a0, b0, -2.0 * cw / a0, (1.0 - alpha) / a0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _advance_mod(vf, vi, v, menv, mstage, mcnt, m):
+    """The modulation envelope ``m`` samples on: (value, stage, samples left in stage)."""
+    while m > 0:
+        if mstage == DELAY:
+            d = min(mcnt, m)
+            mcnt -= d
+            m -= d
+            if mcnt <= 0:
+                mstage = ATTACK
+                mcnt = vi[v, I_MATTACK]
+        elif mstage == ATTACK:
+            d = min(mcnt, m)
+            menv += d * vf[v, F_MASTEP]
+            mcnt -= d
+            m -= d
+            if mcnt <= 0:
+                menv = 1.0
+                mstage = HOLD
+                mcnt = vi[v, I_MHOLD]
+        elif mstage == HOLD:
+            d = min(mcnt, m)
+            mcnt -= d
+            m -= d
+            if mcnt <= 0:
+                mstage = DECAY
+        elif mstage == DECAY:
+            menv -= m * vf[v, F_MDSTEP]
+            m = 0
+            if menv <= vf[v, F_MSUS]:
+                menv = vf[v, F_MSUS]
+                mstage = SUSTAIN
+        elif mstage == RELEASE:
+            menv = max(menv - m * vf[v, F_MRSTEP], 0.0)
+            m = 0
+        else:
+            m = 0
+    return menv, mstage, mcnt
 
 
 @numba.njit(cache=True, nogil=True)
@@ -124,11 +165,8 @@ def _render(left, right, data, vf, vi, group):
         dk = vf[v, F_DK]
         sus = vf[v, F_SUS]
         rk = vf[v, F_RK]
+        floor = vf[v, F_FLOOR]
         menv = vf[v, F_MENV]
-        mastep = vf[v, F_MASTEP]
-        mdstep = vf[v, F_MDSTEP]
-        msus = vf[v, F_MSUS]
-        mrstep = vf[v, F_MRSTEP]
         mstage = vi[v, I_MSTAGE]
         mcnt = vi[v, I_MCNT]
         mpitch = vf[v, F_MPITCH]
@@ -143,103 +181,87 @@ def _render(left, right, data, vf, vi, group):
         dph = np.int64(step * ONE + 0.5)
         span_ph = span << 32
         alive = True
-        for t in range(n):
-            # -- the modulation envelope (linear: attack, hold, decay to sustain, release)
-            if age % TICK == 0:
+        t = 0
+        while t < n and alive:
+            phase = age % TICK
+            if phase == 0:
+                # Each tick: the filter and the pitch at the mod envelope's value now,
+                # then the mod envelope moved on by one tick (TICK samples at once).
                 if mpitch != 0.0:
                     step = inc * 2.0 ** (mpitch * menv / 1200.0)
                     dph = np.int64(step * ONE + 0.5)
                 if filt and (mfilter or age == 0):
                     b0, b1, b2, a1, a2 = _lowpass(vf, v, menv)
-            age += 1
-            if mstage == DELAY:
-                mcnt -= 1
-                if mcnt <= 0:
-                    mstage = ATTACK
-                    mcnt = vi[v, I_MATTACK]
-            elif mstage == ATTACK:
-                if mcnt > 0:
-                    menv += mastep
-                    mcnt -= 1
-                if mcnt <= 0:
-                    menv = 1.0
-                    mstage = HOLD
-                    mcnt = vi[v, I_MHOLD]
-            elif mstage == HOLD:
-                mcnt -= 1
-                if mcnt <= 0:
-                    mstage = DECAY
-            elif mstage == DECAY:
-                menv -= mdstep
-                if menv <= msus:
-                    menv = msus
-                    mstage = SUSTAIN
-            elif mstage == RELEASE:
-                menv = max(menv - mrstep, 0.0)
-            # -- the envelope's value for this sample
-            if stage == DELAY:
-                cnt -= 1
-                if cnt <= 0:
-                    stage = ATTACK
-                    cnt = vi[v, I_ATTACK]
-                continue
-            elif stage == ATTACK:
-                if cnt > 0:
-                    env += astep
+                menv, mstage, mcnt = _advance_mod(vf, vi, v, menv, mstage, mcnt, TICK)
+            m = min(n - t, TICK - phase)
+            age += m
+            first = t
+            for t in range(first, first + m):
+                # -- the envelope's value for this sample
+                if stage == DELAY:
                     cnt -= 1
-                if cnt <= 0:
-                    env = 1.0
-                    stage = HOLD
-                    cnt = vi[v, I_HOLD]
-            elif stage == HOLD:
-                cnt -= 1
-                if cnt <= 0:
-                    stage = DECAY
-            elif stage == DECAY:
-                env *= dk
-                if env <= sus:
-                    env = sus
-                    stage = SUSTAIN
-            elif stage == RELEASE:
-                env *= rk
-            if env < SILENT and stage >= DECAY:
-                alive = False
-                break
-            # -- the sample at pos + frac: 4-point cubic interpolation
-            i = ph >> 32
-            frac = (ph & 0xFFFFFFFF) * INV_ONE
-            p0 = float(data[i - 1]) if i - 1 >= start else float(data[start])
-            p1 = float(data[i])
-            if looping:
-                j = i + 1
-                if j >= le:
-                    j -= span
-                p2 = float(data[j])
-                j = i + 2
-                while j >= le:
-                    j -= span
-                p3 = float(data[j])
-            else:
-                p2 = float(data[i + 1]) if i + 1 < end else 0.0
-                p3 = float(data[i + 2]) if i + 2 < end else 0.0
-            y = p1 + 0.5 * frac * (p2 - p0 + frac * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
-                                                     + frac * (3.0 * (p1 - p2) + p3 - p0)))
-            if filt:
-                out = b0 * y + z1
-                z1 = b1 * y - a1 * out + z2
-                z2 = b2 * y - a2 * out
-                y = out
-            y *= env
-            left[t] += y * gl
-            right[t] += y * gr
-            # -- advance
-            ph += dph
-            if looping:
-                while (ph >> 32) >= le:
-                    ph -= span_ph
-            elif (ph >> 32) >= end:
-                alive = False
-                break
+                    if cnt <= 0:
+                        stage = ATTACK
+                        cnt = vi[v, I_ATTACK]
+                    continue
+                elif stage == ATTACK:
+                    if cnt > 0:
+                        env += astep
+                        cnt -= 1
+                    if cnt <= 0:
+                        env = 1.0
+                        stage = HOLD
+                        cnt = vi[v, I_HOLD]
+                elif stage == HOLD:
+                    cnt -= 1
+                    if cnt <= 0:
+                        stage = DECAY
+                elif stage == DECAY:
+                    env *= dk
+                    if env <= sus:
+                        env = sus
+                        stage = SUSTAIN
+                elif stage == RELEASE:
+                    env *= rk
+                if env < floor and stage >= DECAY:
+                    alive = False
+                    break
+                # -- the sample at pos + frac: 4-point cubic interpolation
+                i = ph >> 32
+                frac = (ph & 0xFFFFFFFF) * INV_ONE
+                p0 = float(data[i - 1]) if i - 1 >= start else float(data[start])
+                p1 = float(data[i])
+                if looping:
+                    j = i + 1
+                    if j >= le:
+                        j -= span
+                    p2 = float(data[j])
+                    j = i + 2
+                    while j >= le:
+                        j -= span
+                    p3 = float(data[j])
+                else:
+                    p2 = float(data[i + 1]) if i + 1 < end else 0.0
+                    p3 = float(data[i + 2]) if i + 2 < end else 0.0
+                y = p1 + 0.5 * frac * (p2 - p0 + frac * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3
+                                                         + frac * (3.0 * (p1 - p2) + p3 - p0)))
+                if filt:
+                    out = b0 * y + z1
+                    z1 = b1 * y - a1 * out + z2
+                    z2 = b2 * y - a2 * out
+                    y = out
+                y *= env
+                left[t] += y * gl
+                right[t] += y * gr
+                # -- advance
+                ph += dph
+                if looping:
+                    while (ph >> 32) >= le:
+                        ph -= span_ph
+                elif (ph >> 32) >= end:
+                    alive = False
+                    break
+            t += 1
         vi[v, I_ACTIVE] = 1 if alive else 0
         vi[v, I_POS] = ph >> 32
         vi[v, I_STAGE] = stage

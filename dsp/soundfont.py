@@ -83,6 +83,7 @@ from .sampler import (
     F_DK,
     F_ENV,
     F_FC,
+    F_FLOOR,
     F_GL,
     F_GR,
     F_INC,
@@ -93,6 +94,7 @@ from .sampler import (
     F_MRSTEP,
     F_MSUS,
     F_PAN,
+    F_PEAK,
     F_Q,
     F_RATE,
     F_RATIO,
@@ -124,6 +126,7 @@ from .sampler import (
     I_STAGE,
     I_START,
     RELEASE,
+    SILENT,
 )
 
 __all__ = ["POLYPHONY", "SoundFont", "SoundFontError", "SoundFontFile", "read_sf2"]
@@ -133,6 +136,10 @@ POLYPHONY = 256
 
 #: The release of a voice ended by an exclusive class or taken for a new note [s].
 CHOKE_SECONDS = 0.005
+
+#: A voice ends once its loudest possible output falls below this [full scale 1.0]:
+#: -100 dBFS, under the LSB of 16-bit audio (and the -100 dB of its own envelope).
+NOISE_FLOOR = 1e-5
 
 #: The GM drum bank.
 DRUM_BANK = 128
@@ -482,6 +489,7 @@ class SoundFont(Instrument):
         self._s_pitch = sh["pitch"].astype(np.int64).tolist()
         self._s_corr = sh["correction"].astype(np.int64).tolist()
         self._data = np.ascontiguousarray(self.file.data)
+        self._peaks: dict[int, float] = {}
         self.prepare_voices(44100)
 
     # -- presets ---------------------------------------------------------------------------
@@ -582,20 +590,28 @@ class SoundFont(Instrument):
         vi = self._vi
         hit = np.flatnonzero((vi[:, I_ACTIVE] == 1) & (vi[:, I_CHANNEL] == channel))
         if hit.size:
-            self._update(hit, channel)
+            self._update(hit.tolist(), channel)
 
-    def _update(self, voices: np.ndarray, channel: int) -> None:
-        """Gains and play rate of ``voices`` from their own values and the channel state."""
+    def _update(self, voices, channel: int) -> None:
+        """Gains, play rate and end level of ``voices`` (rows) from their own values and
+        the channel state."""
         state = self.channels_state[channel]
-        vf = self._vf
-        att = vf[voices, F_ATT] + concave_cb(state.volume) + concave_cb(state.expression)
-        amp = 10.0 ** (-np.clip(att, 0.0, 1440.0) / 200.0) / 32768.0
-        pan = np.clip(vf[voices, F_PAN] + (max(state.pan, 1) - 64) / 126.0, -0.5, 0.5)
-        vf[voices, F_GL] = amp * np.cos((pan + 0.5) * (np.pi / 2))
-        vf[voices, F_GR] = amp * np.sin((pan + 0.5) * (np.pi / 2))
-        cents = vf[voices, F_CENTS] + 100.0 * state.bend_semitones
-        vf[voices, F_INC] = np.exp2(cents / 1200.0) * vf[voices, F_RATIO]
-        self._vi[voices, I_DIRTY] = 1
+        vf, vi = self._vf, self._vi
+        controls = concave_cb(state.volume) + concave_cb(state.expression)
+        pan_cc = (max(state.pan, 1) - 64) / 126.0
+        bend = 100.0 * state.bend_semitones
+        for v in voices:
+            row = vf[v]
+            amp = 10.0 ** (-min(max(row[F_ATT] + controls, 0.0), 1440.0) / 200.0) / 32768.0
+            pan = (min(max(row[F_PAN] + pan_cc, -0.5), 0.5) + 0.5) * (math.pi / 2)
+            row[F_GL] = amp * math.cos(pan)
+            row[F_GR] = amp * math.sin(pan)
+            row[F_INC] = 2.0 ** ((row[F_CENTS] + bend) / 1200.0) * row[F_RATIO]
+            # The voice can end once it is below NOISE_FLOOR at the output (its loudest
+            # frame, times the resonance's peak), or -100 dB of its own envelope.
+            loudest = max(row[F_GL], row[F_GR]) * row[F_PEAK] * max(row[F_Q], 1.0)
+            row[F_FLOOR] = max(SILENT, NOISE_FLOOR / loudest) if loudest > 0 else 1.0
+            vi[v, I_DIRTY] = 1
 
     def start_note(self, channel: int, pitch: int, velocity: int) -> None:
         state = self.channels_state[channel]
@@ -616,7 +632,7 @@ class SoundFont(Instrument):
             if self._setup(v, region, channel, pitch, velocity):
                 started.append(v)
         if started:
-            self._update(np.array(started), channel)
+            self._update(started, channel)
 
     def _new_voice(self, exclusive: int, channel: int) -> int:
         """A free voice row (the lowest); choking the class ``exclusive`` first."""
@@ -636,6 +652,13 @@ class SoundFont(Instrument):
         loud = vf[:, F_ENV] * np.abs(vf[:, F_GL] + vf[:, F_GR])
         order = np.lexsort((vi[:, I_SERIAL], loud, 1 - vi[:, I_RELEASED]))
         return int(order[0])
+
+    def _peak(self, s: int) -> float:
+        """The largest magnitude of sample ``s``'s frames (int16 units)."""
+        if s not in self._peaks:
+            frames = self._data[self._s_start[s]:self._s_end[s]]
+            self._peaks[s] = float(np.abs(frames.astype(np.int32)).max()) if frames.size else 0.0
+        return self._peaks[s]
 
     def _setup(self, v: int, region: Region, channel: int, pitch: int, velocity: int) -> bool:
         """Fill voice row ``v`` for ``region``; False when the zone has nothing to play."""
@@ -669,6 +692,7 @@ class SoundFont(Instrument):
         vf[F_CENTS] = cents
         vf[F_RATIO] = self._s_rate[s] / rate
         vf[F_ATT] = g[ATTENUATION] + concave_cb(vel)
+        vf[F_PEAK] = self._peak(s)
         vf[F_PAN] = g[PAN] / 1000.0
         # The volume envelope.
         delay = 0 if g[DELAY_VOL] <= -12000 else round(timecents_seconds(g[DELAY_VOL]) * rate)
