@@ -6,18 +6,19 @@ FluidSynth on the same SoundFonts, in the same run.
     python bench/bench_bounce.py                      # writes bench/RESULTS_bounce.md
 
 The performance is picked at run time from ``../shared/data/asap-dev`` (ASAP, CC BY-NC-SA
-4.0: read there, never copied into the repository): among the files nearest in size to
-a 4,000-note one, the one whose length is nearest 506 s. Fonts: TimGM6mb.sf2 (from the
-pretty_midi wheel) and /usr/share/sounds/sf2/FluidR3_GM.sf2 when installed.
+4.0: read there, never copied into the repository): among the 120 files nearest in size
+to a 4,000-note one, the one nearest 506 s and 4,000 notes. Fonts: TimGM6mb.sf2 (from
+the pretty_midi wheel) and /usr/share/sounds/sf2/FluidR3_GM.sf2 when installed.
 
 - Speed: real-time factor = audio seconds / wall seconds for the whole bounce to float
   audio in memory (ours: font parse + render, after one warm-up render that loads the
   numba kernels; FluidSynth: ``fluidsynth -ni -q -r 44100 -g 0.5 -F out.wav FONT in.mid``,
   its whole process including the WAV write), best of ``--repeat`` runs.
-- Onsets: a probe file with the performance's isolated notes only (no other note within
-  300 ms before or 50 ms after; same ticks, same tempo map), rendered by both with reverb
-  and chorus off; a note's onset is the first sample within [-64, +2048) samples of its
-  event whose magnitude passes 1e-4 (-80 dBFS) in silence. "Lateness" is onset minus the
+- Onsets: a probe file of notes of the performance taken one at a time (each starts at
+  least 2 s after the previous one taken ends; same ticks, same pitches and velocities,
+  same tempo map), rendered by both with reverb and chorus off; a note's onset is the
+  first sample within [-64, +2048) samples of its event whose magnitude passes 1e-4
+  (-80 dBFS) in silence. "Lateness" is onset minus the
   event's sample round(seconds(tick) x rate); it includes the sample's own lead-in (the
   frames before the recorded attack), which is the same for both players on the same
   font, so the column "FluidSynth - ours" isolates where FluidSynth puts its events.
@@ -62,16 +63,20 @@ def fonts() -> list[tuple[str, str]]:
 
 
 def pick_performance() -> Path:
-    """The ASAP performance nearest 506 s among the 40 nearest in size to a 4,000-note
-    file (the size per note measured on the files themselves)."""
-    files = [p for p in DATA.rglob("*.mid") if p.name != "midi_score.mid"]
+    """Among the 120 ASAP performances nearest in size to a 4,000-note file (the bytes per
+    note measured on a median-size file), the one nearest 506 s and 4,000 notes."""
+    files = sorted(p for p in DATA.rglob("*.mid") if p.name != "midi_score.mid")
     sizes = np.array([p.stat().st_size for p in files])
     probe = files[int(np.argsort(sizes)[len(files) // 2])]
     per_note = probe.stat().st_size / max(len(midi.read(probe).notes), 1)
-    near = np.argsort(np.abs(sizes - per_note * TARGET_NOTES))[:40]
-    best = min((abs(mido.MidiFile(files[i]).length - TARGET_SECONDS), str(files[i]))
-               for i in near)
-    return Path(best[1])
+    near = np.argsort(np.abs(sizes - per_note * TARGET_NOTES), kind="stable")[:120]
+
+    def distance(path: Path) -> float:
+        song = midi.read(path)
+        seconds = float(song.tempo_map.seconds(np.array([song.notes.end.max()]))[0])
+        return abs(seconds / TARGET_SECONDS - 1) + abs(len(song.notes) / TARGET_NOTES - 1)
+
+    return min((files[i] for i in near), key=distance)
 
 
 def bounce(inst, play, block: int = 65536) -> np.ndarray:
@@ -116,16 +121,12 @@ def isolated_probe(song: midi.Song, path: Path) -> np.ndarray:
     start_s = song.tempo_map.seconds(notes.start)
     end_s = song.tempo_map.seconds(notes.end)
     order = np.argsort(start_s, kind="stable")
-    keep = []
-    for j, i in enumerate(order):
-        earlier = order[:j]
-        later = order[j + 1:]
-        if earlier.size and np.max(end_s[earlier]) > start_s[i] - 0.3:
-            continue
-        if later.size and start_s[later[0]] < start_s[i] + 0.05:
-            continue
-        keep.append(i)
-    keep = np.array(keep[:200], dtype=np.int64)
+    keep, free_at = [], -1.0
+    for i in order.tolist():               # each note alone: 2 s after the last one ends
+        if start_s[i] >= free_at:
+            keep.append(i)
+            free_at = end_s[i] + 2.0
+    keep = np.array(keep[:300], dtype=np.int64)
     mid = mido.MidiFile(ticks_per_beat=song.ticks_per_beat)
     track = mido.MidiTrack()
     mid.tracks.append(track)
@@ -234,7 +235,7 @@ def write_results(path, play, seconds, load, rows, onset_rows) -> None:
         lines.append(f"| {name} | {font} | {audio:.1f} | {wall:.2f} | {audio / wall:.0f}x |")
     lines += [
         "",
-        "Onsets of the performance's isolated notes (a probe file of those notes alone), "
+        "Onsets of notes of the performance played one at a time (a probe file), "
         "lateness in samples after round(seconds(tick) x rate), first sample past -80 dBFS; "
         "it includes the sample's own lead-in, the same for both players on one font:",
         "",
