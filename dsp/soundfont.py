@@ -548,6 +548,7 @@ class SoundFont(Instrument):
         self._note = 0
         self._channel_preset: dict[tuple[int, int], int] = {}
         self._controls: list[tuple | None] = [None] * 16
+        self._keyed: dict[tuple[int, int], list[tuple[int, int]]] = {}   # (row, serial)
 
     def sounding(self) -> bool:
         return bool(self._vi[:, I_ACTIVE].any())
@@ -565,10 +566,9 @@ class SoundFont(Instrument):
 
     def release_note(self, channel: int, pitch: int) -> None:
         vi = self._vi
-        hit = np.flatnonzero((vi[:, I_ACTIVE] == 1) & (vi[:, I_CHANNEL] == channel)
-                             & (vi[:, I_KEY] == pitch) & (vi[:, I_RELEASED] == 0))
-        for v in hit.tolist():
-            self._release(v)
+        for v, serial in self._keyed.pop((channel, pitch), ()):
+            if vi[v, I_SERIAL] == serial and vi[v, I_ACTIVE] and not vi[v, I_RELEASED]:
+                self._release(v)
 
     def _release(self, v: int, rk: float | None = None) -> None:
         vi, vf = self._vi, self._vf
@@ -633,6 +633,8 @@ class SoundFont(Instrument):
                 started.append(v)
         if started:
             self._update(started, channel)
+            self._keyed.setdefault((channel, pitch), []).extend(
+                (v, int(self._vi[v, I_SERIAL])) for v in started)
 
     def _new_voice(self, exclusive: int, channel: int) -> int:
         """A free voice row (the lowest); choking the class ``exclusive`` first."""
@@ -645,9 +647,9 @@ class SoundFont(Instrument):
             rk = 10.0 ** (-5.0 / max(CHOKE_SECONDS * self.sample_rate, 1.0))
             for v in choke.tolist():
                 self._release(v, rk)
-        free = np.flatnonzero(~active)
-        if free.size:
-            return int(free[0])
+        free = int(np.argmin(active))
+        if not active[free]:
+            return free
         # Steal: released voices first, then the quietest, the oldest on ties.
         loud = vf[:, F_ENV] * np.abs(vf[:, F_GL] + vf[:, F_GR])
         order = np.lexsort((vi[:, I_SERIAL], loud, 1 - vi[:, I_RELEASED]))
