@@ -39,9 +39,10 @@ Per voice (units as in the spec):
   centibels of attenuation (1000 cB and more: silence); decay and release fall 100 dB
   in their time. A delay at its minimum, -12000 tc (the spec's default, "about 1 ms"),
   counts as none, so a note starts on its event's sample;
-- attenuation [cB] ``= initialAttenuation`` plus the default modulators: note-on
-  velocity, CC 7 and CC 11, each ``-400 log10(value / 127)`` (the negative concave curve
-  of 960 cB), clamped to 0..1440; the amplitude is ``10 ** (-cB / 200)``;
+- attenuation [cB] ``= 0.4 x initialAttenuation`` (:data:`ATTENUATION_SCALE`, the
+  E-mu behaviour fonts are voiced for) plus the default modulators: note-on velocity,
+  CC 7 and CC 11, each ``-400 log10(value / 127)`` (the negative concave curve of
+  960 cB), clamped to 0..1440; the amplitude is ``10 ** (-cB / 200)``;
 - pan: the ``pan`` generator (0.1 % units) plus CC 10 (the default modulator: -50 %..+50 %
   over 1..127), constant power;
 - the low-pass filter: ``initialFilterFc`` [absolute cents, ``8.176 * 2 ** (c / 1200)`` Hz]
@@ -140,6 +141,11 @@ CHOKE_SECONDS = 0.005
 #: A voice ends once its loudest possible output falls below this [full scale 1.0]:
 #: -100 dBFS, under the LSB of 16-bit audio (and the -100 dB of its own envelope).
 NOISE_FLOOR = 1e-5
+
+#: initialAttenuation counts 0.4 cB per unit, not 1 cB: the E-mu hardware the format was
+#: made for did so, fonts are voiced for it, and FluidSynth, Polyphone and BASSMIDI do the
+#: same (the "SoundFont Spec Implementation Test" no. 11 checks it).
+ATTENUATION_SCALE = 0.4
 
 #: The GM drum bank.
 DRUM_BANK = 128
@@ -693,7 +699,7 @@ class SoundFont(Instrument):
         vi[:] = 0
         vf[F_CENTS] = cents
         vf[F_RATIO] = self._s_rate[s] / rate
-        vf[F_ATT] = g[ATTENUATION] + concave_cb(vel)
+        vf[F_ATT] = ATTENUATION_SCALE * g[ATTENUATION] + concave_cb(vel)
         vf[F_PEAK] = self._peak(s)
         vf[F_PAN] = g[PAN] / 1000.0
         # The volume envelope.

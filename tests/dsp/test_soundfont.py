@@ -192,11 +192,12 @@ def steady_level(font: SoundFont, velocity: int = 127, key: int = 69) -> float:
 
 
 def test_preset_generators_add_to_the_instrument_s():
-    # initialAttenuation: 60 cB in the instrument zone, 40 cB more at the preset level:
-    # 100 cB = 10 dB below the plain zone (amplitude 10 ** (-cB / 200)).
+    # initialAttenuation: 60 in the instrument zone, 40 more at the preset level: 100,
+    # which attenuates 0.4 x 100 = 40 cB (the E-mu scale every player follows), 4 dB
+    # below the plain zone (amplitude 10 ** (-cB / 200)).
     plain = steady_level(font_with())
     both = steady_level(font_with([(ATTEN, 60)], [(ATTEN, 40)]))
-    assert both / plain == pytest.approx(10 ** (-100 / 200), rel=1e-9)
+    assert both / plain == pytest.approx(10 ** (-40 / 200), rel=1e-9)
     # sampleModes and the root key are instrument-only: at the preset level they are
     # ignored (a preset root key of 57 would move the pitch an octave).
     assert steady_level(font_with(preset_gens=[(ROOT, 57), (MODES, 0)])) == \
@@ -219,7 +220,7 @@ def test_key_ranges_and_program_fallback():
                                [(0, 0, [[(INST, 0)]]), (0, 5, [[(KEYS, (0, 64)), (INST, 0)]])]))
     assert [p[:2] for p in font.presets] == [(0, 0), (0, 5)]
     low, high = steady_level(font, key=57), steady_level(font, key=69)
-    assert high / low == pytest.approx(10 ** (-200 / 200), rel=1e-6)   # same sample, -20 dB
+    assert high / low == pytest.approx(10 ** (-80 / 200), rel=1e-6)    # 0.4 x 200 cB: -8 dB
     # program 5 holds keys 0..64 only: key 69 is silent there; program 9 falls back to 0.
     events = [(0, PROGRAM, 0, 5, 0), (0, NOTE_ON, 0, 69, 100), (0, PROGRAM, 1, 9, 0),
               (0, NOTE_ON, 1, 69, 100), (4410, NOTE_OFF, 0, 69, 0), (4410, NOTE_OFF, 1, 69, 0)]
