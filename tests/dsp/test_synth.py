@@ -163,11 +163,12 @@ def test_a_melody_through_a_tempo_map_has_each_notes_pitch():
         assert abs(cents(peak_hz(segment, rate), midi_hz(pitch))) < 3, pitch
 
 
+@pytest.mark.parametrize("prog", [ORGAN, SAW_LEAD])
 @pytest.mark.parametrize(("bend", "bend_range", "semitones"),
                          [(4096, None, 1.0), (-8192, 12, -12.0), (8191, None, 2 * 8191 / 8192)])
-def test_pitch_bend_moves_the_pitch_by_its_semitones(bend, bend_range, semitones):
+def test_pitch_bend_moves_the_pitch_by_its_semitones(prog, bend, bend_range, semitones):
     rate, ppq = 44100, 480
-    events = [program(ORGAN)]
+    events = [program(prog)]
     if bend_range is not None:                    # RPN 0 (pitch bend range)
         events += [cc(0, 101, 0), cc(0, 100, 0), cc(0, 6, bend_range)]
     events.append((960, mido.Message("pitchwheel", channel=0, pitch=bend)))
@@ -214,6 +215,15 @@ def test_saw_square_and_triangle_do_not_alias_at_a_high_note(prog):
     naive = {SAW_LEAD: 2 * ((phase + 0.5) % 1.0) - 1, SQUARE_LEAD: np.where(phase < 0.5, 1.0, -1.0),
              FLUTE: 1 - 4 * np.abs(((phase - 0.25) % 1.0) - 0.5)}[prog]
     assert inharmonic_fraction(naive, f0, rate) > 1e-6
+
+
+def test_a_bent_saw_stays_band_limited():
+    rate, ppq = 44100, 480
+    events = [program(SAW_LEAD), cc(0, 101, 0), cc(0, 100, 0), cc(0, 6, 12),
+              (960, mido.Message("pitchwheel", channel=0, pitch=8191))]
+    out = render(make_song([0], [2880], [84], events=events, ppq=ppq), rate)
+    f1 = midi_hz(84 + 12 * 8191 / 8192)                  # 2093 Hz after the bend at 1 s
+    assert inharmonic_fraction(out[0, rate + 100:2 * rate + 100], f1, rate) < 1e-9
 
 
 def test_the_additive_waves_follow_their_fourier_series():
