@@ -30,7 +30,8 @@ them up from a preset's zones): ``vf`` float64 and ``vi`` int64, columns named b
    1e-7 cents).
 
 Voices are summed in two fixed groups (even and odd rows, each in row order, then the
-two sums added: :func:`render_voices`), and each step depends only on the voice's own state, so
+two sums added: :func:`render_voices`, which can run the groups in two threads), and
+each step depends only on the voice's own state, so
 the output is bit-identical however a stream is cut into spans. No ``fastmath``.
 """
 
@@ -46,9 +47,6 @@ __all__ = ["F_COLUMNS", "I_COLUMNS", "SILENT", "render_voices"]
 
 #: Voices are rendered in this many fixed groups (row ``v`` in group ``v % GROUPS``).
 GROUPS = 2
-
-#: Spans with at least this many voice-samples render their groups in parallel threads.
-PARALLEL_WORK = 16384
 
 #: The fixed-point scale of a voice's position: 32 bits of fraction (fonts up to 2**31
 #: frames).
@@ -290,25 +288,21 @@ def _mix(left, right, scratch, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def _render_serial(left, right, data, vf, vi, scratch):
+def _render_group(data, vf, vi, scratch, group, n):
+    scratch[group, :, :n] = 0.0
+    _render(scratch[group, 0, :n], scratch[group, 1, :n], data, vf, vi, group)
+
+
+@numba.njit(cache=True, nogil=True)
+def _render_all(left, right, data, vf, vi, scratch):
     n = left.shape[0]
     for g in range(GROUPS):
-        scratch[g, :, :n] = 0.0
-        _render(scratch[g, 0, :n], scratch[g, 1, :n], data, vf, vi, g)
-    _mix(left, right, scratch, n)
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _render_parallel(left, right, data, vf, vi, scratch):
-    n = left.shape[0]
-    for g in numba.prange(GROUPS):
-        scratch[g, :, :n] = 0.0
-        _render(scratch[g, 0, :n], scratch[g, 1, :n], data, vf, vi, g)
+        _render_group(data, vf, vi, scratch, g, n)
     _mix(left, right, scratch, n)
 
 
 def render_voices(left: np.ndarray, right: np.ndarray, data: np.ndarray, vf: np.ndarray,
-                  vi: np.ndarray, scratch: np.ndarray, *, threads: bool = True) -> None:
+                  vi: np.ndarray, scratch: np.ndarray, pool=None) -> None:
     """Add the active voices' next ``left.size`` samples into ``left`` and ``right``
     (contiguous float64, full scale 1.0) and advance their state (see the module).
     ``data``: the font's 16-bit sample frames; ``vf`` (voices, :data:`F_COLUMNS`)
@@ -317,10 +311,19 @@ def render_voices(left: np.ndarray, right: np.ndarray, data: np.ndarray, vf: np.
 
     The voices are summed in :data:`GROUPS` fixed groups (row ``v`` in group ``v %
     GROUPS``), each in row order, and the groups' sums then added in order: the same
-    numbers whether the groups run in parallel threads (``threads`` and a span long
-    enough to pay for them) or one after the other."""
-    work = left.size * int(np.count_nonzero(vi[:, I_ACTIVE]))
-    if threads and work >= PARALLEL_WORK:
-        _render_parallel(left, right, data, vf, vi, scratch)
-    else:
-        _render_serial(left, right, data, vf, vi, scratch)
+    numbers whether the groups run one after the other or in threads. ``pool``: None, or
+    ``pool(work, parts)`` -> an executor or None (``audioquant.threads.pool``'s
+    signature; ``work``: voice-samples), which runs the groups in parallel when it gives
+    an executor (the kernels release the GIL; the groups touch different voices).
+    """
+    n = left.shape[0]
+    executor = None
+    if pool is not None:
+        executor = pool(n * int(np.count_nonzero(vi[:, I_ACTIVE])), GROUPS)
+    if executor is None:
+        _render_all(left, right, data, vf, vi, scratch)
+        return
+    jobs = [executor.submit(_render_group, data, vf, vi, scratch, g, n) for g in range(GROUPS)]
+    for job in jobs:
+        job.result()
+    _mix(left, right, scratch, n)

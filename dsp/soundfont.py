@@ -456,6 +456,8 @@ class SoundFont(Instrument):
         The SF2 file, or its bytes.
     max_tail : float
         The longest release tail rendered after the last event [seconds].
+    pool : callable or None
+        See the attribute.
 
     Attributes
     ----------
@@ -465,12 +467,15 @@ class SoundFont(Instrument):
         What the font holds, sorted.
     polyphony : int
         Voices that sound at once (:data:`POLYPHONY`).
-    threads : bool
-        Render long spans' two voice groups in parallel threads (True; the same numbers
-        either way, see :func:`audioquant.dsp.sampler.render_voices`).
+    pool : callable or None
+        ``pool(work, parts)`` -> an executor or None, e.g. ``audioquant.threads.pool``:
+        long spans then render their two voice groups in parallel threads (the same
+        numbers either way, see :func:`audioquant.dsp.sampler.render_voices`). None (the
+        default): one thread.
     """
 
-    def __init__(self, source: str | os.PathLike | bytes, *, max_tail: float = 30.0) -> None:
+    def __init__(self, source: str | os.PathLike | bytes, *, max_tail: float = 30.0,
+                 pool=None) -> None:
         super().__init__(max_tail=max_tail)
         self.file = read_sf2(source)
         ph = self.file.phdr[:-1]
@@ -484,7 +489,7 @@ class SoundFont(Instrument):
                                .strip("\0 ")) for (bank, program), row in
                               self._by_number.items())
         self.polyphony = POLYPHONY
-        self.threads = True
+        self.pool = pool
         self._regions: dict[int, tuple[np.ndarray, list[Region]]] = {}
         sh = self.file.shdr
         self._s_start = sh["start"].astype(np.int64).tolist()
@@ -564,7 +569,7 @@ class SoundFont(Instrument):
             if self._scratch.shape[2] < out.shape[1]:
                 self._scratch = np.zeros((sampler.GROUPS, 2, out.shape[1]))
             sampler.render_voices(out[0], out[1], self._data, self._vf, self._vi,
-                                  self._scratch, threads=self.threads)
+                                  self._scratch, self.pool)
 
     def stop_channel(self, channel: int) -> None:
         vi = self._vi

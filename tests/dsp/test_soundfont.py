@@ -495,11 +495,15 @@ def test_block_size_does_not_change_a_bit(timgm, busy_performance):
     assert whole.shape[1] > 50000 and np.max(np.abs(whole)) > 0.01
     for block in (1, 64, 997, 4096):
         assert np.array_equal(render(timgm, busy_performance, block), whole), block
-    timgm.threads = False
-    try:
-        assert np.array_equal(render(timgm, busy_performance, 4096), whole)
-    finally:
-        timgm.threads = True
+    # the two voice groups in two threads: the same numbers
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as executor:
+        timgm.pool = lambda work, parts: executor
+        try:
+            assert np.array_equal(render(timgm, busy_performance, 4096), whole)
+        finally:
+            timgm.pool = None
 
 
 def test_prepare_again_is_fresh(timgm, busy_performance):
