@@ -323,7 +323,9 @@ def render_voices(left: np.ndarray, right: np.ndarray, data: np.ndarray, vf: np.
     if executor is None:
         _render_all(left, right, data, vf, vi, scratch)
         return
-    jobs = [executor.submit(_render_group, data, vf, vi, scratch, g, n) for g in range(GROUPS)]
+    jobs = [executor.submit(_render_group, data, vf, vi, scratch, g, n)
+            for g in range(1, GROUPS)]
+    _render_group(data, vf, vi, scratch, 0, n)        # group 0 here, meanwhile
     for job in jobs:
         job.result()
     _mix(left, right, scratch, n)
