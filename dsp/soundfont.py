@@ -36,9 +36,12 @@ Per voice (units as in the spec):
   end and loop addresses with their fine and coarse (x 32768) offsets;
 - the volume envelope in timecents (``seconds = 2 ** (tc / 1200)``) with
   ``keynumToVolEnvHold`` / ``Decay`` (``tc += k * (60 - key)``), the sustain level in
-  centibels of attenuation (1000 cB and more: silence); decay and release fall 100 dB
-  in their time. A delay at its minimum, -12000 tc (the spec's default, "about 1 ms"),
-  counts as none, so a note starts on its event's sample;
+  centibels of attenuation (1000 cB and more: silence); attack linear in amplitude,
+  decay and release fall 100 dB in their time. A delay at its minimum, -12000 tc (the
+  spec's default, "about 1 ms"), counts as none, so a note starts on its event's sample;
+- the modulation envelope (generators 25-32: linear segments 0..1, its sustain in 0.1 %
+  below the peak) to the pitch (``modEnvToPitch``) and the filter cutoff
+  (``modEnvToFilterFc``), in cents at its peak, updated every 32 samples of the voice;
 - attenuation [cB] ``= 0.4 x initialAttenuation`` (:data:`ATTENUATION_SCALE`, the
   E-mu behaviour fonts are voiced for) plus the default modulators: note-on velocity,
   CC 7 and CC 11, each ``-400 log10(value / 127)`` (the negative concave curve of
@@ -54,11 +57,16 @@ Per voice (units as in the spec):
   voices of the same class from earlier notes (a closed hi-hat stops an open one); a key
   struck again releases its earlier voices on the channel;
 - polyphony :data:`POLYPHONY`: when every voice is busy the quietest is taken (released
-  voices first, then the lowest envelope x gain, the oldest on ties).
+  voices first, then the lowest envelope x gain, the oldest on ties);
+- the end of a voice: its sample ends (no loop), or, after the attack, its envelope is
+  below -100 dB or its loudest possible output below :data:`NOISE_FLOOR` (-100 dBFS).
 
-Not implemented: modulation and vibrato LFOs, the modulation envelope, custom modulators
-(``pmod``/``imod`` are read and checked, then ignored), chorus and reverb sends, 24-bit
-samples (``sm24``), bank select (CC 0/32), ROM samples.
+Not implemented: the modulation and vibrato LFOs (generators 5, 6, 10, 13, 21-24),
+custom modulators (``pmod``/``imod`` are read and checked, then ignored) and the default
+modulators to the LFOs, reverb and chorus (CC 1, channel pressure, CC 91, CC 93); reverb
+and chorus; 24-bit samples (``sm24``); bank select (CC 0/32: the base class does not keep
+it); ROM samples (their zones are skipped); stereo sample links (each side is a voice
+with its zone's pan, as FluidSynth does).
 """
 
 from __future__ import annotations
