@@ -12,8 +12,10 @@ the pretty_midi wheel) and /usr/share/sounds/sf2/FluidR3_GM.sf2 when installed.
 
 - Speed: real-time factor = audio seconds / wall seconds for the whole bounce to float
   audio in memory (ours: font parse + render, after one warm-up render that loads the
-  numba kernels; FluidSynth: ``fluidsynth -ni -q -r 44100 -g 0.5 -F out.wav FONT in.mid``,
-  its whole process including the WAV write), best of ``--repeat`` runs.
+  numba kernels; one thread, and with ``pool=audioquant.threads.pool``, which renders
+  the two voice groups of long spans in two threads; FluidSynth:
+  ``fluidsynth -ni -q -r 44100 -g 0.5 -F out.wav FONT in.mid``, its whole process
+  including the WAV write, reverb and chorus on as by default), best of ``--repeat``.
 - Onsets: a probe file of notes of the performance taken one at a time (each starts at
   least 2 s after the previous one taken ends; same ticks, same pitches and velocities,
   same tempo map), rendered by both with reverb and chorus off; a note's onset is the
@@ -43,7 +45,7 @@ import soundfile
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from audioquant import midi  # noqa: E402
+from audioquant import midi, threads  # noqa: E402
 from audioquant.dsp.soundfont import SoundFont  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "data" / "asap-dev"
@@ -186,6 +188,10 @@ def main() -> None:
             wall, audio, _ = time_ours(lambda font=font: SoundFont(font), play, args.repeat)
             rows.append((f"audioquant SoundFont (parse {parse * 1000:.0f} ms)", label, audio,
                          wall))
+            print(rows[-1])
+            wall, audio, _ = time_ours(lambda font=font: SoundFont(font, pool=threads.pool),
+                                       play, args.repeat)
+            rows.append(("audioquant SoundFont, pool=threads.pool", label, audio, wall))
             print(rows[-1])
             ours = bounce(SoundFont(font), probe_play)[0]
             ours_late = onsets(ours, events)
