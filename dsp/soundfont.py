@@ -3,6 +3,7 @@
     font = SoundFont("FluidR3_GM.sf2")           # or the file's bytes
     font.presets                                 # [(bank, program, name), ...]
     font.missing_programs(play)                  # [(channel, bank, program), ...] not in the font
+    font.check(play)                             # SoundFontError naming them, if any
     font.prepare(play)                           # an audioquant.midi.Performance
     while (block := font.render(4096)).shape[1]: # (2, n) float64, full scale 1.0
         ...
@@ -547,6 +548,19 @@ class SoundFont(Instrument):
                 continue
             missing.append((c, bank, prog))
         return missing
+
+    def check(self, play) -> None:
+        """Refuse ``play`` when its notes ask for programs the font lacks (see
+        :meth:`missing_programs`): one :class:`SoundFontError` line naming the font, the
+        programs and the channels (1..16, as musicians count them)."""
+        missing = self.missing_programs(play)
+        if missing:
+            listed = ", ".join(
+                f"{'drum kit' if bank == DRUM_BANK else 'program'} {program} "
+                f"(bank {bank}) on channel {channel + 1}"
+                for channel, bank, program in missing[:4])
+            more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+            raise SoundFontError(f"{self.file.source}: the SoundFont has no {listed}{more}")
 
     def _preset_regions(self, row: int) -> tuple[np.ndarray, list[Region]]:
         if row not in self._regions:

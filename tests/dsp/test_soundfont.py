@@ -233,6 +233,12 @@ def test_key_ranges_and_program_fallback():
     assert font.missing_programs(play(drums)) == [(9, 128, 25)]
     kit = font_with(presets=[(0, 0), (128, 0)])
     assert kit.missing_programs(play(drums)) == []
+    kit.check(play(drums))
+    with pytest.raises(SoundFontError) as err:
+        font.check(play(events))
+    assert str(err.value) == "<SoundFont bytes>: the SoundFont has no program 9 (bank 0) " \
+        "on channel 2"
+    font.check(play(events[:2]))                  # program 5 is there: no error
 
 
 # -- the player, on the cosine font ------------------------------------------------------
