@@ -48,7 +48,8 @@ class FileResult:
     peak_dbfs: float = float("-inf")  # largest magnitude written, dB re full scale
     clips: int = 0                    # saturated samples, all channels
     first_clip: float | None = None   # seconds into the output of the first one
-    snr_db: float = float("inf")
+    snr_db: float = float("inf")      # the source against the output (requantizer's
+    snr_of: str = "source"            # alone when the rate changed: snr_of "requantizer")
     seed: int = 0
 
 
@@ -135,7 +136,10 @@ def _render_file(spec: RenderSpec, threads: int | None = None,
                       seconds=time.perf_counter() - started, duration=report.frames / rate,
                       peak_dbfs=report.peak_dbfs, clips=sum(report.clips),
                       first_clip=None if report.first_clip is None else report.first_clip / rate,
-                      snr_db=report.snr_db, seed=report.seed)
+                      snr_db=report.snr_db if report.source_snr_db is None
+                      else report.source_snr_db,
+                      snr_of="requantizer" if report.source_snr_db is None else "source",
+                      seed=report.seed)
 
 
 def plan_batch(inputs: Iterable[str], out_dir: str, *, ext: str | None = None,
@@ -307,15 +311,17 @@ def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
 
 def format_summary(report: BatchReport) -> str:
     """The table printed after a batch: file, duration (s), peak (dBFS), clipped samples
-    (with the first one's time), SNR against the source (dB), status."""
+    (with the first one's time), SNR against the source (dB, unweighted; of the
+    requantizer alone, marked *, where the rate changed), status."""
     rows = [f"{'file':<32} {'seconds':>8} {'peak dBFS':>9} {'clipped':>18} {'SNR dB':>8}  status"]
     for f in report.files:
         name = os.path.basename(f.output)
         if f.status == "written":
             clipped = f"{f.clips}" if f.first_clip is None else \
                 f"{f.clips} @ {_clock(f.first_clip)}"
+            mark = "*" if f.snr_of == "requantizer" else " "
             rows.append(f"{name:<32} {f.duration:>8.2f} {f.peak_dbfs:>9.2f} {clipped:>18} "
-                        f"{f.snr_db:>8.2f}  written")
+                        f"{f.snr_db:>8.2f}{mark} written")
         else:
             rows.append(f"{name:<32} {'':>8} {'':>9} {'':>18} {'':>8}  {f.status}")
     failed = len(report.failed)
@@ -325,6 +331,9 @@ def format_summary(report: BatchReport) -> str:
     clip_note = f", {clipping} clipping" if clipping else ""
     rows.append(f"{written} written{clip_note}, {skipped} skipped, {failed} failed "
                 f"in {report.seconds:.2f} s")
+    if any(f.snr_of == "requantizer" for f in report.files if f.status == "written"):
+        rows.append("* SNR of the requantizer alone: the rate changed, so the output cannot "
+                    "be compared with the source frame for frame")
     return "\n".join(rows)
 
 

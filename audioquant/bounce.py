@@ -12,6 +12,7 @@ when its release tail is silent. The chain and the sink take it as they take a f
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,14 +29,18 @@ MIDI_EXTENSIONS = (".mid", ".midi", ".smf", ".kar", ".rmi")
 
 
 def is_midi(path: str | os.PathLike) -> bool:
-    """True when ``path`` names a MIDI file: a standard MIDI file's ``MThd`` header (or an
-    RMID wrapper), or, for a file that cannot be read here, a MIDI name ending."""
+    """True when ``path`` names a MIDI file: a regular file with a standard MIDI file's
+    ``MThd`` header (or an RMID wrapper); anything else (a FIFO, a file that cannot be
+    read here) by a MIDI name ending."""
     name = os.fspath(path)
+    by_name = os.path.splitext(os.fsdecode(name))[1].lower() in MIDI_EXTENSIONS
     try:
+        if not stat.S_ISREG(os.stat(name).st_mode):
+            return by_name         # a FIFO or a device: reading it here would eat its data
         with open(name, "rb") as f:
             head = f.read(12)
     except (OSError, ValueError):
-        return os.path.splitext(os.fsdecode(name))[1].lower() in MIDI_EXTENSIONS
+        return by_name
     return head[:4] == b"MThd" or (head[:4] == b"RIFF" and head[8:12] == b"RMID")
 
 

@@ -539,12 +539,20 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {report.output}: {report.bits}-bit {report.format} ({report.subtype}), "
           f"{report.sample_rate} Hz, {report.channels} ch, {seconds:.2f} s", file=out)
     gain = f"gain {report.gain_db:+.2f} dB, " if report.gain_db else ""
+    shaping = report.shaping
+    if report.shaping_gain_db:
+        shaping += (f" (ITU-R 468-weighted noise {report.shaping_gain_db:+.2f} dB against "
+                    f"flat {report.dither}, from its filter)")
+    if report.source_snr_db is not None:
+        snr = f"SNR {report.source_snr_db:.2f} dB against the source (unweighted)"
+    else:
+        snr = (f"SNR {report.snr_db:.2f} dB of the requantizer alone (unweighted; the "
+               "rate or channels changed, so not against the source)")
     clipped = f"clipped samples {sum(report.clips)}"
     if report.first_clip is not None:
         clipped += f" (the first at {report.first_clip / report.sample_rate:.3f} s)"
-    print(f"{gain}dither {report.dither}, shaping {report.shaping}, seed {report.seed}; "
-          f"peak {report.peak_dbfs:.2f} dBFS; SNR {report.snr_db:.2f} dB vs input; {clipped}",
-          file=out)
+    print(f"{gain}dither {report.dither}, shaping {shaping}, seed {report.seed}", file=out)
+    print(f"peak {report.peak_dbfs:.2f} dBFS; {snr}; {clipped}", file=out)
     return 0
 
 

@@ -335,11 +335,14 @@ class PcmFileSink(Sink):
     by an :class:`~audioquant.io.AtomicWriter` (a temporary file renamed into place when
     complete) on a writer thread. After :meth:`prepare`: ``format`` and ``subtype``; after
     :meth:`consume`: ``peak_dbfs``, the largest magnitude written (dB re full scale; -inf
-    for digital silence)."""
+    for digital silence). ``compare``: a :class:`SourceComparison` told every level
+    written, for the SNR against the source."""
 
-    def __init__(self, path: str | os.PathLike, requantizer: Requantize) -> None:
+    def __init__(self, path: str | os.PathLike, requantizer: Requantize, *,
+                 compare: SourceComparison | None = None) -> None:
         self.path = path
         self.requantizer = requantizer
+        self.compare = compare
         self.format = ""
         self.subtype = ""
         self.peak_dbfs = -math.inf
@@ -372,13 +375,79 @@ class PcmFileSink(Sink):
             dtype = block.dtype        # (the end alike: no second compiled kernel variant)
             out = codes(block, dtype=self._dtype, shift=self._shift)
             top = max(top, _largest_code(out))
+            self._compare(out)
             yield out
         end = np.zeros((self.channels, 0), dtype)
         out = codes(end, dtype=self._dtype, shift=self._shift, final=True)
         top = max(top, _largest_code(out))
+        self._compare(out)
         yield out
         full_scale = 2 ** (self.requantizer.bits - 1 + self._shift)
         self.peak_dbfs = 20 * math.log10(top / full_scale) if top else -math.inf
+
+
+    def _compare(self, codes: np.ndarray) -> None:
+        if self.compare is not None and codes.shape[1]:
+            self.compare.output(codes, 2.0 ** (self.requantizer.bits - 1 + self._shift))
+
+
+class SourceComparison:
+    """The signal-to-error ratio of a render against its source, streamed: the source's
+    blocks go in (:meth:`source`) as they are read, the levels written (:meth:`output`)
+    as they are made, frame n of one against frame n of the other. For renders that keep
+    the rate and channel count (the chain's latency is trimmed, so frames line up). The
+    reference is the source times ``gain`` (the level change asked for, linear), so the
+    error is everything else the render changed: rate reduction, clipping, requantizing.
+    """
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = float(gain)
+        self._pending: list[np.ndarray] = []
+        self._offset = 0            # frames of _pending[0] already compared
+        self.signal = 0.0           # sum of source**2
+        self.error = 0.0            # sum of (output - source)**2
+
+    def source(self, block: np.ndarray) -> None:
+        if block.shape[1]:
+            self._pending.append(block)
+
+    def output(self, codes: np.ndarray, full_scale: float) -> None:
+        """Compare integer ``codes`` (full scale ``full_scale``) with the next source frames."""
+        done = 0
+        while done < codes.shape[1] and self._pending:
+            head = self._pending[0]
+            n = min(head.shape[1] - self._offset, codes.shape[1] - done)
+            x = head[:, self._offset:self._offset + n] * self.gain
+            y = codes[:, done:done + n] / full_scale
+            self.signal += float(np.vdot(x, x))
+            e = y - x
+            self.error += float(np.vdot(e, e))
+            done += n
+            self._offset += n
+            if self._offset == head.shape[1]:
+                self._pending.pop(0)
+                self._offset = 0
+
+    @property
+    def snr_db(self) -> float:
+        """``10 log10(signal / error)`` [dB]; inf for an exact copy (or no signal)."""
+        if self.error == 0:
+            return math.inf
+        return 10 * math.log10(max(self.signal, 1e-300) / self.error)
+
+
+class _Tapped(Source):
+    """``source``, its blocks also handed to ``compare`` as they are read."""
+
+    def __init__(self, source: Source, compare: SourceComparison) -> None:
+        self.inner, self.compare = source, compare
+        for name in ("name", "sample_rate", "channels", "frames", "dtype", "tags"):
+            setattr(self, name, getattr(source, name))
+
+    def blocks(self, block_size: int) -> Iterator[np.ndarray]:
+        for block in self.inner.blocks(block_size):
+            self.compare.source(block)
+            yield block
 
 
 def _largest_code(codes: np.ndarray) -> int:
@@ -453,7 +522,15 @@ class RenderReport:
     first_clip: int | None = None
     #: The largest magnitude written, dB re full scale (-inf for digital silence).
     peak_dbfs: float = -math.inf
+    #: The requantizer alone: its input against its output, all channels [dB].
     snr_db: float = float("inf")
+    #: The whole render: the source (times the gain asked for) against the file written,
+    #: all channels [dB]; None when the rate or the channel count changed (no
+    #: frame-for-frame comparison).
+    source_snr_db: float | None = None
+    #: What the noise shaper does to the ITU-R 468-weighted noise against flat dither of
+    #: the same kind, predicted from its filter [dB; negative is quieter]; 0 unshaped.
+    shaping_gain_db: float = 0.0
     #: The gain applied before requantizing (``gain_db``, or what ``normalize_dbfs`` found).
     gain_db: float = 0.0
     seconds: float = 0.0
@@ -567,7 +644,13 @@ def _render(spec: RenderSpec, processors: Iterable[Processor],
         gain_db = opts.normalize_dbfs - 20 * math.log10(peak) if peak > 0 else 0.0
     if gain_db:
         chain.append(Gain(gain_db))
-    sink = PcmFileSink(output_path, requantizer)
+    compare = None
+    if chain.output_rate(source.sample_rate) == source.sample_rate and \
+            chain.output_channels(source.channels) == source.channels:
+        # Frames line up: measure against the source (at the level asked for).
+        compare = SourceComparison(10 ** (gain_db / 20))
+        source = _Tapped(source, compare)
+    sink = PcmFileSink(output_path, requantizer, compare=compare)
     frames = run(source, chain, sink, opts.block_size, progress=progress)
 
     signal, error = requantizer.energy.sum(axis=0)
@@ -579,7 +662,18 @@ def _render(spec: RenderSpec, processors: Iterable[Processor],
         dither=dither, shaping=requantizer.shaper.name if requantizer.shaper else "none",
         seed=requantizer.seed, clips=[int(c) for c in requantizer.clips],
         first_clip=requantizer.first_clip, peak_dbfs=sink.peak_dbfs, snr_db=snr,
+        source_snr_db=None if compare is None else compare.snr_db,
+        shaping_gain_db=_shaping_gain_db(requantizer, sink.sample_rate),
         gain_db=gain_db, seconds=time.perf_counter() - started)
+
+
+def _shaping_gain_db(requantizer: Requantize, sample_rate: int) -> float:
+    """The 468-weighted noise change of ``requantizer``'s shaper at ``sample_rate`` [dB]."""
+    if requantizer.shaper is None:
+        return 0.0
+    from audioquant.processors import weighted_noise_gain_db
+
+    return float(weighted_noise_gain_db(requantizer.shaper, sample_rate))
 
 
 def open_source(spec: RenderSpec) -> Source:

@@ -5,6 +5,11 @@
 - :mod:`dsp.shaping` -- the catalog of published error-feedback noise shapers.
 - :mod:`dsp.design` -- noise shapers designed for any sample rate (numpy, not a kernel).
 - :mod:`dsp.resample` -- band-limited polyphase resampling; sample-and-hold.
+- :mod:`dsp.instrument` -- what every instrument shares: events on their exact samples,
+  the General MIDI channel state, the release tail.
+- :mod:`dsp.synth` -- the built-in General MIDI synth (:class:`~dsp.synth.Synth`).
+- :mod:`dsp.soundfont`, :mod:`dsp.sampler` -- SoundFont 2 files played by a sample player
+  (:class:`~dsp.soundfont.SoundFont`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ owns what every instrument shares:
   depend on the block size either.
 
 A subclass implements :meth:`start_note`, :meth:`release_note`, :meth:`render_voices`,
-:meth:`sounding` and, if it needs to, :meth:`controls_changed` and :meth:`reset_voices`.
+:meth:`sounding` and, if it needs to, :meth:`prepare_voices`, :meth:`controls_changed` and
+:meth:`check`.
 The channel state is in ``self.channels_state[channel]``. Units: samples, Hz, MIDI values.
 """
 

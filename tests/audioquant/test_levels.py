@@ -197,3 +197,48 @@ def test_cli_draws_bars_on_a_terminal_only(tmp_path, two_files):
                          + ["--quiet"] * quiet, tty)
         assert code == 0 and sorted(os.listdir(out)) == ["clean.wav", "hot.wav"]
         assert ("batch: 100%" in err) == (tty and not quiet), err
+
+
+# -- SNR against the source --------------------------------------------------------------
+
+
+def _snr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    error = test - reference
+    return 10 * math.log10(np.sum(reference**2) / np.sum(error**2))
+
+
+@pytest.mark.parametrize("options", [
+    {"bits": 8, "hold_rate": 8000},              # the error is mostly the rate reduction
+    {"bits": 16, "shaping": "auto"},
+    {"bits": 12, "gain_db": -6.0},               # against the source at the gain asked
+    {"bits": 16, "normalize_dbfs": -1.0},
+])
+def test_snr_against_the_source_is_the_files_own(tmp_path, rng, options):
+    src, dst = str(tmp_path / "in.wav"), str(tmp_path / "out.wav")
+    t = np.arange(48000) / 48000
+    x = np.stack([0.4 * np.sin(2 * np.pi * 1234.5 * t), 0.3 * rng.uniform(-1, 1, t.size)], 1)
+    sf.write(src, x, 48000, subtype="DOUBLE")
+    report = render(src, dst, block_size=5000, **options)
+    y, _ = sf.read(dst, always_2d=True)
+    gain = 10 ** (report.gain_db / 20)
+    assert report.source_snr_db == pytest.approx(_snr_db(gain * x, y), abs=1e-6)
+    if "hold_rate" in options:      # the rate reduction dominates; the requantizer's alone
+        assert report.snr_db > report.source_snr_db + 10     # would flatter it
+
+
+def test_snr_against_the_source_is_none_when_the_rate_changes(tmp_path):
+    src = str(tmp_path / "in.wav")
+    sf.write(src, 0.1 * np.ones((4800, 1)), 48000, subtype="DOUBLE")
+    report = render(src, str(tmp_path / "out.wav"), rate=44100)
+    assert report.source_snr_db is None and math.isfinite(report.snr_db)
+
+
+def test_shaping_gain_is_the_filters_weighted_noise_change(tmp_path):
+    from audioquant.processors import auto_shaper, weighted_noise_gain_db
+
+    src = str(tmp_path / "in.wav")
+    sf.write(src, 0.1 * np.ones((4410, 1)), 44100, subtype="DOUBLE")
+    report = render(src, str(tmp_path / "out.wav"), shaping="auto")
+    assert report.shaping_gain_db == pytest.approx(
+        weighted_noise_gain_db(auto_shaper(44100), 44100)) and report.shaping_gain_db < -5
+    assert render(src, str(tmp_path / "flat.wav")).shaping_gain_db == 0.0
