@@ -62,8 +62,8 @@ DELAY, ATTACK, HOLD, DECAY, SUSTAIN, RELEASE = 0, 1, 2, 3, 4, 5
 # Float columns: the kernel's state, then values only the Python side reads.
 (F_FRAC, F_INC, F_GL, F_GR, F_ENV, F_ASTEP, F_DK, F_SUS, F_RK, F_B0, F_B1, F_B2, F_A1, F_A2,
  F_Z1, F_Z2, F_MENV, F_MASTEP, F_MDSTEP, F_MSUS, F_MRSTEP, F_FC, F_MFC, F_Q, F_MPITCH, F_RATE,
- F_STEP, F_FLOOR, F_CENTS, F_RATIO, F_ATT, F_PAN, F_PEAK) = range(33)
-F_COLUMNS = 33
+ F_STEP, F_FLOOR, F_CMENV, F_PMENV, F_CENTS, F_RATIO, F_ATT, F_PAN, F_PEAK) = range(35)
+F_COLUMNS = 35
 # Int columns: the kernel's state, then bookkeeping for the Python side.
 (I_ACTIVE, I_POS, I_START, I_END, I_LS, I_LE, I_MODE, I_STAGE, I_CNT, I_HOLD, I_FILTER,
  I_RELEASED, I_ATTACK, I_MSTAGE, I_MCNT, I_MATTACK, I_MHOLD, I_AGE, I_DIRTY,
@@ -72,7 +72,7 @@ I_COLUMNS = 24
 
 #: The modulation envelope's effect on the filter and the pitch is updated every this many
 #: samples of a voice's own life (and at an event that changes the voice).
-TICK = 32
+TICK = 64
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -171,10 +171,13 @@ def _render(left, right, data, vf, vi, group):
         mfilter = vf[v, F_MFC] != 0.0
         age = vi[v, I_AGE]
         step = vf[v, F_STEP]
+        cmenv = vf[v, F_CMENV]               # the mod envelope the filter was made for
+        pmenv = vf[v, F_PMENV]               # and the one the step was
         if mpitch == 0.0:
             step = inc
         elif vi[v, I_DIRTY] != 0:            # the bend changed at this span's first sample
             step = inc * 2.0 ** (mpitch * menv / 1200.0)
+            pmenv = menv
         vi[v, I_DIRTY] = 0
         dph = np.int64(step * ONE + 0.5)
         span_ph = span << 32
@@ -185,11 +188,14 @@ def _render(left, right, data, vf, vi, group):
             if phase == 0:
                 # Each tick: the filter and the pitch at the mod envelope's value now,
                 # then the mod envelope moved on by one tick (TICK samples at once).
-                if mpitch != 0.0:
+                # (both are functions of the envelope's value: kept while it holds)
+                if mpitch != 0.0 and menv != pmenv:
                     step = inc * 2.0 ** (mpitch * menv / 1200.0)
                     dph = np.int64(step * ONE + 0.5)
-                if filt and (mfilter or age == 0):
+                    pmenv = menv
+                if filt and (mfilter or age == 0) and menv != cmenv:
                     b0, b1, b2, a1, a2 = _lowpass(vf, v, menv)
+                    cmenv = menv
                 menv, mstage, mcnt = _advance_mod(vf, vi, v, menv, mstage, mcnt, TICK)
             m = min(n - t, TICK - phase)
             age += m
@@ -275,6 +281,8 @@ def _render(left, right, data, vf, vi, group):
         vf[v, F_A2] = a2
         vf[v, F_MENV] = menv
         vf[v, F_STEP] = step
+        vf[v, F_CMENV] = cmenv
+        vf[v, F_PMENV] = pmenv
         vi[v, I_MSTAGE] = mstage
         vi[v, I_MCNT] = mcnt
         vi[v, I_AGE] = age

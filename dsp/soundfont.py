@@ -42,7 +42,7 @@ Per voice (units as in the spec):
   spec's default, "about 1 ms"), counts as none, so a note starts on its event's sample;
 - the modulation envelope (generators 25-32: linear segments 0..1, its sustain in 0.1 %
   below the peak) to the pitch (``modEnvToPitch``) and the filter cutoff
-  (``modEnvToFilterFc``), in cents at its peak, updated every 32 samples of the voice;
+  (``modEnvToFilterFc``), in cents at its peak, updated every 64 samples of the voice;
 - attenuation [cB] ``= 0.4 x initialAttenuation`` (:data:`ATTENUATION_SCALE`, the
   E-mu behaviour fonts are voiced for) plus the default modulators: note-on velocity,
   CC 7 and CC 11, each ``-400 log10(value / 127)`` (the negative concave curve of
@@ -89,6 +89,7 @@ from .sampler import (
     F_ASTEP,
     F_ATT,
     F_CENTS,
+    F_CMENV,
     F_COLUMNS,
     F_DK,
     F_ENV,
@@ -105,6 +106,7 @@ from .sampler import (
     F_MSUS,
     F_PAN,
     F_PEAK,
+    F_PMENV,
     F_Q,
     F_RATE,
     F_RATIO,
@@ -768,6 +770,7 @@ class SoundFont(Instrument):
         vf[F_MFC] = g[MOD_ENV_FC]
         vf[F_Q] = 10.0 ** (g[FILTER_Q] / 200.0)
         vf[F_RATE] = rate
+        vf[F_CMENV] = vf[F_PMENV] = math.nan          # no filter or step made yet
         if cents_hz(vf[F_FC]) < 0.45 * rate or g[FILTER_Q] > 0 or g[MOD_ENV_FC] != 0:
             vi[I_FILTER] = 1
         vi[I_POS], vi[I_START], vi[I_END], vi[I_LS], vi[I_LE] = start, start, end, ls, le
