@@ -723,9 +723,8 @@ class SoundFont(Instrument):
         cents = ((key - root) * g[SCALE_TUNING] + 100 * g[COARSE_TUNE] + g[FINE_TUNE]
                  + self._s_corr[s])
 
-        vf, vi = self._vf[v], self._vi[v]
-        vf[:] = 0.0
-        vi[:] = 0
+        vf = [0.0] * F_COLUMNS          # the row as lists, written into the state at once
+        vi = [0] * I_COLUMNS
         vf[F_CENTS] = cents
         vf[F_RATIO] = self._s_rate[s] / rate
         vf[F_ATT] = ATTENUATION_SCALE * g[ATTENUATION] + concave_cb(vel)
@@ -780,5 +779,7 @@ class SoundFont(Instrument):
         vi[I_SERIAL], vi[I_NOTE] = self._serial, self._note
         vi[I_EXCLUSIVE] = g[EXCLUSIVE_CLASS]
         vi[I_ACTIVE] = 1
+        self._vf[v] = vf
+        self._vi[v] = vi
         return True
 
