@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 
-__all__ = ["AudioFileError", "AudioFileSource", "AudioquantError", "Chain", "Gain", "Mix",
-           "Pan", "ParameterError", "PcmFileSink", "Processor", "RenderOptions", "RenderSpec",
+__all__ = ["AudioFileError", "AudioFileSource", "AudioquantError", "Chain", "Gain", "MidiSource",
+           "Mix", "Pan", "ParameterError", "PcmFileSink", "Processor", "RenderOptions", "RenderSpec",
            "Requantize", "Sink", "Source", "load_preset", "max_threads", "render",
            "render_one", "run", "set_max_threads"]
 
@@ -36,6 +36,7 @@ _LAZY = {
     "engine": ("AudioFileSource", "Chain", "PcmFileSink", "Sink", "Source", "render",
                "render_one", "run"),
     "spec": ("RenderOptions", "RenderSpec", "load_preset"),
+    "bounce": ("MidiSource",),
 }
 
 _version: str | None = None
