@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 
-__all__ = ["AudioFileError", "AudioFileSource", "AudioquantError", "Chain", "Gain", "MidiSource",
-           "Mix", "Pan", "ParameterError", "PcmFileSink", "Processor", "RenderOptions", "RenderSpec",
-           "Requantize", "Sink", "Source", "load_preset", "max_threads", "render",
-           "render_one", "run", "set_max_threads"]
+__all__ = ["AudioFileError", "AudioFileSource", "AudioquantError", "Chain", "Gain",
+           "MidiSource", "Mix", "Pan", "ParameterError", "PcmFileSink", "Processor",
+           "RenderOptions", "RenderSpec", "Requantize", "Sink", "Source", "load_preset",
+           "max_threads", "render", "render_one", "run", "set_max_threads"]
 
 #: Where each lazily imported name lives (``import audioquant`` itself stays light).
 _LAZY = {
