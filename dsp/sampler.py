@@ -175,9 +175,8 @@ def _render(left, right, data, vf, vi, group):
         pmenv = vf[v, F_PMENV]               # and the one the step was
         if mpitch == 0.0:
             step = inc
-        elif vi[v, I_DIRTY] != 0:            # the bend changed at this span's first sample
-            step = inc * 2.0 ** (mpitch * menv / 1200.0)
-            pmenv = menv
+        elif vi[v, I_DIRTY] != 0 and not np.isnan(pmenv):   # the bend changed here
+            step = inc * 2.0 ** (mpitch * pmenv / 1200.0)
         vi[v, I_DIRTY] = 0
         dph = np.int64(step * ONE + 0.5)
         span_ph = span << 32
@@ -186,17 +185,19 @@ def _render(left, right, data, vf, vi, group):
         while t < n and alive:
             phase = age % TICK
             if phase == 0:
-                # Each tick: the filter and the pitch at the mod envelope's value now,
-                # then the mod envelope moved on by one tick (TICK samples at once).
-                # (both are functions of the envelope's value: kept while it holds)
-                if mpitch != 0.0 and menv != pmenv:
-                    step = inc * 2.0 ** (mpitch * menv / 1200.0)
+                # Each tick: the mod envelope moves on by TICK samples; the filter and the
+                # pitch take its mean over the tick (the midpoint of its two ends), and
+                # are only remade when that changed (they are functions of it alone).
+                nxt, mstage, mcnt = _advance_mod(vf, vi, v, menv, mstage, mcnt, TICK)
+                mid = 0.5 * (menv + nxt)
+                menv = nxt
+                if mpitch != 0.0 and mid != pmenv:
+                    step = inc * 2.0 ** (mpitch * mid / 1200.0)
                     dph = np.int64(step * ONE + 0.5)
-                    pmenv = menv
-                if filt and (mfilter or age == 0) and menv != cmenv:
-                    b0, b1, b2, a1, a2 = _lowpass(vf, v, menv)
-                    cmenv = menv
-                menv, mstage, mcnt = _advance_mod(vf, vi, v, menv, mstage, mcnt, TICK)
+                    pmenv = mid
+                if filt and (mfilter or age == 0) and mid != cmenv:
+                    b0, b1, b2, a1, a2 = _lowpass(vf, v, mid)
+                    cmenv = mid
             m = min(n - t, TICK - phase)
             age += m
             first = t
