@@ -18,6 +18,7 @@ Cheat-sheet::
     band_power / band_power_third_octaves     mean square per band
     peak_dbfs  rms_dbfs  noise_floor_dbfs  effective_bits
     summary(audio, sample_rate, reference)    dict of numbers for ``audioquant analyze``
+                                              (streamed from files: analysis_stream.py)
     format_summary(d)                         the same for humans
 
 ``scipy.signal`` is never imported (startup cost); the spectra are plain numpy FFTs.
@@ -1033,30 +1034,17 @@ def dynamic_range(
 
 # --------------------------------------------------------------------------- summary
 
-#: A sine is "dominant" when the fit leaves at most this SINAD unexplained (dB).
-_DOMINANT_SINAD_DB = 10.0
-#: Dynamic range is reported when the dominant tone lies in this level range (dBFS).
-_AES17_LEVEL_DBFS = (-70.0, -50.0)
-
-
-def _quietest_block_dbfs(a: np.ndarray, sample_rate: float) -> float:
-    """RMS (dBFS) of the quietest 100 ms block that is not digital silence."""
-    chans = _channels(a)
-    n = chans.shape[-1]
-    block = max(64, int(round(0.1 * sample_rate)))
-    if n <= block:
-        return _power_dbfs(_mean_square(chans))
-    nb = n // block
-    blocks = chans[:, : nb * block].reshape(chans.shape[0], nb, block)
-    ms = np.einsum("cbk,cbk->b", blocks, blocks) / (chans.shape[0] * block)
-    live = ms[ms > 0]
-    return _power_dbfs(float(live.min())) if live.size else -math.inf
-
 
 def summary(
     audio: np.ndarray, sample_rate: float, reference: np.ndarray | None = None
-) -> dict[str, float | int]:
-    """The numbers ``audioquant analyze`` prints.
+) -> dict[str, float | int | str]:
+    """The numbers ``audioquant analyze`` prints, from a whole array.
+
+    The same computation as the streaming analyzer
+    (:class:`audioquant.analysis_stream.StreamAnalyzer`, which ``analyze`` feeds block by
+    block): the exact figures (peak, RMS, DC, SNR) are bit-for-bit those of a file holding
+    ``audio``; the spectral ones come from a Welch spectrum (65536-sample Hann segments)
+    with the tone and DC notched out in the spectrum.
 
     Parameters
     ----------
@@ -1070,78 +1058,93 @@ def summary(
     Returns
     -------
     dict
-        Plain Python numbers, always present:
+        Plain Python numbers (and two strings), always present:
 
         - ``sample_rate_hz`` (float), ``channels`` (int), ``frames`` (int), ``duration_s``;
         - ``peak_dbfs``: sample peak, dBFS;
-        - ``rms_dbfs``: RMS re full-scale sine, dBFS;
-        - ``noise_floor_dbfs``: with a dominant sine, the RMS of what the notch leaves;
-          otherwise the RMS of the quietest 100 ms block that is not digital silence
-          (``-inf`` if there is none).
+        - ``rms_dbfs_aes17``: RMS relative to a full-scale sine (AES17: a full-scale sine
+          reads 0 dBFS); ``rms_dbfs_square``: relative to a full-scale square (SoX's and
+          FFmpeg's convention), 3.01 dB lower;
+        - ``dc_offset``: mean sample value of the channel whose mean is largest, full
+          scale 1.0.
 
-        When a dominant sine is found (it carries >= 90 % of the power, SINAD >= 10 dB):
-        ``frequency_hz``, ``tone_dbfs`` (its level), ``sinad_db``, ``thd_n_db``,
-        ``enob_bits``; when that tone is at -70..-50 dBFS (an AES17 test signal), also
-        ``dynamic_range_db`` and ``dynamic_range_a_db``. With a reference: ``snr_db``.
-        Values may be ``inf``/``-inf`` (silence, identical files); JSON writers must
-        decide how to spell those.
+        Digital silence (every sample 0): ``noise_floor_dbfs`` = -inf and
+        ``noise_floor_of`` = "digital silence". When a dominant sine is found (on the first
+        2**19 frames it carries >= 90 % of the power, SINAD >= 10 dB, and >= 90 % of the
+        whole file's): ``frequency_hz``, ``tone_dbfs`` (its level), ``sinad_db`` and
+        ``thd_n_db`` (unweighted, 0 Hz - Nyquist, DC excluded), ``noise_floor_dbfs``
+        (the notched tone's residual, same band; ``noise_floor_of`` = "notched tone
+        residual"), ``noise_a_dbfs`` and ``noise_468_dbfs`` (that residual A- and
+        ITU-R 468-weighted, 20 Hz - 20 kHz), ``enob_full_scale_bits`` (IEEE 1241, corrected
+        to a full-scale tone: ``(SINAD - tone_dbfs - 1.76) / 6.02``) and, for a tone within
+        1 dB of full scale, ``enob_bits`` (``(SINAD - 1.76) / 6.02``); for a tone at -70 ..
+        -50 dBFS (AES17's -60 dBFS test signal) ``dynamic_range_db`` and
+        ``dynamic_range_a_db`` (AES17, 20 Hz - 20 kHz, unweighted and A). With no dominant
+        sine: ``level_a_dbfs`` and ``level_468_dbfs``, the whole signal weighted (20 Hz -
+        20 kHz), and no noise floor. With a reference: ``snr_db``. Values may be
+        ``inf``/``-inf`` (silence, identical files); JSON writers must decide how to spell
+        those.
     """
+    from audioquant.analysis_stream import StreamAnalyzer
+
     a = _as_audio(audio, "audio")
-    sr = _check_rate(sample_rate)
+    _check_rate(sample_rate)
     chans = _channels(a)
-    out: dict[str, float | int] = {
-        "sample_rate_hz": sr,
-        "channels": int(chans.shape[0]),
-        "frames": int(chans.shape[1]),
-        "duration_s": chans.shape[1] / sr,
-        "peak_dbfs": peak_dbfs(a),
-        "rms_dbfs": rms_dbfs(a),
-    }
-    fits: list[SineFit] = []
-    if chans.shape[1] >= 64 and np.any(a):
-        fits = _fit_all(a, sr, None, True)
-        signal = sum(f.signal_power for f in fits)
-        resid = sum(f.residual_power for f in fits)
-        if _ratio_db(signal, resid) < _DOMINANT_SINAD_DB:
-            fits = []
-    if fits:
-        signal = sum(f.signal_power for f in fits)
-        resid = sum(f.residual_power for f in fits)
-        sinad_db = _ratio_db(signal, resid)
-        tone = _power_dbfs(signal / len(fits))
-        out["noise_floor_dbfs"] = _power_dbfs(resid / len(fits))
-        out["frequency_hz"] = fits[0].frequency_hz
-        out["tone_dbfs"] = tone
-        out["sinad_db"] = sinad_db
-        out["thd_n_db"] = -sinad_db
-        out["enob_bits"] = effective_bits(sinad_db)
-        if _AES17_LEVEL_DBFS[0] <= tone <= _AES17_LEVEL_DBFS[1]:
-            f0 = fits[0].frequency_hz
-            out["dynamic_range_db"] = dynamic_range(a, sr, None, freq_hz=f0)
-            out["dynamic_range_a_db"] = dynamic_range(a, sr, "A", freq_hz=f0)
-    else:
-        out["noise_floor_dbfs"] = _quietest_block_dbfs(a, sr)
+    ref = None
     if reference is not None:
-        out["snr_db"] = snr(reference, a)
-    return {k: (v if isinstance(v, int) else float(v)) for k, v in out.items()}
+        ref = _as_audio(reference, "reference")
+        if ref.shape != a.shape:
+            raise ParameterError(
+                f"reference must have the shape of audio {a.shape}, got {ref.shape}")
+        ref = _channels(ref)
+    analyzer = StreamAnalyzer(sample_rate, chans.shape[0], reference=ref is not None,
+                              mono=a.ndim == 1)
+    analyzer.add(chans, ref)
+    return analyzer.result()
 
 
+#: (key, label, unit) in print order; a label names the figure's convention and weighting.
 _LABELS: list[tuple[str, str, str]] = [
-    ("peak_dbfs", "peak", "dBFS"),
-    ("rms_dbfs", "RMS", "dBFS"),
-    ("noise_floor_dbfs", "noise floor", "dBFS"),
+    ("peak_dbfs", "peak (sample)", "dBFS"),
+    ("rms_dbfs_aes17", "RMS (re FS sine, AES17)", "dBFS"),
+    ("rms_dbfs_square", "RMS (re FS square, SoX)", "dBFS"),
+    ("dc_offset", "DC offset (largest ch)", "FS"),
     ("frequency_hz", "tone frequency", "Hz"),
     ("tone_dbfs", "tone level", "dBFS"),
-    ("sinad_db", "SINAD", "dB"),
-    ("thd_n_db", "THD+N", "dB"),
+    ("sinad_db", "SINAD (unweighted)", "dB"),
+    ("thd_n_db", "THD+N (unweighted)", "dB"),
+    ("noise_floor_dbfs", "noise floor", "dBFS"),
+    ("noise_a_dbfs", "noise, A-weighted", "dBFS(A)"),
+    ("noise_468_dbfs", "noise, ITU-R 468", "dBFS"),
+    ("level_a_dbfs", "level, A-weighted", "dBFS(A)"),
+    ("level_468_dbfs", "level, ITU-R 468", "dBFS"),
     ("enob_bits", "ENOB", "bits"),
+    ("enob_full_scale_bits", "ENOB re full scale", "bits"),
     ("dynamic_range_db", "dynamic range (AES17)", "dB"),
     ("dynamic_range_a_db", "dynamic range (AES17)", "dB(A)"),
     ("snr_db", "SNR vs reference", "dB"),
 ]
 
+#: What the notes after a figure say (key -> note); band and convention, once each.
+_NOTES: dict[str, str] = {
+    "sinad_db": "0 Hz - Nyquist",
+    "noise_a_dbfs": "20 Hz - 20 kHz",
+    "noise_468_dbfs": "20 Hz - 20 kHz",
+    "level_a_dbfs": "whole signal, 20 Hz - 20 kHz",
+    "level_468_dbfs": "whole signal, 20 Hz - 20 kHz",
+    "enob_full_scale_bits": "IEEE 1241, corrected to a full-scale tone",
+    "dynamic_range_db": "20 Hz - 20 kHz, unweighted",
+    "dynamic_range_a_db": "20 Hz - 20 kHz",
+}
 
-def format_summary(d: dict[str, float | int]) -> str:
+
+def _number(v: float, key: str) -> str:
+    if not math.isfinite(v):
+        return "-inf" if v < 0 else "inf"
+    return f"{v:.2e}" if key == "dc_offset" and v != 0.0 else f"{v:.2f}"
+
+
+def format_summary(d: dict[str, float | int | str]) -> str:
     """Format a :func:`summary` dict for people, one quantity per line.
 
     Parameters
@@ -1152,17 +1155,23 @@ def format_summary(d: dict[str, float | int]) -> str:
     Returns
     -------
     str
-        Lines such as ``SINAD                   98.09 dB`` (no trailing newline).
+        Lines such as ``SINAD (unweighted)         98.09 dB   0 Hz - Nyquist`` (no
+        trailing newline); the noise floor line says what it is the floor of.
     """
     lines = []
     if "sample_rate_hz" in d:
         lines.append(
-            f"{'format':<24}{int(d.get('channels', 1))} ch, {d['sample_rate_hz']:g} Hz, "
+            f"{'format':<26}{int(d.get('channels', 1))} ch, {d['sample_rate_hz']:g} Hz, "
             f"{int(d.get('frames', 0))} frames ({float(d.get('duration_s', 0.0)):.3f} s)"
         )
+    notes = dict(_NOTES)
+    if "noise_floor_of" in d:
+        notes["noise_floor_dbfs"] = str(d["noise_floor_of"]) + (
+            ", 0 Hz - Nyquist" if d["noise_floor_of"] != "digital silence" else "")
     for key, label, unit in _LABELS:
         if key in d:
-            v = float(d[key])
-            num = f"{v:.2f}" if math.isfinite(v) else ("-inf" if v < 0 else "inf")
-            lines.append(f"{label:<24}{num:>8} {unit}")
+            line = f"{label:<26}{_number(float(d[key]), key):>9} {unit}"
+            if key in notes:
+                line = f"{line:<45}{notes[key]}"
+            lines.append(line.rstrip())
     return "\n".join(lines)

@@ -373,19 +373,24 @@ def test_summary_of_a_dominant_sine(rng):
     x = tone(997.0, level_dbfs=-1e-9)
     q = round_to_bits(x, 16)
     d = an.summary(q, FS, reference=x)
-    json.dumps(d)  # plain numbers only
-    assert all(type(v) in (float, int) for v in d.values())
+    json.dumps(d)  # plain numbers, and strings that say what a figure is
+    assert all(type(v) in (float, int, str) for v in d.values())
     assert d["frequency_hz"] == pytest.approx(997.0, abs=1e-3)
-    assert d["sinad_db"] == pytest.approx(98.09, abs=0.3)
+    assert d["sinad_db"] == pytest.approx(98.09, abs=0.3)  # 6.02*16 + 1.76
     assert d["thd_n_db"] == pytest.approx(-d["sinad_db"])
-    assert d["enob_bits"] == pytest.approx(16.0, abs=0.05)
+    assert d["enob_bits"] == pytest.approx(16.0, abs=0.05)  # a full-scale tone
+    assert d["enob_full_scale_bits"] == pytest.approx(16.0, abs=0.05)
     assert d["snr_db"] == pytest.approx(an.snr(x, q))
     assert d["peak_dbfs"] == pytest.approx(0.0, abs=0.01)
-    assert d["rms_dbfs"] == pytest.approx(0.0, abs=0.01)
+    assert d["rms_dbfs_aes17"] == pytest.approx(0.0, abs=0.01)  # a full-scale sine
+    assert d["rms_dbfs_square"] == pytest.approx(-10 * math.log10(2), abs=0.01)
     assert d["noise_floor_dbfs"] == pytest.approx(db10(LSB16**2 / 12 / 0.5), abs=0.3)
+    assert d["noise_floor_of"] == "notched tone residual"
     assert "dynamic_range_db" not in d
     text = an.format_summary(d)
-    assert "SINAD" in text and "dBFS" in text and "98.1" in text
+    assert "SINAD (unweighted)" in text and "dBFS" in text and "98.1" in text
+    assert "RMS (re FS sine, AES17)" in text and "RMS (re FS square, SoX)" in text
+    assert "notched tone residual" in text
 
 
 def test_summary_of_an_aes17_tone_reports_dynamic_range(rng):
@@ -397,18 +402,47 @@ def test_summary_of_an_aes17_tone_reports_dynamic_range(rng):
     assert "dB(A)" in an.format_summary(d)
 
 
-def test_summary_of_noise_and_silence(rng):
+def test_summary_of_a_quiet_tone_gives_enob_corrected_to_full_scale(rng):
+    # IEEE 1241: ENOB is for a full-scale tone; a -60 dBFS tone at 16 bits TPDF has SINAD
+    # 98.09 - 4.77 - 60 = 33.3 dB, "ENOB 5.2 bits" uncorrected; corrected to full scale
+    # (+60 dB) it is (98.09 - 4.77 - 1.76) / 6.02 = 15.2 bits.
+    y = tpdf_16(tone(997.0, level_dbfs=-60.0), rng)
+    d = an.summary(y, FS)
+    assert "enob_bits" not in d
+    assert d["enob_full_scale_bits"] == pytest.approx((98.09 - 4.77 - 1.76) / 6.02, abs=0.05)
+    text = an.format_summary(d)
+    assert "ENOB re full scale" in text and "IEEE 1241" in text
+    assert [line for line in text.splitlines() if line.startswith("ENOB")] == [
+        line for line in text.splitlines() if line.startswith("ENOB re full scale")]
+
+
+def test_summary_of_noise_prints_no_noise_floor(rng):
     noise = rng.standard_normal((2, FS)) * 0.01
     noise[:, FS // 2 :] *= 0.01  # second half 40 dB quieter
     d = an.summary(noise, FS)
     assert "sinad_db" not in d and "frequency_hz" not in d
-    # quietest 100 ms block: RMS 1e-4 -> 10*log10(1e-8 / 0.5)
-    assert d["noise_floor_dbfs"] == pytest.approx(db10(1e-8 / 0.5), abs=0.5)
+    # no tone to notch and not silence: a "noise floor" would mean nothing
+    assert "noise_floor_dbfs" not in d and "noise floor" not in an.format_summary(d)
+    # weighted level of the whole signal, as weighted_noise_power says
+    assert d["level_468_dbfs"] == pytest.approx(
+        db10(an.weighted_noise_power(noise, FS, "468") / 0.5), abs=1e-9)
     empty = an.summary(np.zeros((2, 0)), FS)  # a file of 0 frames: levels are -inf
     assert empty["frames"] == 0 and empty["noise_floor_dbfs"] == -math.inf
     silent = an.summary(np.zeros(1000), FS)
     assert silent["peak_dbfs"] == -math.inf and silent["noise_floor_dbfs"] == -math.inf
-    assert "-inf" in an.format_summary(silent)
+    assert silent["noise_floor_of"] == "digital silence"
+    assert "-inf" in an.format_summary(silent) and "digital silence" in an.format_summary(silent)
+
+
+def test_summary_of_a_sweep_prints_no_noise_floor():
+    # the old "noise floor" was the quietest 100 ms block: -3.05 dBFS inside a sweep
+    t = np.arange(2 * FS) / FS
+    f0, f1 = 20.0, 20000.0
+    k = math.log(f1 / f0) / 2.0
+    sweep = np.sin(2 * np.pi * f0 * (np.exp(k * t) - 1) / k)
+    d = an.summary(sweep, FS)
+    assert "noise_floor_dbfs" not in d and "sinad_db" not in d
+    assert d["rms_dbfs_aes17"] == pytest.approx(0.0, abs=0.05)  # a sine's mean square
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -84,7 +84,7 @@ def test_cli_analyze_loudest_float32_file_is_measured(tmp_path, capsys):
     got = json.loads(capsys.readouterr().out)
     level = 20 * math.log10(amp)
     assert abs(got["peak_dbfs"] - level) < 0.01
-    assert abs(got["rms_dbfs"] - level) < 0.01
+    assert abs(got["rms_dbfs_aes17"] - level) < 0.01
     assert abs(got["tone_dbfs"] - level) < 1e-6
     assert abs(got["frequency_hz"] - 997.0) < 1e-6
     # float32 keeps 24 significant bits: SINAD of a float32 sine is about 6.02*24 + 1.76
@@ -106,10 +106,13 @@ def test_measurements_scale_exactly_up_to_the_top_of_the_range():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         small, big = analysis.summary(y, RATE, x), analysis.summary(big_y, RATE, big_x)
-        for key in ("peak_dbfs", "rms_dbfs", "noise_floor_dbfs", "tone_dbfs"):
+        for key in ("peak_dbfs", "rms_dbfs_aes17", "noise_floor_dbfs", "tone_dbfs"):
             assert abs(big[key] - small[key] - shift) < 1e-9, key
-        for key in ("sinad_db", "thd_n_db", "snr_db", "frequency_hz", "enob_bits"):
+        for key in ("sinad_db", "thd_n_db", "snr_db", "frequency_hz"):
             assert abs(big[key] - small[key]) < 1e-9, key
+        # ENOB corrected to full scale (IEEE 1241) counts the tone's level: -shift / 6.02
+        assert abs(big["enob_full_scale_bits"] - small["enob_full_scale_bits"]
+                   + shift / 6.02) < 1e-9
         assert abs(analysis.sinad(big_y[0], RATE) - analysis.sinad(y[0], RATE)) < 1e-9
         assert abs(analysis.weighted_noise_power(big_y, RATE, "468")
                    / analysis.weighted_noise_power(y, RATE, "468") / 4.0**k - 1) < 1e-9
