@@ -45,8 +45,10 @@ __all__ = ["CHUNK_FRAMES", "FIT_FRAMES", "SEGMENT", "StreamAnalyzer", "analyze_f
 CHUNK_FRAMES = 1 << 16
 #: Welch segment length, samples (0.67 Hz bins at 44.1 kHz); hop is half of it.
 SEGMENT = 1 << 16
-#: Frames kept from the start of the file for the sine fit (11.9 s at 44.1 kHz).
+#: Frames kept from the start of the file for the sine fit (11.9 s at 44.1 kHz) ...
 FIT_FRAMES = 1 << 19
+#: ... and at most this many samples over all channels (2**18 frames of 8 channels).
+FIT_SAMPLES = 1 << 21
 #: A sine is "dominant" when it leaves at most this much unexplained, dB (90 % of power).
 DOMINANT_SINAD_DB = 10.0
 #: Dynamic range (AES17) is reported for a tone in this level range, dBFS (-60 dBFS test).
@@ -133,6 +135,25 @@ def band_sum(freqs: np.ndarray, power: np.ndarray, weighting: object,
     the sum of :func:`audioquant.analysis.weighted_noise_power` over a given spectrum."""
     sel = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
     return float(np.sum(power[sel] * weighting_function(weighting)(freqs[sel])))
+
+
+def peak_frequency(freqs: np.ndarray, power: np.ndarray) -> float | None:
+    """Frequency (Hz) of the strongest bin above DC's Hann leakage (bins 0, 1), refined by
+    Gaussian (log-parabolic) interpolation; None when there is no such bin."""
+    if power.size < 4:
+        return None
+    p = np.array(power, copy=True)
+    p[:2] = 0.0
+    k = int(np.argmax(p))
+    if p[k] <= 0.0 or k >= power.size - 1:
+        return None
+    delta = 0.0
+    if p[k - 1] > 0 and p[k + 1] > 0:
+        lm, l0, lp = math.log(p[k - 1]), math.log(p[k]), math.log(p[k + 1])
+        den = lm - 2.0 * l0 + lp
+        if den < 0:
+            delta = max(-0.5, min(0.5, 0.5 * (lm - lp) / den))
+    return float(freqs[k] + delta * (freqs[1] - freqs[0]))
 
 
 class _Welch:
@@ -222,6 +243,7 @@ class StreamAnalyzer:
         self._head = np.empty((channels, 0))
         self._head_parts: list[np.ndarray] = []
         self._head_frames = 0
+        self._head_limit = max(64, min(FIT_FRAMES, FIT_SAMPLES // self.channels))
 
     def add(self, block: np.ndarray, reference: np.ndarray | None = None) -> None:
         """Take the next block ``(channels, n)`` (any n, 0 included), full scale 1.0, and
@@ -269,8 +291,8 @@ class StreamAnalyzer:
             e = c - r
             self._ref_sumsq += float(np.einsum("ij,ij->", r, r))
             self._err_sumsq += float(np.einsum("ij,ij->", e, e))
-        if self._head_frames < FIT_FRAMES:
-            keep = min(n, FIT_FRAMES - self._head_frames)
+        if self._head_frames < self._head_limit:
+            keep = min(n, self._head_limit - self._head_frames)
             self._head_parts.append(np.array(c[:, :keep], copy=True))
             self._head_frames += keep
         self._welch.add(c)
@@ -305,13 +327,18 @@ class StreamAnalyzer:
             out["snr_db"] = _ratio_db(self._ref_sumsq, self._err_sumsq)
         return out
 
-    def _tone(self, mean_square: float) -> list[SineFit]:
-        """Sine fits (one frequency, per channel) on the first frames, or [] when no sine
-        dominates them or the whole file (>= 90 % of the power, SINAD >= 10 dB)."""
+    def _tone(self, mean_square: float, freqs: np.ndarray, power: np.ndarray
+              ) -> list[SineFit]:
+        """Sine fits (one frequency, per channel) on the first frames, starting at the
+        spectrum's peak, or [] when no sine dominates them or the whole file (>= 90 % of
+        the power, SINAD >= 10 dB)."""
         if self._head_frames < 64:
             return []
+        start = peak_frequency(freqs, power)
+        if start is None:
+            return []
         head = np.concatenate(self._head_parts, axis=1)
-        fits = _fit_all(head, self.sample_rate, None, True)
+        fits = _fit_all(head, self.sample_rate, start, True)
         signal = sum(f.signal_power for f in fits) / len(fits)
         resid = sum(f.residual_power for f in fits) / len(fits)
         if _ratio_db(signal, resid) < DOMINANT_SINAD_DB:
@@ -327,7 +354,7 @@ class StreamAnalyzer:
         if spec is None:
             return {}
         freqs, power = spec
-        fits = self._tone(mean_square)
+        fits = self._tone(mean_square, freqs, power)
         df = float(freqs[1] - freqs[0])
         noise_bin = float(np.median(power))
         dc_power = float(np.sum(power[:2]))
