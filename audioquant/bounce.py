@@ -51,11 +51,12 @@ def make_instrument(name: str) -> Any:
         from audioquant.dsp.synth import Synth
 
         return Synth()
+    from audioquant import threads
     from audioquant.dsp.soundfont import SoundFont
 
     if not os.path.isfile(name):
         raise AudioFileError(f"cannot read SoundFont {name}: no such file")
-    return SoundFont(name)
+    return SoundFont(name, pool=threads.pool)     # long spans: two voice groups at once
 
 
 class MidiSource(Source):
