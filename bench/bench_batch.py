@@ -77,6 +77,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--out", default=str(HERE / "RESULTS_batch.md"))
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="aq-batch-") as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
@@ -117,7 +118,9 @@ def main() -> int:
         "## Batch rendering (`bench/bench_batch.py`)",
         "",
         f"`python bench/bench_batch.py --files {args.files} --seconds {args.seconds:g}` on "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
+        "(above 0.3 means other work shared the cores).",
         "",
         f"{args.files} stereo 24-bit 48 kHz files of {args.seconds:g} s to the cd preset's "
         "settings (44.1 kHz, 16-bit, TPDF, shaping auto, quality high); one run each after "
