@@ -15,6 +15,8 @@ and returns the result in the layout it was given (:func:`audio_layout` has the 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from audioquant.errors import ParameterError, first_non_finite
@@ -504,9 +506,11 @@ def non_finite_error(x: np.ndarray, start: int) -> NonFiniteSampleError:
                                 f"(channel {channel}) is not a finite number")
 
 
+@functools.lru_cache(maxsize=64)
 def auto_shaper(sample_rate: int):
     """What ``--shaping auto`` uses at ``sample_rate`` Hz: :func:`best_shaper`, or None (no
-    shaping) where even that would raise the 468-weighted noise (very low rates)."""
+    shaping) where even that would raise the 468-weighted noise (very low rates). Kept per
+    rate (the choice takes ~25 ms, which a batch of short files would pay per file)."""
     best = best_shaper(sample_rate)
     return best if weighted_noise_gain_db(best, sample_rate) < 0 else None
 
