@@ -119,8 +119,8 @@ def main() -> int:
         "",
         f"`python bench/bench_batch.py --files {args.files} --seconds {args.seconds:g}` on "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
-        "(above 0.3 means other work shared the cores).",
+        f"load average {load_start:.2f} at the start (above 0.3: other work shared the "
+        f"cores), {os.getloadavg()[0]:.2f} at the end (the bench's own workers).",
         "",
         f"{args.files} stereo 24-bit 48 kHz files of {args.seconds:g} s to the cd preset's "
         "settings (44.1 kHz, 16-bit, TPDF, shaping auto, quality high); one run each after "
