@@ -83,6 +83,22 @@ _SEGMENT = 1 << 16  # Welch segment length (0.67 Hz bins at 44.1 kHz)
 MAX_SAMPLE = float(np.finfo(np.float32).max)
 
 
+def _bad_sample_error(chunk: np.ndarray, start: int, name: str, mono: bool) -> ParameterError:
+    """The error naming the earliest (in time) sample of ``chunk`` that is NaN, infinite or
+    past ``+-MAX_SAMPLE``; ``start`` is the chunk's first frame in the stream."""
+    bad = ~(np.abs(chunk) <= MAX_SAMPLE)
+    frame = int(np.argmax(bad.any(axis=0)))
+    channel = int(np.argmax(bad[:, frame]))
+    value = float(chunk[channel, frame])
+    where = f"frame {start + frame}" + ("" if mono else f" of channel {channel}")
+    if not math.isfinite(value):
+        return ParameterError(f"{name} must be finite, got {value} at {where}")
+    return ParameterError(
+        f"{name} sample {value!r} at {where} is beyond the analysable range "
+        f"+-{MAX_SAMPLE!r} (+{20 * math.log10(MAX_SAMPLE):.1f} dBFS, the largest "
+        f"32-bit float)")
+
+
 def _as_audio(x: object, name: str = "x") -> np.ndarray:
     """Validate audio: real, finite, within ``+-MAX_SAMPLE``, 1-D or 2-D
     ``(channels, frames)``; returns float64. A bad sample is named, the earliest in time."""
@@ -96,18 +112,7 @@ def _as_audio(x: object, name: str = "x") -> np.ndarray:
         )
     # one pass without copies; NaN fails both comparisons, so it is caught here too
     if a.size and not (-MAX_SAMPLE <= a.min() and a.max() <= MAX_SAMPLE):
-        chans = _channels(a)
-        bad = ~(np.abs(chans) <= MAX_SAMPLE)
-        frame = int(np.argmax(bad.any(axis=0)))
-        channel = int(np.argmax(bad[:, frame]))
-        value = chans[channel, frame]
-        where = f"frame {frame}" + (f" of channel {channel}" if a.ndim == 2 else "")
-        if not math.isfinite(value):
-            raise ParameterError(f"{name} must be finite, got {value} at {where}")
-        raise ParameterError(
-            f"{name} sample {float(value)!r} at {where} is beyond the analysable range "
-            f"+-{MAX_SAMPLE!r} (+{20 * math.log10(MAX_SAMPLE):.1f} dBFS, the largest "
-            f"32-bit float)")
+        raise _bad_sample_error(_channels(a), 0, name, mono=a.ndim == 1)
     return a
 
 

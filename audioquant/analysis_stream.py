@@ -33,6 +33,7 @@ from audioquant.analysis import (
     FULL_SCALE_SINE_POWER,
     MAX_SAMPLE,
     SineFit,
+    _bad_sample_error,
     _fit_all,
     _power_dbfs,
     _ratio_db,
@@ -67,22 +68,6 @@ _NOTCH_MARGIN_DB = 20.0
 _WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 Progress = Callable[[int, int | None], None]
-
-
-def _bad_sample_error(chunk: np.ndarray, start: int, name: str, mono: bool) -> ParameterError:
-    """The error naming the earliest (in time) sample of ``chunk`` that is NaN, infinite or
-    past ``+-MAX_SAMPLE``; ``start`` is the chunk's first frame in the stream."""
-    bad = ~(np.abs(chunk) <= MAX_SAMPLE)
-    frame = int(np.argmax(bad.any(axis=0)))
-    channel = int(np.argmax(bad[:, frame]))
-    value = float(chunk[channel, frame])
-    where = f"frame {start + frame}" + ("" if mono else f" of channel {channel}")
-    if not math.isfinite(value):
-        return ParameterError(f"{name} must be finite, got {value} at {where}")
-    return ParameterError(
-        f"{name} sample {value!r} at {where} is beyond the analysable range "
-        f"+-{MAX_SAMPLE!r} (+{20 * math.log10(MAX_SAMPLE):.1f} dBFS, the largest "
-        f"32-bit float)")
 
 
 def _check_chunk(chunk: np.ndarray, start: int, name: str, mono: bool) -> None:
