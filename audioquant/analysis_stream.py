@@ -41,7 +41,7 @@ from audioquant.analysis import (
 )
 from audioquant.errors import ParameterError
 
-__all__ = ["CHUNK_FRAMES", "FIT_FRAMES", "SEGMENT", "StreamAnalyzer", "analyze_file"]
+__all__ = ["CHUNK_FRAMES", "FIT_FRAMES", "SEGMENT", "StreamAnalyzer", "analyze_file", "stream_file"]
 
 #: Frames per accumulation chunk: the fixed grid that makes sums block-size invariant
 #: (a multiple of the Welch hop, so a chunk ends where a segment may start).
@@ -213,12 +213,15 @@ class StreamAnalyzer:
         Whether blocks come with a reference block (adds ``snr_db``).
     mono : bool
         Name bad samples by frame only (the caller's audio was 1-D).
+    error_spectrum : bool
+        With a reference, also keep the Welch spectrum of the error (block minus
+        reference) for :meth:`spectra`.
 
-    Feed :meth:`add` blocks in order, then call :meth:`result`.
+    Feed :meth:`add` blocks in order, then call :meth:`result` (and :meth:`spectra`).
     """
 
     def __init__(self, sample_rate: float, channels: int, *, reference: bool = False,
-                 mono: bool = False) -> None:
+                 mono: bool = False, error_spectrum: bool = False) -> None:
         sr = float(sample_rate)
         if not (math.isfinite(sr) and sr > 0):
             raise ParameterError(f"sample_rate must be a positive number of Hz, got "
@@ -239,6 +242,7 @@ class StreamAnalyzer:
         self._ref_sumsq = 0.0
         self._err_sumsq = 0.0
         self._welch = _Welch(channels)
+        self._err_welch = _Welch(channels) if reference and error_spectrum else None
         self._head = np.empty((channels, 0))
         self._head_parts: list[np.ndarray] = []
         self._head_frames = 0
@@ -290,6 +294,8 @@ class StreamAnalyzer:
             e = c - r
             self._ref_sumsq += float(np.einsum("ij,ij->", r, r))
             self._err_sumsq += float(np.einsum("ij,ij->", e, e))
+            if self._err_welch is not None:
+                self._err_welch.add(e)
         if self._head_frames < self._head_limit:
             keep = min(n, self._head_limit - self._head_frames)
             self._head_parts.append(np.array(c[:, :keep], copy=True))
@@ -324,6 +330,18 @@ class StreamAnalyzer:
             out.update(self._spectral(ms))
         if self._has_ref:
             out["snr_db"] = _ratio_db(self._ref_sumsq, self._err_sumsq)
+        return out
+
+    def spectra(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The Welch spectra, ``{"signal": (freqs Hz, mean square per bin), "error": ...}``
+        (the error against the reference only with ``error_spectrum``; none under 2
+        frames). Channels are averaged, like every figure of :meth:`result`."""
+        self._consume()
+        out = {}
+        for name, welch in (("signal", self._welch), ("error", self._err_welch)):
+            spec = None if welch is None else welch.spectrum(self.sample_rate)
+            if spec is not None:
+                out[name] = spec
         return out
 
     def _tone(self, mean_square: float, freqs: np.ndarray, power: np.ndarray
@@ -412,8 +430,16 @@ def _paired(audio: Iterator[np.ndarray], ref: Iterator[np.ndarray], names: tuple
 
 def analyze_file(path: str, reference: str | None = None, *, block_frames: int | None = None,
                  progress: Progress | None = None) -> dict[str, float | int | str]:
+    """The figures of :func:`stream_file` (same parameters)."""
+    return stream_file(path, reference, block_frames=block_frames, progress=progress
+                       ).result()
+
+
+def stream_file(path: str, reference: str | None = None, *, block_frames: int | None = None,
+                progress: Progress | None = None, error_spectrum: bool = False
+                ) -> StreamAnalyzer:
     """Stream ``path`` (and ``reference``, frame for frame) through a
-    :class:`StreamAnalyzer`, reading ahead on a thread.
+    :class:`StreamAnalyzer`, reading ahead on a thread; returns it, fed.
 
     Parameters
     ----------
@@ -425,18 +451,16 @@ def analyze_file(path: str, reference: str | None = None, *, block_frames: int |
         Frames per read (default: 2**19 samples' worth).
     progress : callable or None
         ``progress(frames_done, frames_total_or_None)`` after each block.
-
-    Returns
-    -------
-    dict
-        As :func:`audioquant.analysis.summary`.
+    error_spectrum : bool
+        Keep the error's spectrum too (see :class:`StreamAnalyzer`).
     """
     from audioquant import io
     from audioquant.engine import _prefetch
 
     meta = io.info(path)
     size = block_frames or max(1, (1 << 19) // meta.channels)
-    an = StreamAnalyzer(meta.sample_rate, meta.channels, reference=reference is not None)
+    an = StreamAnalyzer(meta.sample_rate, meta.channels, reference=reference is not None,
+                        error_spectrum=error_spectrum)
     blocks = _prefetch(io.blocks(meta, size))
     total = meta.frames if meta.frames >= 0 else None
     done = 0
@@ -446,7 +470,7 @@ def analyze_file(path: str, reference: str | None = None, *, block_frames: int |
             done += block.shape[1]
             if progress is not None:
                 progress(done, total)
-        return an.result()
+        return an
     ref = io.info(reference)
     if (ref.sample_rate, ref.channels) != (meta.sample_rate, meta.channels) or (
             ref.frames >= 0 and meta.frames >= 0 and ref.frames != meta.frames):
@@ -459,4 +483,4 @@ def analyze_file(path: str, reference: str | None = None, *, block_frames: int |
         done += block.shape[1]
         if progress is not None:
             progress(done, total)
-    return an.result()
+    return an

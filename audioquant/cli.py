@@ -383,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "override it; a preset with none of the settings the input needs is "
                    "refused")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.add_argument("--plot", metavar="FILE.png", help="also draw the spectra of the source "
+                   "(at the gain asked for), the output and the error between them, with "
+                   "the A and ITU-R 468 weighting curves, so noise shaping shows (.png, "
+                   ".svg or .pdf; needs matplotlib: pip install 'audioquant[plot]')")
     r.set_defaults(func=cmd_render, check=check_render, usage_prog=r.prog, writes_file=True)
 
     a = sub.add_parser(
@@ -405,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "convention: rms_dbfs_aes17, rms_dbfs_square, noise_floor_of, ...)")
     a.add_argument("--quiet", action="store_true", help="no progress bar on stderr (there "
                    "is none when stderr is not a terminal)")
+    a.add_argument("--plot", metavar="FILE.png", help="also draw the spectrum of FILE (and, "
+                   "with --reference, of the error FILE - REFERENCE) with the A and ITU-R "
+                   "468 weighting curves (.png, .svg or .pdf; needs matplotlib: pip install "
+                   "'audioquant[plot]')")
     a.set_defaults(func=cmd_analyze, usage_prog=a.prog)
 
     p = sub.add_parser(
@@ -469,6 +477,8 @@ def check_render(args: argparse.Namespace) -> None:
     else:
         if args.scheduler is not None and args.backend != "dask":
             raise UsageError("--scheduler needs --backend dask")
+        if args.plot is not None:
+            raise UsageError("--plot draws one render: give IN and OUT, not --out-dir")
         args.input, args.output = args.paths[0], os.devnull   # the options' check only
         args.writes_file = False
     args.spec = _render_spec(args)
@@ -542,8 +552,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if args.out_dir is not None:
         return cmd_render_batch(args)
-    report = render(args.spec)
+    spectra = None
+    if args.plot is not None:
+        from audioquant.engine import RenderSpectra
+        from audioquant.plot import require_matplotlib
+
+        require_matplotlib(args.plot)       # before the render: nothing written if not
+        spectra = RenderSpectra()
+    report = render(args.spec, spectra=spectra)
     out = _summary_file(args.output)
+    if spectra is not None:
+        _plot_render(args.plot, report, spectra)
     if args.json:
         print(_json(report.as_dict()), file=out)
         return 0
@@ -565,7 +584,27 @@ def cmd_render(args: argparse.Namespace) -> int:
         clipped += f" (the first at {report.first_clip / report.sample_rate:.3f} s)"
     print(f"{gain}dither {report.dither}, shaping {shaping}, seed {report.seed}", file=out)
     print(f"peak {report.peak_dbfs:.2f} dBFS; {snr}; {clipped}", file=out)
+    if args.plot is not None:
+        print(f"wrote plot {args.plot}", file=out)
     return 0
+
+
+def _plot_render(path: str, report: object, spectra: object) -> None:
+    """Draw ``render --plot``: the source, output and error spectra of the render."""
+    from audioquant.plot import Curve, plot_spectra
+
+    curves = spectra.curves()
+    labels = {"source": f"source {report.input}" + (
+                  f" ({report.gain_db:+.2f} dB)" if report.gain_db else ""),
+              "output": f"output {report.output}",
+              "error": "error: output - source"}
+    snr = "" if report.source_snr_db is None else \
+        f", SNR {report.source_snr_db:.2f} dB against the source"
+    shaping = report.shaping if not report.shaping_gain_db else \
+        f"{report.shaping} (468-weighted noise {report.shaping_gain_db:+.2f} dB)"
+    plot_spectra(path, [Curve(labels[k], *curves[k]) for k in labels if k in curves],
+                 f"render to {report.bits}-bit at {report.sample_rate} Hz, dither "
+                 f"{report.dither}, shaping {shaping}{snr}")
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -601,8 +640,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """``audioquant analyze``: print measurements of FILE, streamed in blocks (with a
     progress bar on a terminal for files over a minute long)."""
     from audioquant import analysis
-    from audioquant.analysis_stream import analyze_file
+    from audioquant.analysis_stream import stream_file
 
+    if args.plot is not None:
+        from audioquant.plot import require_matplotlib
+
+        require_matplotlib(args.plot)       # before the work
     bar = None
     progress = None
     if not args.quiet and sys.stderr is not None and sys.stderr.isatty():
@@ -615,12 +658,35 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            file=sys.stderr, leave=False, delay=1.0, dynamic_ncols=True)
             bar.update(done - bar.n)
     try:
-        result = analyze_file(args.file, args.reference, progress=progress)
+        analyzer = stream_file(args.file, args.reference, progress=progress,
+                               error_spectrum=args.plot is not None)
+        result = analyzer.result()
     finally:
         if bar is not None:
             bar.close()
+    if args.plot is not None:
+        _plot_analysis(args, analyzer, result)
     print(_json(result) if args.json else analysis.format_summary(result))
+    if args.plot is not None and not args.json:
+        print(f"wrote plot {args.plot}")
     return 0
+
+
+def _plot_analysis(args: argparse.Namespace, analyzer: object, result: dict) -> None:
+    """Draw ``analyze --plot``: FILE's spectrum, and the error's against --reference."""
+    from audioquant.errors import ParameterError
+    from audioquant.plot import Curve, plot_spectra
+
+    spectra = analyzer.spectra()
+    if "signal" not in spectra:
+        raise ParameterError(f"cannot plot {args.file}: it has fewer than 2 frames")
+    curves = [Curve(args.file, *spectra["signal"])]
+    title = f"{args.file}: {result['sample_rate_hz']:g} Hz, {result['channels']} ch"
+    if "error" in spectra:
+        curves.append(Curve(f"error: {args.file} - {args.reference}", *spectra["error"]))
+        title += f", SNR {result['snr_db']:.2f} dB against {args.reference}"
+    plot_spectra(args.plot, curves, title)
+
 
 
 def cmd_shapers(args: argparse.Namespace) -> int:

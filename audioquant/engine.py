@@ -398,21 +398,34 @@ class SourceComparison:
     the rate and channel count (the chain's latency is trimmed, so frames line up). The
     reference is the source times ``gain`` (the level change asked for, linear), so the
     error is everything else the render changed: rate reduction, clipping, requantizing.
+
+    ``aligned=False`` (the rate or channels change): no comparison, only the spectra.
+    ``spectra``: a :class:`RenderSpectra` given the source (times ``gain``), the output
+    and, when aligned, the error, as they stream.
     """
 
-    def __init__(self, gain: float = 1.0) -> None:
+    def __init__(self, gain: float = 1.0, *, aligned: bool = True,
+                 spectra: RenderSpectra | None = None) -> None:
         self.gain = float(gain)
+        self.aligned = aligned
+        self.spectra = spectra
         self._pending: list[np.ndarray] = []
         self._offset = 0            # frames of _pending[0] already compared
         self.signal = 0.0           # sum of source**2
         self.error = 0.0            # sum of (output - source)**2
 
     def source(self, block: np.ndarray) -> None:
-        if block.shape[1]:
+        if not block.shape[1]:
+            return
+        if self.aligned:
             self._pending.append(block)
+        if self.spectra is not None:
+            self.spectra.source.add(block * self.gain)
 
     def output(self, codes: np.ndarray, full_scale: float) -> None:
         """Compare integer ``codes`` (full scale ``full_scale``) with the next source frames."""
+        if self.spectra is not None:
+            self.spectra.output.add(codes / full_scale)
         done = 0
         while done < codes.shape[1] and self._pending:
             head = self._pending[0]
@@ -422,6 +435,8 @@ class SourceComparison:
             self.signal += float(np.vdot(x, x))
             e = y - x
             self.error += float(np.vdot(e, e))
+            if self.spectra is not None:
+                self.spectra.error.add(e)
             done += n
             self._offset += n
             if self._offset == head.shape[1]:
@@ -429,11 +444,46 @@ class SourceComparison:
                 self._offset = 0
 
     @property
-    def snr_db(self) -> float:
-        """``10 log10(signal / error)`` [dB]; inf for an exact copy (or no signal)."""
+    def snr_db(self) -> float | None:
+        """``10 log10(signal / error)`` [dB]; inf for an exact copy (or no signal); None
+        when not aligned."""
+        if not self.aligned:
+            return None
         if self.error == 0:
             return math.inf
         return 10 * math.log10(max(self.signal, 1e-300) / self.error)
+
+
+class RenderSpectra:
+    """Welch spectra of one render, collected as it streams (``audioquant render
+    --plot``): the source times the gain asked for (at the source rate), the output, and
+    the error (output minus that source, where frames line up). Each is mean square per
+    bin, full scale 1.0, channels averaged (:class:`audioquant.analysis_stream._Welch`)."""
+
+    def __init__(self) -> None:
+        self.source_rate = self.output_rate = 0
+        self.aligned = False
+
+    def prepare(self, source_rate: int, source_channels: int, output_rate: int,
+                output_channels: int) -> None:
+        from audioquant.analysis_stream import _Welch
+
+        self.source_rate, self.output_rate = source_rate, output_rate
+        self.source = _Welch(source_channels)
+        self.output = _Welch(output_channels)
+        self.error = _Welch(output_channels)
+
+    def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{"source" | "output" | "error": (freqs Hz, mean square per bin)}``: those
+        with at least 2 frames."""
+        out = {}
+        for name, welch, rate in (("source", self.source, self.source_rate),
+                                  ("output", self.output, self.output_rate),
+                                  ("error", self.error, self.output_rate)):
+            spec = welch.spectrum(rate)
+            if spec is not None:
+                out[name] = spec
+        return out
 
 
 class _Tapped(Source):
@@ -543,7 +593,7 @@ class RenderReport:
 def render(input_path: RenderSpec | str | os.PathLike,
            output_path: str | os.PathLike | None = None, *,
            processors: Iterable[Processor] = (), progress: Progress | None = None,
-           **options: Any) -> RenderReport:
+           spectra: RenderSpectra | None = None, **options: Any) -> RenderReport:
     """Render ``input_path`` to a ``bits``-bit PCM file at ``output_path``; or render a
     :class:`~audioquant.spec.RenderSpec`: ``render(spec)``.
 
@@ -559,6 +609,7 @@ def render(input_path: RenderSpec | str | os.PathLike,
     container size fills the top bits of the next one.
     Output is written to a temporary file and renamed into place only when complete; the
     input is never written. ``progress(done, total)`` is called as blocks are taken in.
+    ``spectra``: a :class:`RenderSpectra` to fill (what ``render --plot`` draws).
     ``snr_db`` in the report is the requantizer's signal-to-error
     ratio (its input against its output, all channels). An unknown option is a
     TypeError, a bad value a ParameterError naming it, before any file is opened.
@@ -573,7 +624,7 @@ def render(input_path: RenderSpec | str | os.PathLike,
             raise TypeError("render() needs an output path: render(input, output, ...) or "
                             "render(spec)")
         spec = RenderSpec.of(input_path, output_path, **options)
-    return _render(spec, processors, progress)
+    return _render(spec, processors, progress, spectra)
 
 
 def _render_signature() -> inspect.Signature:
@@ -585,6 +636,7 @@ def _render_signature() -> inspect.Signature:
                           default=None),
         inspect.Parameter("processors", kw, default=()),
         inspect.Parameter("progress", kw, default=None),
+        inspect.Parameter("spectra", kw, default=None),
         *(inspect.Parameter(name, kw, default=option.default)
           for name, option in OPTIONS.items()),
     ]
@@ -615,7 +667,8 @@ def render_one(spec: RenderSpec, progress: Progress | None = None) -> RenderRepo
 
 
 def _render(spec: RenderSpec, processors: Iterable[Processor],
-            progress: Progress | None = None) -> RenderReport:
+            progress: Progress | None = None, spectra: RenderSpectra | None = None
+            ) -> RenderReport:
     """The render itself (see :func:`render`)."""
     opts = spec.options
     input_path, output_path = spec.source, spec.output
@@ -645,10 +698,14 @@ def _render(spec: RenderSpec, processors: Iterable[Processor],
     if gain_db:
         chain.append(Gain(gain_db))
     compare = None
-    if chain.output_rate(source.sample_rate) == source.sample_rate and \
-            chain.output_channels(source.channels) == source.channels:
-        # Frames line up: measure against the source (at the level asked for).
-        compare = SourceComparison(10 ** (gain_db / 20))
+    out_rate = chain.output_rate(source.sample_rate)
+    out_channels = chain.output_channels(source.channels)
+    # Frames line up: measure against the source (at the level asked for).
+    aligned = (out_rate, out_channels) == (source.sample_rate, source.channels)
+    if spectra is not None:
+        spectra.prepare(source.sample_rate, source.channels, out_rate, out_channels)
+    if aligned or spectra is not None:
+        compare = SourceComparison(10 ** (gain_db / 20), aligned=aligned, spectra=spectra)
         source = _Tapped(source, compare)
     sink = PcmFileSink(output_path, requantizer, compare=compare)
     frames = run(source, chain, sink, opts.block_size, progress=progress)

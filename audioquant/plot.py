@@ -1,13 +1,17 @@
-"""Plots for ``audioquant shapers --plot``: noise transfer functions against the weightings.
+"""Plots: ``audioquant shapers --plot`` (noise transfer functions against the weightings),
+``audioquant analyze --plot`` and ``audioquant render --plot`` (spectra, the error
+spectrum, and the weighting curves).
 
 matplotlib is an optional extra (``pip install 'audioquant[plot]'``), imported only here
-and only when a plot is asked for.
+and only when a plot is asked for; :func:`require_matplotlib` says so in one line before
+any work starts. Images are written atomically (:class:`audioquant.atomic.OutputFile`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,6 +20,61 @@ from audioquant.errors import AudioFileError, AudioquantError
 
 class MissingExtraError(AudioquantError, ImportError):
     """An optional dependency is not installed; the message says how to get it."""
+
+
+#: Image formats a plot may be written as (by the output's extension).
+IMAGE_FORMATS = ("png", "svg", "pdf")
+
+
+def require_matplotlib(path: str | os.PathLike) -> str:
+    """Check, before any work, that a plot can be drawn into ``path``: matplotlib is
+    installed (MissingExtraError otherwise), the extension names an image format (png,
+    svg or pdf; none: png) and the folder exists (AudioFileError otherwise). Returns the
+    format."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("--plot needs matplotlib: pip install 'audioquant[plot]' "
+                                "(or pip install matplotlib)") from None
+    name = os.fspath(path)
+    ext = os.path.splitext(name)[1].lower().lstrip(".") or "png"
+    if ext not in IMAGE_FORMATS:
+        raise AudioFileError(f"cannot write plot {name}: .{ext} is not an image format "
+                             f"this draws ({', '.join('.' + f for f in IMAGE_FORMATS)})")
+    from audioquant.atomic import output_target
+
+    try:
+        output_target(name)     # a folder, or a missing folder: one clear error now
+    except AudioFileError as exc:
+        raise AudioFileError(str(exc).replace("cannot write ", "cannot write plot ", 1)
+                             ) from None
+    return ext
+
+
+def _pyplot():
+    require_matplotlib("x.png")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    """Write ``fig`` to ``path`` atomically, in the format its extension names."""
+    from audioquant.atomic import OutputFile
+
+    name = os.fspath(path)
+    fmt = require_matplotlib(name)
+    try:
+        with OutputFile(name) as out:
+            fig.savefig(out.file, format=fmt)
+    except AudioFileError as exc:
+        raise AudioFileError(str(exc).replace("cannot write ", "cannot write plot ", 1)
+                             ) from None
+    except OSError as exc:                  # a full disk
+        raise AudioFileError(f"cannot write plot {name}: {exc.strerror or exc}") from None
 
 
 def plot_ntf(path: str | os.PathLike, sample_rate: int, shapers: Sequence) -> None:
@@ -34,14 +93,7 @@ def plot_ntf(path: str | os.PathLike, sample_rate: int, shapers: Sequence) -> No
     shapers : sequence of dsp.shaping.Shaper
         The filters to draw.
     """
-    try:
-        import matplotlib
-    except ImportError:
-        raise MissingExtraError("--plot needs matplotlib: pip install 'audioquant[plot]' "
-                                "(or pip install matplotlib)") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     from audioquant.dsp import design
 
     nyquist = sample_rate / 2
@@ -72,9 +124,63 @@ def plot_ntf(path: str | os.PathLike, sample_rate: int, shapers: Sequence) -> No
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right", ncol=1)
         fig.tight_layout()
-        try:
-            fig.savefig(os.fspath(path))
-        except (OSError, ValueError) as exc:   # no such folder, unknown image format
-            raise AudioFileError(f"cannot write plot {os.fspath(path)}: {exc}") from None
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One spectrum to draw: ``freqs`` (Hz) and ``power`` (mean square per bin, full
+    scale 1.0: the bins sum to the signal's mean square), and its legend label."""
+
+    label: str
+    freqs: np.ndarray
+    power: np.ndarray
+
+
+def plot_spectra(path: str | os.PathLike, curves: Sequence[Curve], title: str) -> None:
+    """Draw ``curves`` (dB re a full-scale sine, per bin) into an image file, with the
+    A and ITU-R 468 weightings (dB re 1 kHz, right axis) dashed, so that noise pushed
+    out of the ear's sensitive band by a shaper shows against them.
+
+    Levels are per Welch bin, so a flat noise reads lower than its total by
+    ``10 log10(bins)``; the title names the bin width. ``path``: ``.png``, ``.svg`` or
+    ``.pdf``.
+    """
+    plt = _pyplot()
+    from audioquant.analysis import FULL_SCALE_SINE_POWER, weighting_function
+
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=100)
+    try:
+        colours = iter(["#00308f", "#b30000", "#007a3d", "#6a00a8"] * len(curves))
+        top = 10.0
+        for curve in curves:
+            f = np.asarray(curve.freqs)[1:]       # no DC bin on a log axis
+            db = 10 * np.log10(np.maximum(np.asarray(curve.power)[1:], 1e-30)
+                               / FULL_SCALE_SINE_POWER)
+            ax.semilogx(f, db, lw=0.8, color=next(colours), label=curve.label)
+            top = max(top, float(f[-1]))
+        ax.set_xlim(10.0, top)
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], -200.0))
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_ylabel("level per bin (dB re full-scale sine)")
+        width = float(curves[0].freqs[1] - curves[0].freqs[0]) if curves else 0.0
+        ax.set_title(f"{title}\n(Hann-window Welch spectrum, {width:.3g} Hz bins)",
+                     fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        right = ax.twinx()
+        freqs = np.geomspace(10.0, top, 1000)
+        for name, key, style in (("A weighting", "A", "k--"),
+                                 ("ITU-R 468 weighting", "468", "k:")):
+            gain = np.maximum(weighting_function(key)(freqs), 1e-30)
+            right.semilogx(freqs, 10 * np.log10(gain), style, lw=1.2, label=name)
+        right.set_ylim(-60, 20)
+        right.set_ylabel("weighting (dB re 1 kHz)")
+        lines = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="lower left")
+        fig.tight_layout()
+        _save(fig, path)
     finally:
         plt.close(fig)
