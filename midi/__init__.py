@@ -1,4 +1,4 @@
-"""MIDI quantize: note arrays in numpy, files through mido.
+"""MIDI quantize on arrays: an event table and note arrays in numpy, files through numba.
 
 Cheat-sheet::
 
@@ -15,15 +15,25 @@ Cheat-sheet::
     # pitch_range=(lo, hi) or "36-38", min_length (ticks)
 
     # arrays
-    song = midi.read("take.mid")          # Song: .notes, .events, .tempo_map, ...
+    song = midi.read("take.mid")          # Song: .notes, .table, .tempo_map, ...
+    song = midi.read_bytes(data)          # the same from bytes in memory
     notes = song.notes                    # Notes: start, end (ticks), pitch, velocity,
                                           # release_velocity, channel (0..15), track
+    song.start_seconds, song.end_seconds  # note times in seconds (tempo map)
+    table = song.table                    # Events: every event of the file, one row each:
+                                          # track, tick, order, status, data1, data2,
+                                          # payload/length, offset/size (bytes), running
+    song.kept                             # rows of the non-note events (stray offs too)
+    notes, kept = midi.pair_notes(table, song.track_ends)  # the pairing, a pure function
     grid = midi.Grid.parse("1/8T", song.ticks_per_beat, swing=58)
     result = midi.quantize(notes, grid, strength=100, exclude_within=0, catch_range=100,
                            mode="starts", stray_offs=song.stray_offs)
                                           # -> QuantizeResult: .notes + masks, .counts()
                                           # stray_offs: note-offs that end no note
-    midi.write(song.with_notes(result.notes), "tight.mid")
+    midi.write(song.with_notes(result.notes), "tight.mid")  # only what moved is encoded
+    data = song.to_bytes()                # read + to_bytes with no change: the same bytes
+    song.events                           # per track (tick, row, mido message), built
+                                          # with mido on request (never on the hot path)
     midi.timing_stats(notes, grid, song.tempo_map)  # mean / max distance from the grid
     play = midi.performance(song, 48000)  # every channel event at its exact sample, for
                                           # instruments: .sample, .kind, .channel, .a, .b
@@ -33,7 +43,8 @@ Cheat-sheet::
     midi.MidiParameterError               # also ValueError: "strength must be in 0..100, got 150"
     midi.MidiFileError                    # also OSError: not MIDI, truncated, SMPTE, ...
 
-Conventions: times are integer ticks of the file's PPQ; percent settings are percent of
+Conventions: times are integer ticks of the file's PPQ (seconds only through the tempo
+map); percent settings are percent of
 one grid step (strength: percent of the way to the line). Overlapping notes of one pitch
 and channel pair first-in, first-out when read. Swing is the MPC / Logic convention: the
 second line of each pair of steps at ``swing`` percent of the pair.
@@ -42,13 +53,15 @@ second line of each pair of steps at ``swing`` percent of the pair.
 from .errors import MidiError, MidiFileError, MidiParameterError
 from .files import format_report, parse_pitch_range, quantize_file, quantize_song, stats_file
 from .grid import DIVISIONS, Grid
-from .notes import Notes, Song, read, write
+from .notes import Notes, Song, pair_notes, read, read_bytes, write
 from .playback import Performance, performance
 from .quantize import MODES, QuantizeResult, quantize, select, timing_stats
+from .smf import Events
 from .tempo import TempoMap
 
 __all__ = [
     "DIVISIONS",
+    "Events",
     "Grid",
     "MODES",
     "MidiError",
@@ -60,12 +73,14 @@ __all__ = [
     "Song",
     "TempoMap",
     "format_report",
+    "pair_notes",
     "parse_pitch_range",
     "performance",
     "quantize",
     "quantize_file",
     "quantize_song",
     "read",
+    "read_bytes",
     "select",
     "stats_file",
     "timing_stats",

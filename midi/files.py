@@ -70,6 +70,7 @@ def _same_file(a: str, b: str) -> bool:
 def _summary(song: Song) -> dict:
     notes = song.notes
     tracks = []
+    kept = song.kept_counts()
     for t in range(song.n_tracks):
         mask = notes.track == t
         tracks.append(
@@ -78,7 +79,7 @@ def _summary(song: Song) -> dict:
                 "name": song.track_names[t],
                 "notes": int(np.count_nonzero(mask)),
                 "channels": sorted({int(c) + 1 for c in np.unique(notes.channel[mask])}),
-                "events": len(song.events[t]),
+                "events": int(kept[t]),
             }
         )
     end = int(song.track_ends.max()) if song.track_ends.size else 0

@@ -1,6 +1,9 @@
-"""MIDI files <-> note arrays. The only module of the package that uses mido.
+"""MIDI files <-> the event table and note arrays. No mido (see ``compat``).
 
-Reading pairs each note-on with a note-off of the same channel and pitch in its track
+``read`` parses the file's bytes into an event table (``smf.Events``: every event of the
+file, one row each, with its track, tick, status, data bytes and byte span) and pairs
+the table's note messages into ``Notes`` with a pure function (:func:`pair_notes`).
+Pairing each note-on with a note-off of the same channel and pitch in its track
 (a note-on with velocity 0 is a note-off). Overlapping notes of one pitch and channel pair
 **first in, first out**: a note-off ends the earliest note of that pitch still sounding.
 A note-on that never gets its note-off ends at its track's end-of-track tick and is
@@ -11,22 +14,24 @@ that is not a paired
 note-on/off (tempo, time signature, CC, pitch bend, program, sysex, meta, ...) is kept
 with its track and absolute tick.
 
-Writing rebuilds each track from notes and kept events in tick order. At one tick the
-order is fixed: note-offs that moved first, then every event at its own tick in file
-order (kept events and notes that did not move), then note-ons that moved; then one
-end-of-track. A file read and written with no change therefore gives the same
-``(tick, message)`` sequence per track. A gap between two events longer than one delta
-time can hold (``smf.MAX_VLQ`` ticks, after quantize) is bridged by empty text events.
-Output goes to a temporary file beside the target that is renamed into place only when
-complete.
+Writing orders each track's notes and kept events by tick. At one tick the order is
+fixed: note-offs that moved first, then every event at its own tick in file order (kept
+events and notes that did not move), then note-ons that moved; then one end-of-track.
+``smf.encode_tracks`` writes the events' own bytes: a track in which nothing moved is
+copied byte for byte, so a file read and written with no change is byte-identical
+(except what ``smf`` normalises, listed in its docstring). A gap between two events
+longer than one delta time can hold (``smf.MAX_VLQ`` ticks, after quantize) is bridged
+by empty text events. Output goes to a temporary file beside the target that is renamed
+into place only when complete.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import BinaryIO
 
 import numpy as np
@@ -35,7 +40,7 @@ from . import smf
 from .errors import MidiFileError, MidiParameterError
 from .tempo import TempoMap
 
-__all__ = ["Notes", "Song", "read", "write"]
+__all__ = ["Notes", "Song", "pair_notes", "read", "read_bytes", "write"]
 
 _MAX_TICK = 2**40  # larger absolute ticks are refused: far beyond any real file
 
@@ -180,9 +185,8 @@ class Notes:
         )
 
 
-@dataclass(eq=False)
 class Song:
-    """A MIDI file in memory: its notes, its other events and what is needed to write it.
+    """A MIDI file in memory: its event table, its notes and what is needed to write it.
 
     Attributes
     ----------
@@ -191,46 +195,146 @@ class Song:
     type : int
         SMF type, 0 or 1.
     notes : Notes
-    events : list[list[tuple[int, int, object]]]
-        Per track, the kept (non-note) events as ``(tick, file_index, message)``.
+    smf : smf.SmfFile
+        The parsed file: the event table (``smf.events``, also ``Song.table``) and its
+        tracks' chunks.
+    kept : np.ndarray [int64]
+        Rows of the table that are kept events: everything but paired note messages and
+        end-of-track events (stray note-offs are kept events).
     track_ends : np.ndarray [shape=(tracks,), int64, ticks]
         Tick of each track's end-of-track (its last event when it has none).
     track_names : list[str | None]
         The first track_name meta event of each track.
     tempo_map : TempoMap
-    message_ticks : np.ndarray [shape=(messages,), int64, ticks]
-        Tick of every message of the file read, by file index (``Notes.on_index``).
+
+    ``Song(ticks_per_beat, type, notes, events, track_ends, track_names, tempo_map)``
+    with ``events`` a list per track of ``(tick, index, mido message)`` still works (the
+    table is then made from the messages' bytes); :meth:`from_smf` is what ``read`` uses.
     """
 
-    ticks_per_beat: int
-    type: int
-    notes: Notes
-    events: list[list[tuple[int, int, object]]]
-    track_ends: np.ndarray
-    track_names: list[str | None]
-    tempo_map: TempoMap
-    message_ticks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    def __init__(
+        self,
+        ticks_per_beat: int,
+        type: int,
+        notes: Notes,
+        events: list[list[tuple[int, int, object]]] | None = None,
+        track_ends: np.ndarray | None = None,
+        track_names: list[str | None] | None = None,
+        tempo_map: TempoMap | None = None,
+        message_ticks: np.ndarray | None = None,
+        *,
+        smf: smf.SmfFile | None = None,
+        kept: np.ndarray | None = None,
+    ) -> None:
+        self._events = None
+        if smf is None:
+            from .compat import events_from_messages
+
+            if events is None:
+                raise MidiParameterError("Song needs an event table (smf=) or events")
+            smf = events_from_messages(events, ticks_per_beat)
+            self._events = events
+        if kept is None:
+            t = smf.events
+            kept = np.flatnonzero(~((t.status == 0xFF) & (t.data1 == 0x2F)))
+        self.ticks_per_beat = int(ticks_per_beat)
+        self.type = int(type)
+        self.notes = notes
+        self.smf = smf
+        self.kept = kept
+        self.track_ends = smf.end_tick if track_ends is None else np.asarray(track_ends,
+                                                                              np.int64)
+        self.track_names = _track_names(smf) if track_names is None else list(track_names)
+        self.tempo_map = (TempoMap.from_changes(self.ticks_per_beat, _tempo_changes(smf))
+                          if tempo_map is None else tempo_map)  # fmt: skip
+
+    @classmethod
+    def from_smf(cls, mid: smf.SmfFile) -> Song:
+        """The song of a parsed file: notes paired from its table (:func:`pair_notes`)."""
+        notes, kept = pair_notes(mid.events, mid.end_tick)
+        return cls(mid.ticks_per_beat, mid.type, notes, smf=mid, kept=kept)
+
+    @property
+    def table(self) -> smf.Events:
+        """The event table of the file (every event, notes included, in file order)."""
+        return self.smf.events
 
     @property
     def n_tracks(self) -> int:
-        return len(self.events)
+        return self.smf.n_tracks
+
+    @property
+    def message_ticks(self) -> np.ndarray:
+        """Tick of every event of the file, by row (``Notes.on_index``) [int64, ticks]."""
+        return self.smf.events.tick
+
+    @property
+    def events(self) -> list[list[tuple[int, int, object]]]:
+        """Per track, the kept events as ``(tick, row, mido message)``: a convenience,
+        built with mido on first use (nothing of audioquant's own uses it)."""
+        if self._events is None:
+            from .compat import messages
+
+            self._events = messages(self.table, self.kept, self.n_tracks)
+        return self._events
+
+    def kept_counts(self) -> np.ndarray:
+        """The number of kept events in each track [shape=(tracks,), int64]."""
+        return np.bincount(self.table.track[self.kept], minlength=self.n_tracks)
 
     @property
     def stray_offs(self) -> np.ndarray:
         """Note-offs that end no note, kept as events [shape=(k, 4), int64: track,
         channel 0..15, pitch, tick]. Give them to ``quantize`` so that no moved note
         sounds across one (it would end that note when the file is played or read)."""
-        rows = [
-            (t, msg.channel, msg.note, tick)
-            for t, kept in enumerate(self.events)
-            for tick, _, msg in kept
-            if msg.type == "note_off" or msg.type == "note_on"
-        ]
-        return np.array(rows, dtype=np.int64).reshape(-1, 4)
+        t = self.table
+        st = t.status[self.kept]
+        rows = self.kept[(st >= 0x80) & (st < 0xA0)]
+        return np.stack(
+            [t.track[rows].astype(np.int64), (t.status[rows] & 15).astype(np.int64),
+             t.data1[rows].astype(np.int64), t.tick[rows]], axis=1,
+        ).reshape(-1, 4)  # fmt: skip
+
+    @property
+    def start_seconds(self) -> np.ndarray:
+        """Note-on times in seconds from the start, through the tempo map [float64, s]."""
+        return self.tempo_map.seconds(self.notes.start)
+
+    @property
+    def end_seconds(self) -> np.ndarray:
+        """Note-off times in seconds from the start, through the tempo map [float64, s]."""
+        return self.tempo_map.seconds(self.notes.end)
 
     def with_notes(self, notes: Notes) -> Song:
         """The same song with other notes (events, tracks and tempo map shared)."""
-        return replace(self, notes=notes)
+        new = copy.copy(self)
+        new.notes = notes
+        return new
+
+    def to_bytes(self) -> bytes:
+        """The MIDI file ``write`` writes, as bytes."""
+        return b"".join(_encode(self))
+
+
+def _tempo_changes(mid: smf.SmfFile) -> list[tuple[int, int]]:
+    """``(tick, microseconds per beat)`` of every set_tempo event, in file order."""
+    t = mid.events
+    rows = np.flatnonzero((t.status == 0xFF) & (t.data1 == 0x51) & (t.length == 3))
+    p = t.payload[rows]
+    d = t.data.astype(np.int64)
+    tempo = d[p] << 16 | d[p + 1] << 8 | d[p + 2] if rows.size else p
+    return list(zip(t.tick[rows].tolist(), tempo.tolist(), strict=True))
+
+
+def _track_names(mid: smf.SmfFile) -> list[str | None]:
+    """The text of the first track_name meta event of each track (latin-1, as mido)."""
+    t = mid.events
+    rows = np.flatnonzero((t.status == 0xFF) & (t.data1 == 0x03))
+    names: list[str | None] = [None] * mid.n_tracks
+    tracks, first = np.unique(t.track[rows], return_index=True)
+    for track, r in zip(tracks.tolist(), rows[first].tolist(), strict=True):
+        names[track] = t.payload_of(r).decode("latin-1")
+    return names
 
 
 def _shown(name: str | bytes) -> str:
@@ -238,21 +342,22 @@ def _shown(name: str | bytes) -> str:
     return os.fsdecode(name)
 
 
-def _open_midi(path: str | os.PathLike) -> smf.SmfFile:
-    """Read and parse the file at ``path`` (midi/smf.py), every failure a MidiFileError.
-    ``-`` is standard input; a FIFO is read to its end; a device is refused."""
+def _load(path: str | os.PathLike) -> tuple[bytes, str]:
+    """The bytes of the file at ``path`` and its name for messages, every failure a
+    MidiFileError. ``-`` is standard input; a FIFO is read to its end; a device is
+    refused."""
     name = os.fspath(path)
     shown = _shown(name)
     try:
         if name == "-":  # standard input
             import sys
 
-            return smf.parse(sys.stdin.buffer.read(), "standard input")
+            return sys.stdin.buffer.read(), "standard input"
         mode = os.stat(name).st_mode
         if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would never end
             raise MidiFileError(f"cannot read {shown!r}: it is a device, not a MIDI file")
         with open(name, "rb") as f:
-            data = f.read()
+            return f.read(), shown
     except MidiFileError:
         raise
     except FileNotFoundError:
@@ -263,7 +368,6 @@ def _open_midi(path: str | os.PathLike) -> smf.SmfFile:
         raise MidiFileError(f"cannot read {shown!r}: permission denied") from None
     except OSError as exc:
         raise MidiFileError(f"cannot read {shown!r}: {exc.strerror or exc}") from None
-    return smf.parse(data, shown)
 
 
 def _pair_fifo(key: np.ndarray, is_on: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,8 +411,65 @@ def _pair_fifo(key: np.ndarray, is_on: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return order[paired_on], order[paired_off], out_stray
 
 
+def pair_notes(events: smf.Events, track_ends: np.ndarray) -> tuple[Notes, np.ndarray]:
+    """Pair the note messages of an event table into notes (a pure function).
+
+    A note-on with velocity above 0 starts a note; a note-off, or a note-on with velocity
+    0, ends the earliest sounding note of its track, channel and pitch (first in, first
+    out); with none sounding it is a stray note-off, a kept event. A note never ended
+    ends at its track's end (``track_ends`` [ticks]) and is ``open_end``.
+
+    Returns ``(notes, kept)``: the notes, in the order of their note-ons in the file,
+    and the rows of the kept events (everything but paired note messages and
+    end-of-track events), ascending.
+    """
+    st = events.status
+    rows = np.flatnonzero((st >= 0x80) & (st < 0xA0))
+    tick = events.tick[rows]
+    status = st[rows].astype(np.int64)
+    pitch = events.data1[rows].astype(np.int64)
+    vel = events.data2[rows].astype(np.int64)
+    track_of = events.track[rows].astype(np.int64)
+    is_on = (status >= 0x90) & (vel > 0)
+    key = (((track_of << 4) | (status & 15)) << 7) | pitch
+    ons, offs, stray = _pair_fifo(key, is_on)
+
+    track_ends = np.asarray(track_ends, dtype=np.int64)
+    note_rows = np.flatnonzero(is_on)
+    count = note_rows.shape[0]
+    note_of = np.full(rows.shape[0], -1, dtype=np.int64)
+    note_of[note_rows] = np.arange(count)
+    paired = note_of[ons]
+    open_end = np.ones(count, dtype=bool)
+    open_end[paired] = False
+    end = track_ends[track_of[note_rows]]
+    end[paired] = tick[offs]
+    release = np.zeros(count, dtype=np.int16)
+    release[paired] = vel[offs]
+    off_is_on = np.zeros(count, dtype=bool)
+    off_is_on[paired] = status[offs] >= 0x90
+    off_index = np.full(count, -1, dtype=np.int64)
+    off_index[paired] = rows[offs]
+    notes = Notes(
+        start=tick[note_rows],
+        end=end,
+        pitch=pitch[note_rows].astype(np.int16),
+        velocity=vel[note_rows].astype(np.int16),
+        release_velocity=release,
+        channel=(status[note_rows] & 15).astype(np.int16),
+        track=track_of[note_rows].astype(np.int32),
+        open_end=open_end,
+        off_is_note_on=off_is_on,
+        on_index=rows[note_rows],
+        off_index=off_index,
+    )
+    keep = ~((st >= 0x80) & (st < 0xA0)) & ~((st == 0xFF) & (events.data1 == 0x2F))
+    keep[rows[stray]] = True
+    return notes, np.flatnonzero(keep)
+
+
 def read(path: str | os.PathLike) -> Song:
-    """Read an SMF type 0 or 1 file into a Song (notes as arrays, other events kept).
+    """Read an SMF type 0 or 1 file into a Song (event table, notes as arrays).
 
     The bytes are parsed by ``midi.smf`` (what it accepts and refuses, and why, is in its
     docstring): unknown chunks are skipped, realtime bytes skipped, a type-0 file with
@@ -321,272 +482,131 @@ def read(path: str | os.PathLike) -> Song:
         byte offset), no tracks, type 2, SMPTE time division, 0 ticks per beat, event
         times beyond 2**40 ticks.
     """
-    mid = _open_midi(path)
-    shown = _shown(os.fspath(path))
-    tracks = mid.tracks
-    for t, track in enumerate(tracks):
-        if track.last_tick >= _MAX_TICK:
-            raise MidiFileError(
-                f"cannot read {shown!r}: track {t} has event times beyond {_MAX_TICK} ticks"
-                f" ({track.last_tick}); this reader stops at {_MAX_TICK}"
-            )
-
-    counts = [len(track.notes) // 5 for track in tracks]
-    flat: list[int] = []
-    for track in tracks:
-        flat += track.notes
-    rows = np.array(flat, dtype=np.int64).reshape(-1, 5)
-    tick, index, status, pitch, vel = (rows[:, c] for c in range(5))
-    track_of = np.repeat(np.arange(len(tracks), dtype=np.int64), counts)
-    is_on = (status >= 0x90) & (vel > 0)
-    key = (((track_of << 4) | (status & 15)) << 7) | pitch
-    ons, offs, stray = _pair_fifo(key, is_on)
-
-    track_ends = np.array([track.end_tick for track in tracks], dtype=np.int64)
-    note_rows = np.flatnonzero(is_on)
-    count = note_rows.shape[0]
-    note_of = np.full(rows.shape[0], -1, dtype=np.int64)
-    note_of[note_rows] = np.arange(count)
-    paired = note_of[ons]
-    open_end = np.ones(count, dtype=bool)
-    open_end[paired] = False
-    end = track_ends[track_of[note_rows]]
-    end[paired] = tick[offs]
-    release = np.zeros(count, dtype=np.int64)
-    release[paired] = vel[offs]
-    off_is_on = np.zeros(count, dtype=bool)
-    off_is_on[paired] = status[offs] >= 0x90
-    off_index = np.full(count, -1, dtype=np.int64)
-    off_index[paired] = index[offs]
-    notes = Notes(
-        start=tick[note_rows],
-        end=end,
-        pitch=pitch[note_rows].astype(np.int16),
-        velocity=vel[note_rows].astype(np.int16),
-        release_velocity=release.astype(np.int16),
-        channel=(status[note_rows] & 15).astype(np.int16),
-        track=track_of[note_rows].astype(np.int32),
-        open_end=open_end,
-        off_is_note_on=off_is_on,
-        on_index=index[note_rows],
-        off_index=off_index,
-    )
-
-    message_ticks = np.zeros(mid.messages, dtype=np.int64)
-    message_ticks[index] = tick
-    for track in tracks:
-        if track.events:
-            event_ticks, event_index, _ = zip(*track.events, strict=True)
-            message_ticks[np.array(event_index, dtype=np.int64)] = event_ticks
-        if track.end_index >= 0:
-            message_ticks[track.end_index] = track.end_tick
-
-    events = [track.events for track in tracks]
-    stray_rows = np.flatnonzero(stray)
-    if stray_rows.size:
-        import mido
-
-        track_first = np.array([min([e[1] for e in track.events] + track.notes[1:2] or [-1])
-                                for track in tracks])  # fmt: skip
-        extra: dict[int, list] = {}
-        for r in stray_rows.tolist():
-            t, i, s = int(track_of[r]), int(index[r]), int(status[r])
-            delta = int(tick[r] - (message_ticks[i - 1] if i > track_first[t] else 0))
-            kind = "note_on" if s >= 0x90 else "note_off"
-            msg = mido.Message(kind, channel=s & 15, note=int(pitch[r]), velocity=int(vel[r]),
-                               time=delta)  # fmt: skip
-            extra.setdefault(t, []).append((int(tick[r]), i, msg))
-        events = [
-            sorted(kept + extra[t], key=lambda e: e[1]) if t in extra else kept
-            for t, kept in enumerate(events)
-        ]
-    tempo_changes = [change for track in tracks for change in track.tempos]
-    return Song(
-        ticks_per_beat=int(mid.ticks_per_beat),
-        type=int(mid.type),
-        notes=notes,
-        events=events,
-        track_ends=track_ends,
-        track_names=[track.name for track in tracks],
-        tempo_map=TempoMap.from_changes(int(mid.ticks_per_beat), tempo_changes),
-        message_ticks=message_ticks,
-    )
+    data, shown = _load(path)
+    return read_bytes(data, shown)
 
 
-def _unchanged(ticks: np.ndarray, index: np.ndarray, message_ticks: np.ndarray) -> np.ndarray:
-    """True where an event sits at the tick its message had in the file (index >= 0)."""
-    ok = (index >= 0) & (index < message_ticks.shape[0])
-    out = np.zeros(ticks.shape, dtype=bool)
-    out[ok] = message_ticks[index[ok]] == ticks[ok]
-    return out
-
-
-def _message_makers():
-    """Fast constructors for messages whose values are already checked.
-
-    mido validates every field of every new message (about 3 us each, most of the write
-    time); ``Notes.validate`` has already checked ours, so build them directly. The fast
-    path is probed against mido's own constructor and dropped if they ever disagree.
-    """
-    import mido
-
-    def note(kind, channel, pitch, velocity, time):
-        msg = mido.Message.__new__(mido.Message)
-        vars(msg).update(type=kind, channel=channel, note=pitch, velocity=velocity, time=time)
-        return msg
-
-    def retime(msg, time):
-        new = type(msg).__new__(type(msg))
-        vars(new).update(vars(msg))
-        vars(new)["time"] = time
-        return new
-
-    try:
-        ref = mido.Message("note_off", channel=3, note=60, velocity=10, time=5)
-        meta = mido.MetaMessage("set_tempo", tempo=400_000, time=0)
-        fast_ok = (
-            note("note_off", 3, 60, 10, 5) == ref
-            and note("note_off", 3, 60, 10, 5).bytes() == ref.bytes()
-            and retime(meta, 7) == meta.copy(time=7)
-            and retime(meta, 7).bytes() == meta.bytes()
+def read_bytes(data: bytes, name: str = "<bytes>") -> Song:
+    """:func:`read` for the bytes of a file in memory (``name`` is used in messages)."""
+    mid = smf.parse(data, name)
+    over = np.flatnonzero(mid.end_tick >= _MAX_TICK)
+    if over.size:
+        t = int(over[0])
+        raise MidiFileError(
+            f"cannot read {name!r}: track {t} has event times beyond {_MAX_TICK} ticks"
+            f" ({int(mid.end_tick[t])}); this reader stops at {_MAX_TICK}"
         )
-    except Exception:  # pragma: no cover - a mido whose messages are built differently
-        fast_ok = False
-    if fast_ok:
-        return note, retime
-    return (  # pragma: no cover
-        lambda kind, channel, pitch, velocity, time: mido.Message(
-            kind, channel=channel, note=pitch, velocity=velocity, time=time
-        ),
-        lambda msg, time: msg.copy(time=time),
-    )
+    return Song.from_smf(mid)
 
 
-def _build_tracks(song: Song) -> list:
-    """mido tracks for ``song``: notes and kept events in the fixed order described above."""
-    import mido
+def _note_rows(table: smf.Events, index: np.ndarray, ticks: np.ndarray):
+    """(row or 0, valid row, at its file tick) for rows referenced by notes."""
+    ok = (index >= 0) & (index < len(table))
+    row = np.where(ok, index, 0)
+    return row, ok, ok & (table.tick[row] == ticks)
 
-    note_message, retime = _message_makers()
 
+def _encode(song: Song) -> list:
+    """The pieces of the file (header, then track chunks) as byte buffers."""
     notes = song.notes
-    if len(notes) and notes.track.max() >= song.n_tracks:
-        raise MidiParameterError(
-            f"track must be in 0..{song.n_tracks - 1}, got {notes.track.max()}"
-        )
+    n_tracks = song.n_tracks
+    if len(notes) and notes.track.max() >= n_tracks:
+        raise MidiParameterError(f"track must be in 0..{n_tracks - 1}, got {notes.track.max()}")
     notes.validate()
+    table = song.table
+    mid = song.smf
+    n = len(notes)
     big = np.int64(2**62)
-    on_keep = _unchanged(notes.start, notes.on_index, song.message_ticks)
-    off_keep = _unchanged(notes.end, notes.off_index, song.message_ticks)
-    # sort key: (track, tick, bucket, order) with bucket 0 = moved note-off,
-    # 1 = event at its file tick (kept events, unmoved notes), 2 = moved note-on.
-    pos = np.arange(len(notes), dtype=np.int64)
-    on_order = np.where(notes.on_index >= 0, notes.on_index, big // 2 + pos)
-    off_order = np.where(notes.off_index >= 0, notes.off_index, big // 2 + pos)
-    has_off = ~notes.open_end
-    by_track = np.argsort(notes.track, kind="stable")
-    bounds = np.searchsorted(notes.track[by_track], np.arange(song.n_tracks + 1))
+    pos = np.arange(n, dtype=np.int64)
+    channel = notes.channel.astype(np.int64)
+    pitch = notes.pitch.astype(np.uint8)
+    # note-ons: bucket 1 at their file tick, else 2; their bytes kept when the row they
+    # came from holds the same message
+    on_row, on_ok, on_keep = _note_rows(table, notes.on_index, notes.start)
+    on_status = (0x90 | channel).astype(np.uint8)
+    on_vel = notes.velocity.astype(np.uint8)
+    on_same = on_ok & (table.status[on_row] == on_status) & (table.data1[on_row] == pitch) \
+        & (table.data2[on_row] == on_vel) & (table.track[on_row] == notes.track)
+    # note-offs of the notes that have one: bucket 1 at their file tick, else 0
+    closed = np.flatnonzero(~notes.open_end)
+    off_row, off_ok, off_keep = _note_rows(table, notes.off_index[closed], notes.end[closed])
+    as_on = notes.off_is_note_on[closed]
+    off_status = (np.where(as_on, 0x90, 0x80) | channel[closed]).astype(np.uint8)
+    off_vel = np.where(as_on, 0, notes.release_velocity[closed]).astype(np.uint8)
+    off_same = off_ok & (table.status[off_row] == off_status) \
+        & (table.data1[off_row] == pitch[closed]) & (table.data2[off_row] == off_vel) \
+        & (table.track[off_row] == notes.track[closed])
+    kept = song.kept
+    k = kept.shape[0]
+    ev_track = np.concatenate((table.track[kept], notes.track, notes.track[closed]))
+    ev_tick = np.concatenate((table.tick[kept], notes.start, notes.end[closed]))
+    bucket = np.concatenate((np.ones(k, np.int8), np.where(on_keep, 1, 2).astype(np.int8),
+                             off_keep.astype(np.int8)))  # fmt: skip
+    order = np.concatenate((
+        kept,
+        np.where(notes.on_index >= 0, notes.on_index, big // 2 + pos),
+        np.where(notes.off_index[closed] >= 0, notes.off_index[closed], big // 2 + closed),
+    ))  # fmt: skip
+    ev_row = np.concatenate((kept, np.where(on_same, on_row, -1), np.where(off_same, off_row, -1)))
+    ev_status = np.concatenate((np.zeros(k, np.uint8), on_status, off_status))
+    ev_d1 = np.concatenate((np.zeros(k, np.uint8), pitch, pitch[closed]))
+    ev_d2 = np.concatenate((np.zeros(k, np.uint8), on_vel, off_vel))
+    by = np.lexsort((order, bucket, ev_tick, ev_track))
+    ev_track = ev_track[by]
+    ev_tick = ev_tick[by]
+    ev_row = ev_row[by]
+    bounds = np.searchsorted(ev_track, np.arange(n_tracks + 1)).astype(np.int64)
 
-    tracks = []
-    for t in range(song.n_tracks):
-        ids = by_track[bounds[t] : bounds[t + 1]]
-        offs = ids[has_off[ids]]
-        kept = song.events[t]
-        k_tick = np.fromiter((e[0] for e in kept), dtype=np.int64, count=len(kept))
-        k_order = np.fromiter((e[1] for e in kept), dtype=np.int64, count=len(kept))
-        ticks = np.concatenate((k_tick, notes.start[ids], notes.end[offs]))
-        bucket = np.concatenate(
-            (
-                np.ones(len(kept), np.int8),
-                np.where(on_keep[ids], 1, 2).astype(np.int8),
-                np.where(off_keep[offs], 1, 0).astype(np.int8),
-            )
-        )
-        order = np.concatenate((k_order, on_order[ids], off_order[offs]))
-        # what each row is: -1 - i for kept event i, else note id (on: 0.., off: n..)
-        what = np.concatenate((-1 - np.arange(len(kept)), ids, len(notes) + offs))
-        sort = np.lexsort((order, bucket, ticks))
-        ticks = ticks[sort]
-        what = what[sort]
-        deltas = np.diff(ticks, prepend=0)
-        end_tick = int(song.track_ends[t]) if t < len(song.track_ends) else 0
-        if len(notes):
-            open_ids = ids[notes.open_end[ids]]
-            if open_ids.size:
-                end_tick = max(end_tick, int(notes.end[open_ids].max()))
-        if ticks.size:
-            end_tick = max(end_tick, int(ticks[-1]))
+    end_tick = np.zeros(n_tracks, np.int64)
+    ends = np.asarray(song.track_ends, np.int64)[:n_tracks]
+    end_tick[: ends.shape[0]] = ends
+    open_ids = np.flatnonzero(notes.open_end)
+    np.maximum.at(end_tick, notes.track[open_ids], notes.end[open_ids])
+    has = bounds[1:] > bounds[:-1]
+    end_tick[has] = np.maximum(end_tick[has], ev_tick[bounds[1:][has] - 1])
 
-        n = len(notes)
-        pitch = notes.pitch.tolist()
-        vel = notes.velocity.tolist()
-        rel = notes.release_velocity.tolist()
-        chan = notes.channel.tolist()
-        as_on = notes.off_is_note_on.tolist()
-        last = int(ticks[-1]) if ticks.size else 0
-        what_list, delta_list, tail = what.tolist(), deltas.tolist(), end_tick - last
-        if tail > smf.MAX_VLQ or (deltas.size and int(deltas.max()) > smf.MAX_VLQ):
-            kept, what_list, delta_list, tail = _split_long_gaps(
-                kept, what_list, delta_list, tail
-            )
-        track = mido.MidiTrack()
-        append = track.append
-        for w, d in zip(what_list, delta_list, strict=True):
-            if w < 0:
-                append(retime(kept[-1 - w][2], d))
-            elif w < n:
-                append(note_message("note_on", chan[w], pitch[w], vel[w], d))
-            else:
-                w -= n
-                if as_on[w]:
-                    append(note_message("note_on", chan[w], pitch[w], 0, d))
-                else:
-                    append(note_message("note_off", chan[w], pitch[w], rel[w], d))
-        append(mido.MetaMessage("end_of_track", time=tail))
-        tracks.append(track)
-    return tracks
-
-
-def _split_long_gaps(
-    kept: list, what: list[int], deltas: list[int], tail: int
-) -> tuple[list, list[int], list[int], int]:
-    """Cut every delta time above ``smf.MAX_VLQ`` (a gap one delta of a MIDI file cannot
-    hold: it would need a 5-byte number) with empty text meta events, ``MAX_VLQ`` ticks
-    apart. Players ignore text events, so the file plays the same; every other event keeps
-    its tick. ``tail`` is the delta of the end-of-track. Returns the new ``kept`` (with the
-    filler appended), ``what``, ``deltas`` and ``tail`` (see ``_build_tracks``).
-    """
-    import mido
-
-    filler = -1 - len(kept)
-    kept = [*kept, (0, -1, mido.MetaMessage("text", text=""))]
-    out_what: list[int] = []
-    out_deltas: list[int] = []
-    for w, d in zip([*what, None], [*deltas, tail], strict=True):
-        while d > smf.MAX_VLQ:
-            out_what.append(filler)
-            out_deltas.append(smf.MAX_VLQ)
-            d -= smf.MAX_VLQ
-        if w is None:
-            tail = d
+    # a track is copied as it is when its events are its file rows, in file order
+    rank = np.arange(ev_row.shape[0], dtype=np.int64) - bounds[ev_track]
+    moved = (ev_row != mid.first_row[ev_track] + rank) | (ev_tick != table.tick[ev_row])
+    out_of_place = np.bincount(ev_track[moved], minlength=n_tracks)
+    rows_in_file = np.diff(mid.first_row) - (mid.eot_row >= 0)
+    verbatim = (out_of_place == 0) & (np.diff(bounds) == rows_in_file) & mid.clean \
+        & (end_tick == mid.end_tick)
+    todo = np.flatnonzero(~verbatim).astype(np.int64)
+    out, spans = smf.encode_tracks(
+        table, ev_tick, ev_row, ev_status[by], ev_d1[by], ev_d2[by], bounds, todo, end_tick,
+        mid.eot_row,
+    )
+    data = table.data
+    if (mid.header_type, mid.announced, mid.ticks_per_beat) == (song.type, n_tracks,
+                                                                 song.ticks_per_beat):
+        parts = [data[mid.header[0] : mid.header[1]]]
+    else:
+        head = b"MThd" + (6).to_bytes(4, "big") + song.type.to_bytes(2, "big")
+        parts = [head + n_tracks.to_bytes(2, "big") + song.ticks_per_beat.to_bytes(2, "big")]
+    for t in range(n_tracks):
+        if verbatim[t]:
+            parts.append(data[mid.chunk_start[t] : mid.chunk_end[t]])
         else:
-            out_what.append(w)
-            out_deltas.append(d)
-    return kept, out_what, out_deltas, tail
+            parts.append(out[spans[t, 0] : spans[t, 1]])
+    return parts
 
 
 def write(song: Song, target: str | os.PathLike | BinaryIO) -> None:
     """Write ``song`` to ``target``: a path, written atomically (see :func:`atomic_write`),
-    or a binary file object, written into as it is.
+    or a binary file object, written into as it is. Only what changed is encoded anew
+    (see the module docstring and ``midi.smf``).
     """
-    import mido
+    parts = _encode(song)
 
-    tracks = _build_tracks(song)
-    mid = mido.MidiFile(type=song.type, ticks_per_beat=song.ticks_per_beat)
-    mid.tracks.extend(tracks)
+    def put(f: BinaryIO) -> None:
+        for part in parts:
+            f.write(memoryview(part))
+
     if hasattr(target, "write"):
-        mid.save(file=target)
+        put(target)  # type: ignore[arg-type]
     else:
-        atomic_write(target, lambda f: mid.save(file=f))
+        atomic_write(target, put)
 
 
 def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]) -> None:

@@ -76,8 +76,9 @@ class Performance:
 def performance(song: Song, sample_rate: int) -> Performance:
     """Every note and channel event of ``song`` at its sample at ``sample_rate`` Hz (see the
     module). Notes come from ``song.notes`` (so a quantized song plays as quantized);
-    control changes, program changes and pitch bends from its kept events; other events
-    (meta, sysex, aftertouch, note-offs that end no note) make no sound here."""
+    control changes, program changes and pitch bends from its kept events (rows of its
+    event table, ``Song.kept``); other events (meta, sysex, aftertouch, note-offs that end
+    no note) make no sound here."""
     notes = song.notes
     ticks = [notes.start, notes.end]
     kinds = [np.full(len(notes), NOTE_ON), np.full(len(notes), NOTE_OFF)]
@@ -86,17 +87,21 @@ def performance(song: Song, sample_rate: int) -> Performance:
     second = [np.maximum(notes.velocity, 1), notes.release_velocity]
     # File order within a tick for the kept events: their index in the file.
     order = [notes.on_index, notes.off_index]
-    rows = []
-    for kept in song.events:
-        for tick, index, msg in kept:
-            kind = getattr(msg, "type", "")
-            if kind == "control_change":
-                rows.append((tick, index, CONTROL, msg.channel, msg.control, msg.value))
-            elif kind == "program_change":
-                rows.append((tick, index, PROGRAM, msg.channel, msg.program, 0))
-            elif kind == "pitchwheel":
-                rows.append((tick, index, PITCH_BEND, msg.channel, msg.pitch, 0))
-    other = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    table = song.table
+    rows = song.kept
+    status = table.status[rows]
+    hi = status & 0xF0
+    rows = rows[(hi == 0xB0) | (hi == 0xC0) | (hi == 0xE0)]
+    hi = table.status[rows] & 0xF0
+    d1 = table.data1[rows].astype(np.int64)
+    d2 = table.data2[rows].astype(np.int64)
+    other = np.empty((rows.shape[0], 6), np.int64)
+    other[:, 0] = table.tick[rows]
+    other[:, 1] = rows
+    other[:, 2] = np.where(hi == 0xB0, CONTROL, np.where(hi == 0xC0, PROGRAM, PITCH_BEND))
+    other[:, 3] = table.status[rows] & 15
+    other[:, 4] = np.where(hi == 0xE0, (d2 << 7 | d1) - 8192, d1)
+    other[:, 5] = np.where(hi == 0xB0, d2, 0)
     ticks.append(other[:, 0])
     order.append(other[:, 1])
     kinds.append(other[:, 2])
@@ -106,7 +111,7 @@ def performance(song: Song, sample_rate: int) -> Performance:
 
     tick = np.concatenate(ticks).astype(np.int64)
     kind = np.concatenate(kinds).astype(np.int8)
-    rank = np.vectorize(_ORDER.get, otypes=[np.int8])(kind) if kind.size else kind
+    rank = np.array([_ORDER[k] for k in range(5)], np.int8)[kind]
     sample = song.tempo_map.samples(tick, sample_rate)
     # Time, then offs / others / ons, then file order (ties kept stable).
     by = np.lexsort((np.concatenate(order), rank, sample))

@@ -1,13 +1,15 @@
-"""Standard MIDI File reader: bytes in, checked tracks of events out. Pure Python.
+"""Standard MIDI File reader and writer: bytes in, an event table of numpy arrays out,
+and back. The per-byte work is two numba kernels (``_scan`` and ``_encode``).
 
-This is the one place that parses MIDI file bytes (``notes.read`` turns its output into
-note arrays). It validates the header and every chunk, skips unknown chunks (as the
-standard says), decodes variable-length quantities (at most 4 bytes, as the format
+This is the one place that parses and writes MIDI file bytes (``notes.read`` pairs the
+table's note messages into note arrays; ``notes.write`` orders the events to write).
+It validates the header and every chunk, skips unknown chunks (as the standard says),
+decodes variable-length quantities (at most 4 bytes, as the format
 allows), running status, meta, sysex and escape events, and names the track and the
 byte offset in the file in every error: every error is a ``MidiFileError`` such as
 ``cannot read 'x.mid' as a MIDI file: track 2 at byte 1234: running status with no
-previous status byte``. mido is imported only to build the message objects of the
-events that are kept (the writer writes them back).
+previous status byte`` (the kernel returns an error code and the offset; Python words
+the message). mido is not imported (``compat`` builds mido messages on request).
 
 What the reader accepts, refuses and decides (the standard is silent or files break it):
 
@@ -37,30 +39,50 @@ What the reader accepts, refuses and decides (the standard is silent or files br
   write them). The other system common messages (0xF1 MTC quarter frame, 0xF2 song
   position, 0xF3 song select) are kept as events and written back as they were; 0xF4
   and 0xF5 (undefined, no known length) are refused.
-- A sysex event whose data does not end with 0xF7 (the first packet of a divided
-  sysex, or a sysex without its end) and every 0xF7 escape event are kept byte for
-  byte as ``RawEvent``; a complete sysex becomes mido's ``sysex`` message.
-- A meta event whose data mido cannot decode exactly (wrong length for its type,
-  out-of-range values) is kept byte for byte as mido's ``UnknownMetaMessage``, except
-  ``set_tempo``, which sets the time line: one whose length is not 3 is refused (the
-  tempo is unknown, and the length is probably wrong, putting every later byte out of
-  step). A tempo of 0 microseconds per beat is kept as an event but sets no tempo
-  (see ``TempoMap.from_changes``).
-"""
+- Every event is kept byte for byte (its span in the file is in the table), sysex
+  packets without a final 0xF7, 0xF7 escapes and meta events of odd lengths included.
+  (``compat``, for ``Song.events``, shows a complete sysex as mido's ``sysex``, the
+  others as ``RawEvent``, and a meta event mido cannot decode exactly as mido's
+  ``UnknownMetaMessage``.) ``set_tempo`` sets the time line: one whose length is not 3
+  is refused (the tempo is unknown, and the length is probably wrong, putting every later
+  byte out of step). A tempo of 0 microseconds per beat is kept as an event but sets no
+  tempo (see ``TempoMap.from_changes``).
 
+What the writer keeps and what it normalises:
+
+- A track in which no event moved or changed (same events, same ticks, same order, same
+  end) is copied byte for byte from the input chunk, when that chunk is *clean*: complete
+  in the file, ending with its end-of-track, with no realtime byte skipped.
+- In any other track every event keeps its bytes and its encoding choices (running
+  status where it is still valid in the new order, a note-off as 0x80 or as a note-on of
+  velocity 0); delta times are written anew (4 bytes at most, in the shortest form).
+  Events that are new (notes from the API) use running status as mido does.
+- The header chunk is copied when the type and the track count written are those of the
+  file's header; otherwise a 6-byte header is written.
+- Normalised on the way (a file written back once, then read and written again, comes
+  back byte-identical): an RMID wrapper is removed, unknown chunks and bytes after the
+  last track are dropped (mido refuses unknown chunks between tracks), realtime and tune
+  request bytes are dropped, a missing end-of-track is added, bytes after an
+  end-of-track inside its chunk are dropped, a chunk length past the end of the file is
+  corrected, non-shortest delta times are shortened in a track that is re-encoded, and
+  a type-0 file with several tracks is written as type 1 with its real track count.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
+
+from ._jit import njit
 from .errors import MidiFileError
 
-__all__ = ["MAX_VLQ", "RawEvent", "SmfFile", "Track", "encode_vlq", "parse"]
+__all__ = ["MAX_VLQ", "Events", "SmfFile", "encode_tracks", "encode_vlq", "parse"]
 
 MAX_VLQ = 0x0FFFFFFF
 """Largest variable-length quantity (4 bytes of 7 bits): the longest delta time, and the
 longest meta or sysex length, a MIDI file can hold."""
 
-_META_NAMES = {
+META_NAMES = {
     0x00: "sequence_number", 0x01: "text", 0x02: "copyright", 0x03: "track_name",
     0x04: "instrument_name", 0x05: "lyrics", 0x06: "marker", 0x07: "cue_marker",
     0x09: "device_name", 0x20: "channel_prefix", 0x21: "midi_port", 0x2F: "end_of_track",
@@ -88,357 +110,327 @@ def encode_vlq(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-class RawEvent:
-    """A sysex packet (0xF0 without a final 0xF7) or an escape (0xF7), kept byte for byte.
-
-    It quacks like a mido meta message for mido's writer: ``is_meta`` is True, so
-    ``MidiFile.save`` copies ``bytes()`` after the delta time verbatim and ends running
-    status, as the standard asks after a sysex event.
-    """
-
-    is_meta = True
-    is_realtime = False
-
-    def __init__(self, status: int, data: bytes, time: int = 0) -> None:
-        vars(self).update(
-            type="sysex_packet" if status == 0xF0 else "escape",
-            status=status,
-            data=bytes(data),
-            time=time,
-        )
-
-    def bytes(self) -> list[int]:
-        """The event as written after its delta time: status, length, data."""
-        return [self.status, *encode_vlq(len(self.data)), *self.data]
-
-    def copy(self, skip_checks: bool = False, **overrides) -> RawEvent:
-        new = RawEvent.__new__(RawEvent)
-        vars(new).update(vars(self))
-        vars(new).update(overrides)
-        return new
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RawEvent) and vars(self) == vars(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"RawEvent(status=0x{self.status:02X}, data={self.data!r}, time={self.time})"
-
-
-@dataclass
-class Track:
-    """One track chunk, decoded.
+@dataclass(eq=False)
+class Events:
+    """Every event of a MIDI file, one row each, in file order (track by track), as
+    parallel numpy arrays. Realtime bytes, which are not SMF events, have no row; each
+    track's end-of-track has one (``status`` 0xFF, ``data1`` 0x2F).
 
     Attributes
     ----------
-    notes : list[int]
-        Note-on and note-off messages, flat: ``tick, index, status, pitch, velocity`` per
-        message (``index``: the message's position in the whole file, in file order).
-    events : list[tuple[int, int, object]]
-        Every other kept event as ``(tick, index, message)`` (mido messages or RawEvent).
-    end_tick : int
-        Tick of the end-of-track event (of the last event when there is none).
-    end_index : int
-        File index of the end-of-track event, -1 when there is none.
-    last_tick : int
-        Tick of the last message of the track.
-    tempos : list[tuple[int, int]]
-        ``(tick, microseconds per beat)`` of each set_tempo event.
-    name : str | None
-        Text of the first track_name meta event.
+    track : np.ndarray [int32]
+        0-based track (chunk) number.
+    tick : np.ndarray [int64, ticks]
+        Absolute time in the file's ticks.
+    order : np.ndarray [int32]
+        Position of the event in its track (0-based).
+    status : np.ndarray [uint8]
+        The effective status byte, running status resolved: 0x80..0xEF channel messages,
+        0xFF meta, 0xF0 sysex, 0xF7 escape, 0xF1..0xF3 system common.
+    data1, data2 : np.ndarray [uint8]
+        The data bytes of channel and system common messages (0 where there is none);
+        for a meta event ``data1`` is its type.
+    payload, length : np.ndarray [int64, bytes]
+        Where the data of a meta or sysex event starts in ``data`` and how long it is
+        (-1 and 0 for other events).
+    offset, size : np.ndarray [int64, bytes]
+        The event's bytes in ``data`` after its delta time: ``data[offset:offset+size]``
+        (with running status they start with the first data byte).
+    running : np.ndarray [bool]
+        The event was written with running status (no status byte of its own).
+    data : np.ndarray [uint8]
+        The bytes the offsets point into (the file's bytes, an RMID wrapper removed).
     """
 
-    notes: list[int] = field(default_factory=list)
-    events: list[tuple[int, int, object]] = field(default_factory=list)
-    end_tick: int = 0
-    end_index: int = -1
-    last_tick: int = 0
-    tempos: list[tuple[int, int]] = field(default_factory=list)
-    name: str | None = None
+    track: np.ndarray
+    tick: np.ndarray
+    order: np.ndarray
+    status: np.ndarray
+    data1: np.ndarray
+    data2: np.ndarray
+    payload: np.ndarray
+    length: np.ndarray
+    offset: np.ndarray
+    size: np.ndarray
+    running: np.ndarray
+    data: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.tick.shape[0])
+
+    def bytes_of(self, row: int) -> bytes:
+        """The bytes of event ``row`` after its delta time, status byte included (added
+        back when it was written with running status)."""
+        raw = self.data[self.offset[row] : self.offset[row] + self.size[row]].tobytes()
+        return bytes([int(self.status[row])]) + raw if self.running[row] else raw
+
+    def payload_of(self, row: int) -> bytes:
+        """The data bytes of a meta or sysex event (b"" for others)."""
+        p = int(self.payload[row])
+        return b"" if p < 0 else self.data[p : p + int(self.length[row])].tobytes()
 
 
-@dataclass
+@dataclass(eq=False)
 class SmfFile:
-    """A parsed MIDI file: ``type`` is what it is read as (0 or 1; ``header_type`` is
-    what its header says), ``messages`` the number of file indices used."""
+    """A parsed MIDI file.
+
+    ``type`` is what it is read as (0 or 1; ``header_type`` is what its header says,
+    ``announced`` its track count); ``header`` the byte span of the header chunk in
+    ``events.data``. Per track (arrays of shape ``(tracks,)``): ``first_row`` (its first
+    row in ``events``; ``first_row[-1]`` after the last track is the row count), ``end_tick``
+    [ticks] (the end-of-track, or the last event when it has none), ``eot_row`` (-1: none),
+    ``chunk_start``, ``chunk_end`` [bytes] (the chunk header to the end of its body as
+    found in the file) and ``clean`` (see the module: such a chunk is copied as it is).
+    """
 
     type: int
     header_type: int
+    announced: int
     ticks_per_beat: int
-    tracks: list[Track]
-    messages: int
+    header: tuple[int, int]
+    events: Events
+    first_row: np.ndarray
+    end_tick: np.ndarray
+    eot_row: np.ndarray
+    chunk_start: np.ndarray
+    chunk_end: np.ndarray
+    clean: np.ndarray
+
+    @property
+    def n_tracks(self) -> int:
+        return int(self.end_tick.shape[0])
 
 
-class _Bad(Exception):
-    """A fault inside a track: ``at`` is the offset in the track chunk's body."""
+# ---------------------------------------------------------------------------- reader
 
-    def __init__(self, at: int, what: str) -> None:
-        super().__init__(what)
-        self.at = at
-        self.what = what
+# error codes of the reader kernel (err[0]); err[1] track, err[2] byte, err[3..5] the
+# track chunk (body start, body end, chunk length), err[6..8] details
+_E_VLQ, _E_RUNNING, _E_DATA, _E_META, _E_TEMPO, _E_SYSEX, _E_STATUS, _E_PAST, _E_NO_EOT = (
+    range(1, 10))
+_E_CHUNK_HEAD, _E_NOT_CHUNK = 20, 21
+_T_COLS = 9  # track info: chunk start, body start, body end, chunk length, first row,
+#              end tick, eot row, eot end (-1), skipped bytes
 
 
-def _vlq(trk: bytes, i: int, what: str) -> tuple[int, int]:
-    """Decode a variable-length quantity at ``trk[i]``; returns (value, next offset)."""
+@njit
+def _vlq(data, i, n):
+    """(value, next offset, 0) of the quantity at ``data[i]``; code 1: longer than 4
+    bytes, 2: runs past ``n``."""
     value = 0
     for k in range(4):
-        b = trk[i + k]
+        if i + k >= n:
+            return 0, i, 2
+        b = data[i + k]
         value = (value << 7) | (b & 0x7F)
         if b < 0x80:
-            return value, i + k + 1
-    raise _Bad(
-        i,
-        f"{what} is a variable-length quantity longer than 4 bytes"
-        f" (starting {trk[i:i + 5].hex(' ')}); the format allows at most 4 bytes"
-        f" (0..{MAX_VLQ})",
-    )
+            return value, i + k + 1, 0
+    return 0, i, 1
 
 
-_TOOLS: tuple | None = None
+@njit
+def _fail(err, code, t, at, start, end, chunk_len, a, b, c):
+    err[0] = code
+    err[1] = t
+    err[2] = at
+    err[3] = start
+    err[4] = end
+    err[5] = chunk_len
+    err[6] = a
+    err[7] = b
+    err[8] = c
 
 
-def _tools() -> tuple:
-    global _TOOLS
-    if _TOOLS is None:
-        _TOOLS = _makers()
-    return _TOOLS
+@njit
+def _scan(data, pos, announced, fill, tick_out, status_out, d1_out, d2_out, payload_out,
+          length_out, offset_out, size_out, running_out, tracks, err, counts):
+    """Walk the chunks of an SMF from ``pos`` (after the header) and decode every track.
 
-
-def _makers() -> tuple:
-    """Constructors for mido messages from bytes already checked (mido's own constructor
-    validates every field, ~5 us a message). Probed against ``Message.from_bytes`` once;
-    if they ever disagree, mido's constructor is used."""
-    import mido
-    from mido.midifiles.meta import UnknownMetaMessage, build_meta_message
-
-    message = mido.Message
-    new = message.__new__
-    names = {
-        0x80: ("note_off", "note", "velocity"),
-        0x90: ("note_on", "note", "velocity"),
-        0xA0: ("polytouch", "note", "value"),
-        0xB0: ("control_change", "control", "value"),
-        0xC0: ("program_change", "program", None),
-        0xD0: ("aftertouch", "value", None),
-    }
-
-    def channel_message(s: int, d1: int, d2: int, time: int):
-        msg = new(message)
-        hi = s & 0xF0
-        if hi == 0xE0:
-            vars(msg).update(type="pitchwheel", time=time, channel=s & 15,
-                             pitch=(d2 << 7 | d1) - 8192)  # fmt: skip
-        else:
-            kind, a, b = names[hi]
-            if b is None:
-                vars(msg).update({"type": kind, "time": time, a: d1, "channel": s & 15})
+    With ``fill`` False only counts (rows, tracks) into ``counts`` and checks; with
+    ``fill`` the row arrays and ``tracks`` [tracks, _T_COLS] are written. On a fault,
+    ``err`` is set (see the codes above) and the walk stops.
+    """
+    size = data.shape[0]
+    row = 0
+    t = 0
+    ended = True
+    while pos < size:
+        ok_id = pos + 8 <= size
+        if ok_id:
+            for k in range(4):
+                if data[pos + k] < 0x20 or data[pos + k] > 0x7E:
+                    ok_id = False
+        if not ok_id:
+            if t >= announced and ended:
+                break
+            if pos + 8 > size:
+                _fail(err, _E_CHUNK_HEAD, t, pos, 0, 0, 0, 0, 0, 0)
             else:
-                vars(msg).update({"type": kind, "time": time, a: d1, b: d2, "channel": s & 15})
-        return msg
-
-    def slow(s: int, d1: int, d2: int, time: int):
-        size = 2 if (s & 0xF0) in (0xC0, 0xD0) else 3
-        return message.from_bytes([s, d1, d2][:size], time=time)
-
-    try:
-        ok = all(
-            channel_message(s, 5, 100, 7) == slow(s, 5, 100, 7)
-            and channel_message(s, 5, 100, 7).bytes() == slow(s, 5, 100, 7).bytes()
-            for s in (0x83, 0x94, 0xA5, 0xB6, 0xC7, 0xD8, 0xE9)
-        )
-    except Exception:  # pragma: no cover - a mido whose messages are built differently
-        ok = False
-    return (channel_message if ok else slow), build_meta_message, UnknownMetaMessage, mido
-
-
-def _meta(mt: int, data: bytes, delta: int, build, unknown):
-    """A mido meta message for ``data``, or an UnknownMetaMessage holding the bytes when
-    mido cannot decode them or would not write them back the same."""
-    payload = list(data)
-    try:
-        msg = build(mt, payload, delta)
-        if msg.bytes() == [0xFF, mt, *encode_vlq(len(payload)), *payload]:
-            return msg
-    except Exception:  # mido raises IndexError, KeyError, ValueError on odd data
-        pass
-    return unknown(mt, payload, time=delta)
-
-
-def _track(
-    data: bytes, start: int, end: int, t: int, index: int, where: str, tools, chunk_len: int,
-    base: int,
-) -> tuple[Track, int]:
-    """Decode the track chunk body ``data[start:end]`` (``end`` is cut short by the end
-    of the file when ``start + chunk_len > end``). ``base``: offset of ``data`` in the
-    file, for messages."""
-    channel_message, build_meta, unknown, mido = tools
-    trk = data[start:end]
-    n = len(trk)
-    track = Track()
-    add_note = track.notes.extend
-    add_event = track.events.append
-    tick = 0
-    status = 0
-    i = 0
-    ev = 0
-    try:
+                _fail(err, _E_NOT_CHUNK, t, pos, 0, 0, 0, 0, 0, 0)
+            return
+        chunk_len = (np.int64(data[pos + 4]) << 24) | (np.int64(data[pos + 5]) << 16) | (
+            np.int64(data[pos + 6]) << 8) | np.int64(data[pos + 7])
+        is_track = data[pos] == 77 and data[pos + 1] == 84 and data[pos + 2] == 114 \
+            and data[pos + 3] == 107  # MTrk
+        head = pos
+        start = pos + 8
+        pos = start + chunk_len
+        if not is_track:
+            continue
+        n = min(pos, size)
+        truncated = pos > size
+        if fill:
+            tracks[t, 0] = head
+            tracks[t, 1] = start
+            tracks[t, 2] = n
+            tracks[t, 3] = chunk_len
+            tracks[t, 4] = row
+            tracks[t, 6] = -1
+            tracks[t, 7] = -1
+        tick = np.int64(0)
+        status = 0
+        skipped = 0
+        i = start
+        eot = False
         while i < n:
             ev = i
-            b = trk[i]
-            i += 1
-            if b < 0x80:
-                delta = b
-            else:
-                c = trk[i]
-                if c < 0x80:
-                    delta = ((b & 0x7F) << 7) | c
-                    i += 1
-                else:
-                    delta, i = _vlq(trk, i - 1, "the delta time")
+            delta, i, code = _vlq(data, i, n)
+            if code == 2:
+                _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                return
+            if code == 1:
+                _fail(err, _E_VLQ, t, ev, start, n, chunk_len, 0, 0, 0)
+                return
             tick += delta
-            s = trk[i]
+            if i >= n:
+                _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                return
+            first = i
+            s = np.int64(data[i])
+            running = False
             if s < 0x80:
-                if not status:
-                    raise _Bad(
-                        i,
-                        f"running status with no previous status byte (data byte 0x{s:02X}"
-                        " where an event should start)",
-                    )
+                if status == 0:
+                    _fail(err, _E_RUNNING, t, i, start, n, chunk_len, s, 0, 0)
+                    return
                 s = status
+                running = True
             else:
                 i += 1
                 if s < 0xF0:
                     status = s
+            d1 = 0
+            d2 = 0
+            payload = -1
+            length = 0
             if s < 0xF0:
-                if s < 0xC0 or s >= 0xE0:
-                    d1 = trk[i]
-                    d2 = trk[i + 1]
-                    i += 2
-                else:
-                    d1 = trk[i]
-                    d2 = 0
+                hi = s & 0xF0
+                if hi == 0xC0 or hi == 0xD0:
+                    if i >= n:
+                        _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                        return
+                    d1 = np.int64(data[i])
                     i += 1
-                if (d1 | d2) > 127:
-                    raise _bad_data(trk, i, s)
-                if s < 0xA0:
-                    add_note((tick, index, s, d1, d2))
+                    if d1 > 127:
+                        _fail(err, _E_DATA, t, i - 1, start, n, chunk_len, s, 0, 0)
+                        return
                 else:
-                    add_event((tick, index, channel_message(s, d1, d2, delta)))
+                    if i + 1 >= n:
+                        _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                        return
+                    d1 = np.int64(data[i])
+                    d2 = np.int64(data[i + 1])
+                    i += 2
+                    if d1 > 127:
+                        _fail(err, _E_DATA, t, i - 2, start, n, chunk_len, s, 0, 0)
+                        return
+                    if d2 > 127:
+                        _fail(err, _E_DATA, t, i - 1, start, n, chunk_len, s, 0, 0)
+                        return
             elif s == 0xFF:
                 at = i - 1
-                mt = trk[i]
-                length, i = _vlq(trk, i + 1, "the meta event's length")
-                kind = _META_NAMES.get(mt, f"type 0x{mt:02X}")
+                if i >= n:
+                    _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                    return
+                d1 = np.int64(data[i])
+                length, j, code = _vlq(data, i + 1, n)
+                if code == 2:
+                    _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                    return
+                if code == 1:
+                    _fail(err, _E_VLQ, t, i + 1, start, n, chunk_len, 1, 0, 0)
+                    return
+                i = j
                 if i + length > n:
-                    raise _Bad(at, f"a {kind} meta event (0x{mt:02X}) says {length} data"
-                               f" bytes, but {n - i} are left in the track chunk"
-                               + _chunk_note(start, end, chunk_len, len(data), base)
-                               + ("" if start + chunk_len > len(data)
-                                  else ": its length or the chunk's is wrong"))  # fmt: skip
-                payload = trk[i : i + length]
+                    _fail(err, _E_META, t, at, start, n, chunk_len, d1, length, n - i)
+                    return
+                payload = i
                 i += length
-                if mt == 0x2F:
-                    track.end_tick = track.last_tick = tick
-                    track.end_index = index
-                    return track, index + 1
-                if mt == 0x51:
-                    if length != 3:
-                        raise _Bad(
-                            at,
-                            f"a set_tempo meta event with {length} data bytes; a tempo has 3"
-                            " (microseconds per beat), so its length is wrong",
-                        )
-                    tempo = int.from_bytes(payload, "big")
-                    track.tempos.append((tick, tempo))
-                    msg = mido.MetaMessage("set_tempo", tempo=tempo, time=delta)
-                else:
-                    msg = _meta(mt, payload, delta, build_meta, unknown)
-                    if mt == 0x03 and track.name is None and msg.type == "track_name":
-                        track.name = msg.name
-                add_event((tick, index, msg))
+                if d1 == 0x51 and length != 3:
+                    _fail(err, _E_TEMPO, t, at, start, n, chunk_len, d1, length, 0)
+                    return
+                if d1 == 0x2F:
+                    eot = True
             elif s == 0xF0 or s == 0xF7:
                 at = i - 1
-                length, i = _vlq(trk, i, "the sysex event's length")
-                kind = "sysex" if s == 0xF0 else "escape (0xF7)"
+                length, j, code = _vlq(data, i, n)
+                if code == 2:
+                    _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                    return
+                if code == 1:
+                    _fail(err, _E_VLQ, t, i, start, n, chunk_len, 2, 0, 0)
+                    return
+                i = j
                 if i + length > n:
-                    raise _Bad(at, f"a {kind} event says {length} data bytes, but {n - i}"
-                               " are left in the track chunk"
-                               + _chunk_note(start, end, chunk_len, len(data), base)
-                               + ("" if start + chunk_len > len(data)
-                                  else ": its length or the chunk's is wrong"))  # fmt: skip
-                payload = trk[i : i + length]
+                    _fail(err, _E_SYSEX, t, at, start, n, chunk_len, s, length, n - i)
+                    return
+                payload = i
                 i += length
-                body = payload[:-1]
-                if s == 0xF0 and payload[-1:] == b"\xf7" and all(x < 0x80 for x in body):
-                    msg = mido.Message("sysex", data=body, time=delta)
-                else:
-                    msg = RawEvent(s, payload, delta)
-                add_event((tick, index, msg))
             elif s >= 0xF8 or s == 0xF6:
-                continue  # realtime or tune request: skipped, its delta kept (see above)
-            elif s in _SYSTEM_COMMON_LENGTH:
-                size = _SYSTEM_COMMON_LENGTH[s]
-                raw = list(trk[i : i + size])
-                if len(raw) < size:
-                    raise IndexError
-                i += size
-                if any(x > 127 for x in raw):
-                    raise _bad_data(trk, i, s)
-                add_event((tick, index, mido.Message.from_bytes([s, *raw], time=delta)))
+                skipped += 1  # realtime or tune request: no event, its delta kept
+                continue
+            elif s == 0xF1 or s == 0xF2 or s == 0xF3:
+                m = 2 if s == 0xF2 else 1
+                if i + m > n:
+                    _fail(err, _E_PAST, t, ev, start, n, chunk_len, 0, 0, 0)
+                    return
+                d1 = np.int64(data[i])
+                if m == 2:
+                    d2 = np.int64(data[i + 1])
+                i += m
+                if d1 > 127:
+                    _fail(err, _E_DATA, t, i - m, start, n, chunk_len, s, 0, 0)
+                    return
+                if d2 > 127:
+                    _fail(err, _E_DATA, t, i - 1, start, n, chunk_len, s, 0, 0)
+                    return
             else:
-                raise _Bad(
-                    i - 1,
-                    f"undefined status byte 0x{s:02X} (the MIDI standard gives it no meaning"
-                    " and no length)",
-                )
-            index += 1
-        if start + chunk_len > len(data):
-            raise _Bad(
-                n,
-                "no end-of-track event"
-                + _chunk_note(start, end, chunk_len, len(data), base),
-            )
-    except IndexError:
-        bad = _Bad(
-            ev,
-            "the event starting here runs past the end of the track chunk"
-            + _chunk_note(start, end, chunk_len, len(data), base)
-            + ("" if start + chunk_len > len(data) else ": the chunk length is wrong"),
-        )
-    except _Bad as exc:
-        bad = exc
-    else:
-        track.end_tick = track.last_tick = tick
-        return track, index
-    raise MidiFileError(f"{where}: track {t} at byte {base + start + bad.at}: {bad.what}")
-
-
-def _bad_data(trk: bytes, i: int, s: int) -> _Bad:
-    """The first byte >= 0x80 among the data bytes of the message with status ``s``."""
-    hi = s & 0xF0
-    size = _SYSTEM_COMMON_LENGTH.get(s, 1 if hi in (0xC0, 0xD0) else 2)
-    first = i - size
-    at = next(k for k in range(first, i) if trk[k] > 127)
-    kinds = {0x80: "note-off", 0x90: "note-on", 0xA0: "polyphonic aftertouch",
-             0xB0: "control change", 0xC0: "program change", 0xD0: "channel aftertouch",
-             0xE0: "pitch bend"}  # fmt: skip
-    kind = kinds.get(hi, f"system message 0x{s:02X}")
-    return _Bad(
-        at,
-        f"a {kind} (status 0x{s:02X}) needs {size} data byte{'s' if size > 1 else ''}"
-        f" in 0..127, found 0x{trk[at]:02X}",
-    )
-
-
-def _chunk_note(start: int, end: int, chunk_len: int, size: int, base: int) -> str:
-    """Where the track chunk ends: cut short by the end of the file, or by its length."""
-    if start + chunk_len > size:
-        return (
-            f"; the file is truncated: it ends {end - start} bytes into this track chunk of"
-            f" {chunk_len} bytes"
-        )
-    return f" (the chunk holds {chunk_len} bytes from byte {base + start})"
+                _fail(err, _E_STATUS, t, i - 1, start, n, chunk_len, s, 0, 0)
+                return
+            if fill:
+                tick_out[row] = tick
+                status_out[row] = s
+                d1_out[row] = d1
+                d2_out[row] = d2
+                payload_out[row] = payload
+                length_out[row] = length
+                offset_out[row] = first
+                size_out[row] = i - first
+                running_out[row] = running
+                if eot:
+                    tracks[t, 6] = row
+                    tracks[t, 7] = i
+            row += 1
+            if eot:
+                break
+        if not eot and truncated:
+            _fail(err, _E_NO_EOT, t, n, start, n, chunk_len, 0, 0, 0)
+            return
+        if fill:
+            tracks[t, 5] = tick
+            tracks[t, 8] = skipped
+        ended = eot
+        t += 1
+    counts[0] = row
+    counts[1] = t
 
 
 def _unwrap_rmid(data: bytes) -> tuple[bytes, int]:
@@ -454,35 +446,92 @@ def _unwrap_rmid(data: bytes) -> tuple[bytes, int]:
     return data, 0
 
 
-def _is_chunk_id(cid: bytes) -> bool:
-    return len(cid) == 4 and all(0x20 <= c <= 0x7E for c in cid)
-
-
-def parse(data: bytes, name: str) -> SmfFile:
-    """Parse the bytes of a MIDI file (``name`` is used in messages)."""
-    fail = f"cannot read {name!r}"
-    if not data:
-        raise MidiFileError(f"{fail}: not a MIDI file (it is empty)")
-    data, base = _unwrap_rmid(data)
-    if data[:4] != b"MThd":
-        raise MidiFileError(
-            f"{fail}: not a MIDI file (it starts with {data[:4]!r}, a MIDI file with 'MThd')"
+def _chunk_note(err: np.ndarray, size: int, base: int) -> str:
+    """Where the track chunk ends: cut short by the end of the file, or by its length."""
+    start, end, chunk_len = int(err[3]), int(err[4]), int(err[5])
+    if start + chunk_len > size:
+        return (
+            f"; the file is truncated: it ends {end - start} bytes into this track chunk of"
+            f" {chunk_len} bytes"
         )
-    if len(data) < 14:
+    return f" (the chunk holds {chunk_len} bytes from byte {base + start})"
+
+
+_KINDS = {0x80: "note-off", 0x90: "note-on", 0xA0: "polyphonic aftertouch",
+          0xB0: "control change", 0xC0: "program change", 0xD0: "channel aftertouch",
+          0xE0: "pitch bend"}  # fmt: skip
+
+
+def _track_error(err: np.ndarray, data: np.ndarray, base: int, where: str) -> MidiFileError:
+    """The message of a fault inside a track (the codes of ``_scan``)."""
+    code, t, at = int(err[0]), int(err[1]), int(err[2])
+    a, b, c = int(err[6]), int(err[7]), int(err[8])
+    size = data.shape[0]
+    truncated = int(err[3]) + int(err[5]) > size
+    wrong = "" if truncated else ": its length or the chunk's is wrong"
+    if code == _E_VLQ:
+        what = ("the delta time", "the meta event's length", "the sysex event's length")[a]
+        what = (f"{what} is a variable-length quantity longer than 4 bytes"
+                f" (starting {data[at:at + 5].tobytes().hex(' ')}); the format allows at"
+                f" most 4 bytes (0..{MAX_VLQ})")  # fmt: skip
+    elif code == _E_RUNNING:
+        what = (f"running status with no previous status byte (data byte 0x{a:02X}"
+                " where an event should start)")  # fmt: skip
+    elif code == _E_DATA:
+        hi = a & 0xF0
+        need = _SYSTEM_COMMON_LENGTH.get(a, 1 if hi in (0xC0, 0xD0) else 2)
+        kind = _KINDS.get(hi, f"system message 0x{a:02X}")
+        what = (f"a {kind} (status 0x{a:02X}) needs {need} data byte{'s' if need > 1 else ''}"
+                f" in 0..127, found 0x{int(data[at]):02X}")  # fmt: skip
+    elif code == _E_META:
+        kind = META_NAMES.get(a, f"type 0x{a:02X}")
+        what = (f"a {kind} meta event (0x{a:02X}) says {b} data bytes, but {c} are left in"
+                f" the track chunk" + _chunk_note(err, size, base) + wrong)  # fmt: skip
+    elif code == _E_TEMPO:
+        what = (f"a set_tempo meta event with {b} data bytes; a tempo has 3"
+                " (microseconds per beat), so its length is wrong")  # fmt: skip
+    elif code == _E_SYSEX:
+        kind = "sysex" if a == 0xF0 else "escape (0xF7)"
+        what = (f"a {kind} event says {b} data bytes, but {c} are left in the track chunk"
+                + _chunk_note(err, size, base) + wrong)  # fmt: skip
+    elif code == _E_STATUS:
+        what = (f"undefined status byte 0x{a:02X} (the MIDI standard gives it no meaning"
+                " and no length)")  # fmt: skip
+    elif code == _E_PAST:
+        what = ("the event starting here runs past the end of the track chunk"
+                + _chunk_note(err, size, base)
+                + ("" if truncated else ": the chunk length is wrong"))  # fmt: skip
+    else:  # _E_NO_EOT
+        what = "no end-of-track event" + _chunk_note(err, size, base)
+    return MidiFileError(f"{where}: track {t} at byte {base + at}: {what}")
+
+
+def parse(raw: bytes, name: str) -> SmfFile:
+    """Parse the bytes of a MIDI file into its event table (``name`` is used in messages).
+
+    Raises MidiFileError for everything the module's docstring says is refused.
+    """
+    fail = f"cannot read {name!r}"
+    if not raw:
+        raise MidiFileError(f"{fail}: not a MIDI file (it is empty)")
+    smf, base = _unwrap_rmid(raw)
+    if smf[:4] != b"MThd":
+        raise MidiFileError(
+            f"{fail}: not a MIDI file (it starts with {smf[:4]!r}, a MIDI file with 'MThd')"
+        )
+    if len(smf) < 14:
         raise MidiFileError(f"{fail}: the MIDI file is truncated inside its header")
-    head_len = int.from_bytes(data[4:8], "big")
+    head_len = int.from_bytes(smf[4:8], "big")
     if head_len < 6:
         raise MidiFileError(
             f"{fail} as a MIDI file: the header chunk (MThd) is {head_len} bytes long;"
             " it needs 6"
         )
-    fmt = int.from_bytes(data[8:10], "big")
-    announced = int.from_bytes(data[10:12], "big")
-    division = int.from_bytes(data[12:14], "big")
+    fmt = int.from_bytes(smf[8:10], "big")
+    announced = int.from_bytes(smf[10:12], "big")
+    division = int.from_bytes(smf[12:14], "big")
     if fmt not in (0, 1):
-        raise MidiFileError(
-            f"{fail}: MIDI file type {fmt} is not supported (types 0 and 1 are)"
-        )
+        raise MidiFileError(f"{fail}: MIDI file type {fmt} is not supported (types 0 and 1 are)")
     if division & 0x8000:
         fps = 256 - (division >> 8)
         raise MidiFileError(
@@ -492,45 +541,206 @@ def parse(data: bytes, name: str) -> SmfFile:
     if division == 0:
         raise MidiFileError(f"{fail}: the header gives 0 ticks per beat")
 
-    tools = _tools()
+    data = np.frombuffer(smf, dtype=np.uint8)
     where = f"{fail} as a MIDI file"
-    tracks: list[Track] = []
-    index = 0
     pos = 8 + head_len
-    ended = True  # the last track read ended with its end-of-track
-    size = len(data)
-    while pos < size:
-        head = data[pos : pos + 8]
-        if len(head) < 8 or not _is_chunk_id(head[:4]):
-            if len(tracks) >= announced and ended:
-                break  # trailing bytes after a complete file: ignored
-            if len(head) < 8:
-                raise MidiFileError(
-                    f"{fail}: the MIDI file is truncated: it ends inside a chunk header"
-                    f" at byte {base + pos}"
-                )
-            after = f" after track {len(tracks) - 1}" if tracks else ""
-            hint = f"; the chunk length of track {len(tracks) - 1} is probably wrong"
+    err = np.zeros(9, np.int64)
+    counts = np.zeros(2, np.int64)
+    none64 = np.zeros(0, np.int64)
+    none8 = np.zeros(0, np.uint8)
+    _scan(data, pos, announced, False, none64, none8, none8, none8, none64, none64, none64,
+          none64, np.zeros(0, np.bool_), np.zeros((0, _T_COLS), np.int64), err, counts)
+    if err[0]:
+        code, t, at = int(err[0]), int(err[1]), int(err[2])
+        if code == _E_CHUNK_HEAD:
             raise MidiFileError(
-                f"{where}: at byte {base + pos}{after}: expected a chunk (MTrk), found the"
-                f" bytes {head[:4].hex(' ')}{hint if tracks else ''}"
+                f"{fail}: the MIDI file is truncated: it ends inside a chunk header"
+                f" at byte {base + at}"
             )
-        length = int.from_bytes(head[4:8], "big")
-        body = pos + 8
-        pos = body + length
-        if head[:4] != b"MTrk":
-            continue  # an unknown chunk: skipped, as the standard says
-        track, index = _track(
-            data, body, min(pos, size), len(tracks), index, where, tools, length, base
-        )
-        ended = track.end_index >= 0
-        tracks.append(track)
-    if len(tracks) < announced:
+        if code == _E_NOT_CHUNK:
+            after = f" after track {t - 1}" if t else ""
+            hint = f"; the chunk length of track {t - 1} is probably wrong" if t else ""
+            raise MidiFileError(
+                f"{where}: at byte {base + at}{after}: expected a chunk (MTrk), found the"
+                f" bytes {smf[at:at + 4].hex(' ')}{hint}"
+            )
+        raise _track_error(err, data, base, where)
+    rows, n_tracks = int(counts[0]), int(counts[1])
+    if n_tracks < announced:
         raise MidiFileError(
             f"{fail}: the MIDI file is truncated: the header announces {announced} tracks,"
-            f" the file holds {len(tracks)}"
+            f" the file holds {n_tracks}"
         )
-    if not tracks:
+    if not n_tracks:
         raise MidiFileError(f"{fail}: the MIDI file has no tracks")
-    kind = fmt if len(tracks) == 1 or fmt == 1 else 1
-    return SmfFile(kind, fmt, division, tracks, index)
+
+    tick = np.empty(rows, np.int64)
+    status = np.empty(rows, np.uint8)
+    d1 = np.empty(rows, np.uint8)
+    d2 = np.empty(rows, np.uint8)
+    payload = np.empty(rows, np.int64)
+    length = np.empty(rows, np.int64)
+    offset = np.empty(rows, np.int64)
+    size = np.empty(rows, np.int64)
+    running = np.empty(rows, np.bool_)
+    tracks = np.zeros((n_tracks, _T_COLS), np.int64)
+    _scan(data, pos, announced, True, tick, status, d1, d2, payload, length, offset, size,
+          running, tracks, err, counts)
+    first_row = np.append(tracks[:, 4], rows)
+    per_track = np.diff(first_row)
+    track_of = np.repeat(np.arange(n_tracks, dtype=np.int32), per_track)
+    order = (np.arange(rows, dtype=np.int64) - np.repeat(first_row[:-1], per_track)).astype(
+        np.int32)
+    events = Events(track=track_of, tick=tick, order=order, status=status, data1=d1,
+                    data2=d2, payload=payload, length=length, offset=offset, size=size,
+                    running=running, data=data)  # fmt: skip
+    complete = tracks[:, 1] + tracks[:, 3] <= data.shape[0]
+    clean = complete & (tracks[:, 6] >= 0) & (tracks[:, 7] == tracks[:, 2]) & (tracks[:, 8] == 0)
+    kind = fmt if n_tracks == 1 or fmt == 1 else 1
+    return SmfFile(
+        type=kind, header_type=fmt, announced=announced, ticks_per_beat=division,
+        header=(0, 8 + head_len), events=events, first_row=first_row,
+        end_tick=tracks[:, 5].copy(), eot_row=tracks[:, 6].copy(),
+        chunk_start=tracks[:, 0].copy(), chunk_end=tracks[:, 2].copy(), clean=clean,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- writer
+
+
+@njit
+def _put_vlq(out, o, value, fill):
+    """Write ``value`` (0..MAX_VLQ) as a shortest variable-length quantity at ``out[o]``;
+    returns the next offset."""
+    k = 1
+    v = value >> 7
+    while v:
+        k += 1
+        v >>= 7
+    if fill:
+        for j in range(k):
+            b = (value >> (7 * (k - 1 - j))) & 0x7F
+            out[o + j] = b | 0x80 if j < k - 1 else b
+    return o + k
+
+
+@njit
+def _delta(out, o, d, fill):
+    """A delta time of ``d`` ticks, longer gaps bridged by empty text events of MAX_VLQ
+    ticks; returns (next offset, True when a bridge was written)."""
+    bridged = False
+    while d > 0x0FFFFFFF:
+        o = _put_vlq(out, o, 0x0FFFFFFF, fill)
+        if fill:
+            out[o] = 0xFF
+            out[o + 1] = 0x01
+            out[o + 2] = 0x00
+        o += 3
+        d -= 0x0FFFFFFF
+        bridged = True
+    return _put_vlq(out, o, d, fill), bridged
+
+
+@njit
+def _encode(data, status, offset, size, running, ev_tick, ev_row, ev_status, ev_d1, ev_d2,
+            bounds, todo, end_tick, eot_row, out, spans, fill):
+    """Encode the track chunks ``todo``: events ``bounds[t]:bounds[t+1]`` in order, each
+    copied from its row (``ev_row >= 0``: ``data[offset:offset+size]``, a status byte
+    added where its running status is no longer valid) or new (``ev_row < 0``: from
+    ``ev_status``/``ev_d1``/``ev_d2``, running status as mido writes it), then the
+    end-of-track at ``end_tick[t]`` (the bytes of ``eot_row[t]``, or FF 2F 00).
+    With ``fill`` False only measures; returns the bytes used. ``spans[t]`` gets the
+    chunk's start and end in ``out``."""
+    o = 0
+    for k in range(todo.shape[0]):
+        t = todo[k]
+        head = o
+        o += 8
+        prev = np.int64(0)
+        ours = 0   # running status as our reader keeps it (survives meta and sysex)
+        std = 0    # running status as the standard keeps it (cancelled by them)
+        for e in range(bounds[t], bounds[t + 1]):
+            tick = ev_tick[e]
+            o, bridged = _delta(out, o, tick - prev, fill)
+            if bridged:
+                std = 0
+            prev = tick
+            r = ev_row[e]
+            if r >= 0:
+                s = np.int64(status[r])
+                if s < 0xF0:
+                    if running[r] and ours != s:
+                        if fill:
+                            out[o] = s
+                        o += 1
+                    ours = s
+                    std = s
+                else:
+                    std = 0
+                n = size[r]
+                if fill:
+                    p = offset[r]
+                    for j in range(n):
+                        out[o + j] = data[p + j]
+                o += n
+            else:
+                s = np.int64(ev_status[e])
+                if std != s:
+                    if fill:
+                        out[o] = s
+                    o += 1
+                if fill:
+                    out[o] = ev_d1[e]
+                o += 1
+                hi = s & 0xF0
+                if hi != 0xC0 and hi != 0xD0:
+                    if fill:
+                        out[o] = ev_d2[e]
+                    o += 1
+                ours = s
+                std = s
+        o, bridged = _delta(out, o, end_tick[t] - prev, fill)
+        r = eot_row[t]
+        if r >= 0:
+            n = size[r]
+            if fill:
+                p = offset[r]
+                for j in range(n):
+                    out[o + j] = data[p + j]
+            o += n
+        else:
+            if fill:
+                out[o] = 0xFF
+                out[o + 1] = 0x2F
+                out[o + 2] = 0
+            o += 3
+        if fill:
+            body = o - head - 8
+            out[head] = 77
+            out[head + 1] = 84
+            out[head + 2] = 114
+            out[head + 3] = 107
+            out[head + 4] = (body >> 24) & 0xFF
+            out[head + 5] = (body >> 16) & 0xFF
+            out[head + 6] = (body >> 8) & 0xFF
+            out[head + 7] = body & 0xFF
+            spans[t, 0] = head
+            spans[t, 1] = o
+    return o
+
+
+def encode_tracks(
+    events: Events, ev_tick: np.ndarray, ev_row: np.ndarray, ev_status: np.ndarray,
+    ev_d1: np.ndarray, ev_d2: np.ndarray, bounds: np.ndarray, todo: np.ndarray,
+    end_tick: np.ndarray, eot_row: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Track chunks for the tracks ``todo`` (see ``_encode``): the bytes [uint8] and, per
+    track, its ``(start, end)`` in them [bytes]. Ticks must be ascending in each track."""
+    n_tracks = bounds.shape[0] - 1
+    spans = np.zeros((n_tracks, 2), np.int64)
+    args = (events.data, events.status, events.offset, events.size, events.running,
+            ev_tick, ev_row, ev_status, ev_d1, ev_d2, bounds, todo, end_tick, eot_row)
+    total = _encode(*args, np.zeros(0, np.uint8), spans, False)
+    out = np.empty(total, np.uint8)
+    _encode(*args, out, spans, True)
+    return out, spans
