@@ -152,7 +152,7 @@ def _rfft(segments: np.ndarray) -> np.ndarray:
     depend on the thread count)."""
     import scipy.fft
 
-    return scipy.fft.rfft(segments, axis=-1, workers=_WORKERS)
+    return scipy.fft.rfft(segments, axis=-1, workers=_WORKERS, overwrite_x=True)
 
 
 class _Welch:
@@ -180,8 +180,7 @@ class _Welch:
         nseg = (n - self.segment) // self.hop + 1
         view = np.lib.stride_tricks.sliding_window_view(buf, self.segment, axis=1)
         spec = _rfft(view[:, : nseg * self.hop : self.hop] * self.window)
-        pairs = spec.view(np.float64).reshape(*spec.shape, 2)     # (re, im) per bin
-        self.acc += np.einsum("cskr,cskr->k", pairs, pairs)
+        self.acc += np.sum(np.square(spec.real) + np.square(spec.imag), axis=(0, 1))
         self.count += nseg * buf.shape[0]
         self.tail = np.array(buf[:, nseg * self.hop :], copy=True)
 
