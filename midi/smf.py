@@ -130,10 +130,10 @@ class Events:
     data1, data2 : np.ndarray [uint8]
         The data bytes of channel and system common messages (0 where there is none);
         for a meta event ``data1`` is its type.
-    payload, length : np.ndarray [int64, bytes]
+    payload : np.ndarray [int64, bytes], length : np.ndarray [int32, bytes]
         Where the data of a meta or sysex event starts in ``data`` and how long it is
         (-1 and 0 for other events).
-    offset, size : np.ndarray [int64, bytes]
+    offset : np.ndarray [int64, bytes], size : np.ndarray [int32, bytes]
         The event's bytes in ``data`` after its delta time: ``data[offset:offset+size]``
         (with running status they start with the first data byte).
     running : np.ndarray [bool]
@@ -548,8 +548,9 @@ def parse(raw: bytes, name: str) -> SmfFile:
     counts = np.zeros(2, np.int64)
     none64 = np.zeros(0, np.int64)
     none8 = np.zeros(0, np.uint8)
-    _scan(data, pos, announced, False, none64, none8, none8, none8, none64, none64, none64,
-          none64, np.zeros(0, np.bool_), np.zeros((0, _T_COLS), np.int64), err, counts)
+    none32 = np.zeros(0, np.int32)
+    _scan(data, pos, announced, False, none64, none8, none8, none8, none64, none32, none64,
+          none32, np.zeros(0, np.bool_), np.zeros((0, _T_COLS), np.int64), err, counts)
     if err[0]:
         code, t, at = int(err[0]), int(err[1]), int(err[2])
         if code == _E_CHUNK_HEAD:
@@ -579,9 +580,9 @@ def parse(raw: bytes, name: str) -> SmfFile:
     d1 = np.empty(rows, np.uint8)
     d2 = np.empty(rows, np.uint8)
     payload = np.empty(rows, np.int64)
-    length = np.empty(rows, np.int64)
+    length = np.empty(rows, np.int32)
     offset = np.empty(rows, np.int64)
-    size = np.empty(rows, np.int64)
+    size = np.empty(rows, np.int32)
     running = np.empty(rows, np.bool_)
     tracks = np.zeros((n_tracks, _T_COLS), np.int64)
     _scan(data, pos, announced, True, tick, status, d1, d2, payload, length, offset, size,
