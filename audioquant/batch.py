@@ -105,10 +105,15 @@ class _Throttled:
             self.send(self.index, done, total)
 
 
-def _pool_job(spec: RenderSpec, threads: int | None, index: int) -> FileResult:
+#: A batch job: ``job(spec, threads, progress) -> result``, a top-level function (it is
+#: pickled to the workers) that turns every failure of its file into a failed result.
+Job = Callable[[Any, "int | None", "Callable[[int, int | None], None] | None"], Any]
+
+
+def _pool_job(job: Job, spec: Any, threads: int | None, index: int) -> Any:
     """One job in a pool worker, reporting its progress on the worker's queue if any."""
     send = None if _reports is None else (lambda *report: _reports.put(report))
-    return _render_file(spec, threads, None if send is None else _Throttled(send, index))
+    return job(spec, threads, None if send is None else _Throttled(send, index))
 
 
 def _render_file(spec: RenderSpec, threads: int | None = None,
@@ -181,17 +186,42 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     """
     started = time.perf_counter()
     out_dir = os.fspath(out_dir)
+    check_batch_options(out_dir, jobs, backend)
+    plan = plan_batch(inputs, out_dir, ext=ext, seed=seed, **options)
+
+    def skipped(spec: RenderSpec) -> FileResult:
+        return FileResult(spec.source, spec.output, "skipped", seed=spec.options.seed or 0)
+
+    results = run_jobs(_render_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
+                       backend=backend, scheduler=scheduler, progress=progress,
+                       file_progress=file_progress)
+    return BatchReport(results, time.perf_counter() - started)
+
+
+def check_batch_options(out_dir: str, jobs: object, backend: str) -> None:
+    """AudioFileError for an ``out_dir`` that is not a folder, ParameterError for a bad
+    ``jobs`` or ``backend``: checked before any file is read."""
     if not os.path.isdir(out_dir):
         raise AudioFileError(f"--out-dir {out_dir} is not a folder")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ParameterError(f"jobs must be at least 1, got {jobs!r}")
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    plan = plan_batch(inputs, out_dir, ext=ext, seed=seed, **options)
-    results: list[FileResult | None] = [None] * len(plan)
+
+
+def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int = 1,
+             skip_existing: bool = False, backend: str = "process",
+             scheduler: str | None = None, progress: Callable[[Any, int, int], None] | None
+             = None, file_progress: FileProgress | None = None) -> list:
+    """Run ``job`` on every spec of ``plan`` (each has ``source`` and ``output``): in this
+    process (``jobs=1``), on a spawned pool of ``jobs`` processes, or on Dask; the results
+    in plan order. With ``skip_existing``, a spec whose output exists gets
+    ``skipped(spec)`` instead. ``progress(result, done, total)`` as each file finishes;
+    ``file_progress(index, done, total)`` as it goes (not on Dask)."""
+    results: list[Any] = [None] * len(plan)
     done = 0
 
-    def finished(i: int, result: FileResult) -> None:
+    def finished(i: int, result: Any) -> None:
         nonlocal done
         results[i] = result
         done += 1
@@ -201,19 +231,18 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     todo = []
     for i, spec in enumerate(plan):
         if skip_existing and os.path.exists(spec.output):
-            finished(i, FileResult(spec.source, spec.output, "skipped",
-                                   seed=spec.options.seed or 0))
+            finished(i, skipped(spec))
         else:
             todo.append(i)
     if backend == "dask":
-        _run_dask(plan, todo, jobs, scheduler, finished)
+        _run_dask(job, plan, todo, jobs, scheduler, finished)
     elif jobs == 1 or len(todo) <= 1:
         for i in todo:
             own = None if file_progress is None else _Throttled(file_progress, i)
-            finished(i, _render_file(plan[i], None, own))
+            finished(i, job(plan[i], None, own))
     else:
-        _run_pool(plan, todo, min(jobs, len(todo)), finished, file_progress)
-    return BatchReport([r for r in results if r is not None], time.perf_counter() - started)
+        _run_pool(job, plan, todo, min(jobs, len(todo)), finished, file_progress)
+    return [r for r in results if r is not None]
 
 
 def _share(workers: int) -> int:
@@ -223,8 +252,8 @@ def _share(workers: int) -> int:
     return max(1, available_cpus() // workers)
 
 
-def _run_pool(plan: list, todo: list[int], workers: int,
-              finished: Callable[[int, FileResult], None],
+def _run_pool(job: Job, plan: list, todo: list[int], workers: int,
+              finished: Callable[[int, Any], None],
               file_progress: FileProgress | None = None) -> None:
     """Run ``todo`` on a spawned process pool; SIGTERM stops it as Ctrl-C does. The
     workers' progress reports come back on a queue, read by a thread that passes them to
@@ -248,7 +277,7 @@ def _run_pool(plan: list, todo: list[int], workers: int,
                                initargs=(reports,))
     try:
         share = _share(workers)
-        pending = {pool.submit(_pool_job, plan[i], share, i): i for i in todo}
+        pending = {pool.submit(_pool_job, job, plan[i], share, i): i for i in todo}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
@@ -276,8 +305,8 @@ def _listen(reports: Any, file_progress: FileProgress) -> None:
         file_progress(*report)
 
 
-def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
-              finished: Callable[[int, FileResult], None]) -> None:
+def _run_dask(job: Job, plan: list, todo: list[int], workers: int, scheduler: str | None,
+              finished: Callable[[int, Any], None]) -> None:
     """Run ``todo`` on a Dask cluster: the same pure job function as the process pool."""
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -297,7 +326,7 @@ def _run_dask(plan: list, todo: list[int], workers: int, scheduler: str | None,
     try:
         # One compute thread per task: a Dask worker runs as many tasks at once as it has
         # threads (one per core, by Dask's convention), so more would oversubscribe it.
-        futures = {client.submit(_render_file, plan[i], 1, pure=False): i for i in todo}
+        futures = {client.submit(job, plan[i], 1, None, pure=False): i for i in todo}
         for future in as_completed(futures):
             finished(futures[future], future.result())
     except BaseException:
