@@ -435,3 +435,171 @@ class ProgressBars:
                 bar.close()
             self._bars.clear()
             self.overall.close()
+
+
+# ------------------------------------------------------------------------ MIDI quantize
+
+#: File name endings read as MIDI when a folder is given (case-insensitive).
+MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".rmi", ".smf")
+
+
+def midi_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = False
+                ) -> list[tuple[str, str]]:
+    """``(input, name in the output folder)`` for each MIDI file of ``paths``: a file is
+    itself (its base name); a folder gives its MIDI files (by extension, sorted), and with
+    ``recursive`` those of its subfolders too, named by their path under the folder (so
+    ``asap/Bach/Fugue/a.mid`` keeps ``Bach/Fugue/a.mid``). A path that does not exist is
+    kept, to be reported as that file's failure. ParameterError for a folder given
+    without ``recursive`` that has only subfolders, or for no MIDI file at all."""
+    out = []
+    for path in map(os.fspath, paths):
+        if not os.path.isdir(path):
+            out.append((path, os.path.basename(path)))
+            continue
+        found = []
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            found += [os.path.join(root, f) for f in sorted(files)
+                      if f.lower().endswith(MIDI_EXTENSIONS)]
+            if not recursive:
+                if not found and dirs:
+                    raise ParameterError(f"{path} holds no MIDI files, only folders: add "
+                                         "--recursive to take those in its subfolders")
+                break
+        out += [(f, os.path.relpath(f, path)) for f in found]
+    if not out:
+        raise ParameterError("no MIDI files found in " + ", ".join(map(os.fspath, paths)))
+    return out
+
+
+@dataclass(frozen=True)
+class QuantizeJob:
+    """One file of a MIDI batch: ``source`` quantized with ``options`` (the keywords of
+    :func:`audioquant.midi.quantize_song`) into ``output``."""
+
+    source: str
+    output: str
+    options: dict
+
+
+@dataclass
+class MidiFileResult:
+    """One file of a MIDI batch: where it went, what moved, or why it failed. ``report``
+    is :func:`audioquant.midi.quantize_file`'s whole report (None unless written)."""
+
+    input: str
+    output: str
+    status: str                       # "written", "skipped" (exists) or "failed"
+    error: str = ""
+    seconds: float = 0.0
+    notes: int = 0
+    moved: int = 0
+    mean_ms_before: float = float("nan")   # mean distance of the onsets from the grid
+    mean_ms_after: float = float("nan")
+    report: dict | None = None
+
+
+@dataclass
+class MidiBatchReport:
+    """All files of a MIDI batch, in input order."""
+
+    files: list[MidiFileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[MidiFileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def notes(self) -> int:
+        return sum(f.notes for f in self.files if f.status == "written")
+
+    def as_dict(self) -> dict:
+        return {"seconds": self.seconds, "notes": self.notes,
+                "files": [dict(f.__dict__) for f in self.files]}
+
+
+def _quantize_file(job: QuantizeJob, threads: int | None = None,
+                   progress: Callable[[int, int | None], None] | None = None
+                   ) -> MidiFileResult:
+    """One MIDI job: read, quantize, write (atomically), every failure a failed result."""
+    from audioquant import midi
+
+    started = time.perf_counter()
+    try:
+        folder = os.path.dirname(job.output)
+        if folder and not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+        report = midi.quantize_file(job.source, job.output, **job.options)
+    except (AudioquantError, OSError) as exc:
+        text = str(exc) if isinstance(exc, AudioquantError) else \
+            f"cannot write {job.output}: {exc.strerror or exc}"
+        return MidiFileResult(job.source, job.output, "failed", error=text)
+    except Exception as exc:  # anything unforeseen: one line for this file, not a crash
+        return MidiFileResult(job.source, job.output, "failed",
+                              error=f"{type(exc).__name__}: {exc}")
+    if progress is not None:
+        progress(1, 1)
+    return MidiFileResult(job.source, job.output, "written",
+                          seconds=time.perf_counter() - started, notes=report["notes"],
+                          moved=report["moved"], mean_ms_before=report["before"]["mean_ms"],
+                          mean_ms_after=report["after"]["mean_ms"], report=report)
+
+
+def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
+                   recursive: bool = False, jobs: int = 1, skip_existing: bool = False,
+                   backend: str = "process", scheduler: str | None = None,
+                   progress: Callable[[MidiFileResult, int, int], None] | None = None,
+                   **options: Any) -> MidiBatchReport:
+    """Quantize every MIDI file of ``inputs`` (files and folders, see :func:`midi_inputs`)
+    into ``out_dir``, with ``jobs`` processes (or on Dask, as :func:`render_batch`).
+
+    ``options`` are :func:`audioquant.midi.quantize_song`'s (grid, strength, ...),
+    checked before any file is read. One bad file is reported and skipped; the others are
+    all written. Returns the report (``report.failed``: what went wrong)."""
+    from audioquant.spec import QuantizeOptions
+
+    started = time.perf_counter()
+    out_dir = os.fspath(out_dir)
+    check_batch_options(out_dir, jobs, backend)
+    checked = QuantizeOptions(**options).as_dict()
+    plan, seen = [], {}
+    for src, name in midi_inputs(inputs, recursive=recursive):
+        dst = os.path.join(out_dir, name)
+        if dst in seen:
+            raise ParameterError(f"{src} and {seen[dst]} would both be written to {dst}; "
+                                 "rename one, or give their folder with --recursive")
+        seen[dst] = src
+        plan.append(QuantizeJob(src, dst, checked))
+
+    def skipped(job: QuantizeJob) -> MidiFileResult:
+        return MidiFileResult(job.source, job.output, "skipped")
+
+    results = run_jobs(_quantize_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
+                       backend=backend, scheduler=scheduler, progress=progress)
+    return MidiBatchReport(results, time.perf_counter() - started)
+
+
+def format_midi_summary(report: MidiBatchReport) -> str:
+    """The table printed after a MIDI batch: file, notes, moved, mean distance of the
+    onsets from the grid before and after (ms), status; then the totals. Files are named
+    by their path under the output folder."""
+    outputs = [f.output for f in report.files]
+    top = os.path.dirname(outputs[0]) if len(outputs) == 1 else \
+        os.path.commonpath(outputs) if outputs else ""
+    names = [os.path.relpath(path, top) for path in outputs]
+    width = min(60, max([32] + [len(name) for name in names[:1000]]))
+    rows = [f"{'file':<{width}} {'notes':>8} {'moved':>8} {'before ms':>10} "
+            f"{'after ms':>9}  status"]
+    for f, name in zip(report.files, names, strict=True):
+        if f.status == "written":
+            rows.append(f"{name:<{width}} {f.notes:>8} {f.moved:>8} "
+                        f"{f.mean_ms_before:>10.2f} {f.mean_ms_after:>9.2f}  written")
+        else:
+            rows.append(f"{name:<{width}} {'':>8} {'':>8} {'':>10} {'':>9}  {f.status}")
+    written = sum(f.status == "written" for f in report.files)
+    skipped = sum(f.status == "skipped" for f in report.files)
+    rate = report.notes / report.seconds if report.seconds > 0 else 0.0
+    rows.append(f"{written} written, {skipped} skipped, {len(report.failed)} failed in "
+                f"{report.seconds:.2f} s ({report.notes} notes, {rate:,.0f} notes/s)")
+    return "\n".join(rows)

@@ -365,18 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "after it; exit 1 if any file fails, the others are still written")
     b.add_argument("--format", choices=BATCH_FORMATS, help="the outputs' format (default: "
                    "the input's own extension, or wav)")
-    b.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                   help="files rendered at once, each in its own process (default 1)")
-    b.add_argument("--skip-existing", action="store_true",
-                   help="leave outputs that already exist (resume a batch)")
-    b.add_argument("--backend", choices=("process", "dask"), default="process",
-                   help="process pool (default) or a Dask cluster (pip install "
-                   "'audioquant[dask]')")
-    b.add_argument("--scheduler", metavar="ADDR", help="with --backend dask: the "
-                   "scheduler (tcp://host:8786); without it a local cluster of --jobs workers")
+    add_batch_flags(b)
     b.add_argument("--report", metavar="FILE.json", help="write the batch report as JSON")
-    b.add_argument("--quiet", action="store_true", help="no progress bars on stderr (there "
-                   "are none when stderr is not a terminal)")
     r.add_argument("--preset", metavar="NAME|FILE.toml",
                    help="start from a preset's [render] settings, and for a MIDI input its "
                    "[midi] quantize settings (see `audioquant presets`); flags given as well "
@@ -457,17 +447,42 @@ def build_parser() -> argparse.ArgumentParser:
 BATCH_FORMATS = ("wav", "flac", "aiff", "aifc", "caf", "w64", "rf64", "au")
 
 
+def add_batch_flags(group: argparse._ArgumentGroup) -> None:
+    """The flags of every batch (``render`` and ``midi quantize`` with ``--out-dir``):
+    --jobs, --skip-existing, --backend, --scheduler, --quiet."""
+    group.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                       help="files done at once, each in its own process (default 1)")
+    group.add_argument("--skip-existing", action="store_true",
+                       help="leave outputs that already exist (resume a batch)")
+    group.add_argument("--backend", choices=("process", "dask"), default="process",
+                       help="process pool (default) or a Dask cluster (pip install "
+                       "'audioquant[dask]')")
+    group.add_argument("--scheduler", metavar="ADDR", help="with --backend dask: the "
+                       "scheduler (tcp://host:8786); without it a local cluster of --jobs "
+                       "workers")
+    group.add_argument("--quiet", action="store_true", help="no progress bars on stderr "
+                       "(there are none when stderr is not a terminal)")
+
+
+def check_batch_flags(args: argparse.Namespace, batch_reports: bool = False) -> None:
+    """Refuse batch flags without --out-dir, and --scheduler without --backend dask.
+    ``batch_reports``: --report is a batch flag too (``render``)."""
+    batch_only = [flag for flag, given in (
+        ("--jobs", args.jobs != 1), ("--skip-existing", args.skip_existing),
+        ("--backend", args.backend != "process"), ("--scheduler", args.scheduler is not None),
+        ("--report", batch_reports and args.report is not None),
+        ("--format", getattr(args, "format", None) is not None)) if given]
+    if args.out_dir is None and batch_only:
+        raise UsageError(f"{batch_only[0]} needs --out-dir: it is a batch option")
+    if args.scheduler is not None and args.backend != "dask":
+        raise UsageError("--scheduler needs --backend dask")
+
+
 def check_render(args: argparse.Namespace) -> None:
     """Make ``args.spec`` of the preset and the flags; sort the paths into IN and OUT or
     a batch's inputs; refuse options that cannot work together."""
-    batch_only = [flag for flag, given in (
-        ("--format", args.format is not None), ("--jobs", args.jobs != 1),
-        ("--skip-existing", args.skip_existing), ("--backend", args.backend != "process"),
-        ("--scheduler", args.scheduler is not None), ("--report", args.report is not None))
-        if given]
+    check_batch_flags(args, batch_reports=True)
     if args.out_dir is None:
-        if batch_only:
-            raise UsageError(f"{batch_only[0]} needs --out-dir: it is a batch option")
         if len(args.paths) == 1:
             raise UsageError("the following arguments are required: output")
         if len(args.paths) > 2:
@@ -475,8 +490,6 @@ def check_render(args: argparse.Namespace) -> None:
                              f"(got {len(args.paths)} paths)")
         args.input, args.output = args.paths
     else:
-        if args.scheduler is not None and args.backend != "dask":
-            raise UsageError("--scheduler needs --backend dask")
         if args.plot is not None:
             raise UsageError("--plot draws one render: give IN and OUT, not --out-dir")
         args.input, args.output = args.paths[0], os.devnull   # the options' check only

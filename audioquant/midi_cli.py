@@ -27,12 +27,15 @@ examples:
   audioquant midi quantize take.mid groove.mid --grid 1/16 --swing 58 --channels 10
   audioquant midi quantize take.mid clean.mid --preset clean     a gentle cleanup
   audioquant midi quantize take.mid clean.mid --preset clean --strength 100
+  audioquant midi quantize takes/*.mid --out-dir tight/ --grid 1/16
+  audioquant midi quantize dataset/ --recursive --out-dir clean/ --preset clean --jobs 2
 """
 
 EPILOG_STATS = """\
 examples:
   audioquant midi stats take.mid
   audioquant midi stats take.mid --grid 1/8T --json
+  audioquant midi stats dataset/ --recursive          one row per file, and totals
 """
 
 EPILOG_MIDI = """\
@@ -93,7 +96,23 @@ def quantize_options(args: argparse.Namespace, names=None, *, table_required: bo
 
 def check_quantize(args: argparse.Namespace) -> None:
     """Make ``args.options`` of ``midi quantize``'s preset and flags (exit 2 for a bad
-    preset or options that cannot work together)."""
+    preset or options that cannot work together); sort the paths into IN and OUT or a
+    batch's inputs."""
+    from audioquant.cli import UsageError, check_batch_flags
+
+    check_batch_flags(args)
+    if args.out_dir is None:
+        if args.recursive:
+            raise UsageError("--recursive needs --out-dir: it is a batch option")
+        if len(args.paths) == 1:
+            raise UsageError("the following arguments are required: OUT (or give "
+                             "--out-dir DIR for a batch)")
+        if len(args.paths) > 2:
+            raise UsageError(f"give one IN and one OUT, or several IN with --out-dir "
+                             f"(got {len(args.paths)} paths)")
+        args.input, args.output = args.paths
+    else:
+        args.writes_file = False
     args.options = quantize_options(args)
 
 
@@ -105,7 +124,7 @@ def check_grid(args: argparse.Namespace) -> None:
 def add_commands(subparsers) -> None:
     """Add ``midi quantize`` and ``midi stats`` to an argparse subparsers object (the
     main CLI's parser class keeps the examples of each epilog as written)."""
-    from audioquant.cli import add_options
+    from audioquant.cli import add_batch_flags, add_options
     from audioquant.spec import QUANTIZE_EXCLUSIVE, QUANTIZE_OPTIONS
 
     m = subparsers.add_parser(
@@ -125,14 +144,23 @@ def add_commands(subparsers) -> None:
         "never changed.",
         epilog=EPILOG_QUANTIZE,
     )
-    q.add_argument("input", metavar="IN", help="input MIDI file (type 0 or 1)")
-    q.add_argument("output", metavar="OUT", help="output MIDI file (must differ from IN)")
+    q.add_argument("paths", nargs="+", metavar="IN [OUT]",
+                   help="input MIDI file (type 0 or 1) and output MIDI file (must differ "
+                   "from IN); with --out-dir, any number of inputs: files and folders")
     add_options(q, QUANTIZE_OPTIONS, QUANTIZE_EXCLUSIVE)
     q.add_argument("--preset", metavar="NAME|FILE.toml",
                    help="start from a preset's [midi] settings (see `audioquant presets`; "
                    "`clean` is a gentle cleanup); flags given as well override it; a "
                    "preset with no [midi] table (a render one) is refused")
-    q.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    q.add_argument("--report", metavar="FILE.json", help="also write the report as JSON "
+                   "(with --out-dir: the batch's, every file's report in it)")
+    b = q.add_argument_group("batch (several inputs into one folder)")
+    b.add_argument("--out-dir", metavar="DIR", help="write every IN into DIR under its own "
+                   "name; exit 1 if any file fails, the others are still written")
+    b.add_argument("--recursive", action="store_true", help="take the MIDI files (.mid, "
+                   ".midi, .kar, .rmi, .smf) of the subfolders of a folder IN too, keeping "
+                   "their paths under DIR")
+    add_batch_flags(b)
     q.set_defaults(func=cmd_quantize, check=check_quantize, usage_prog=q.prog,
                    writes_file=True)
 
@@ -142,16 +170,54 @@ def add_commands(subparsers) -> None:
         description="Print a summary of IN and the distance of its note starts from a grid.",
         epilog=EPILOG_STATS,
     )
-    s.add_argument("input", metavar="IN", help="MIDI file")
+    s.add_argument("paths", nargs="+", metavar="IN", help="MIDI files or folders: one file "
+                   "gives its summary, several (or a folder) a row per file and totals")
+    s.add_argument("--recursive", action="store_true", help="take the MIDI files of the "
+                   "subfolders of a folder IN too")
     add_options(s, {name: QUANTIZE_OPTIONS[name] for name in STATS_OPTIONS},
                 QUANTIZE_EXCLUSIVE)
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_stats, check=check_grid, usage_prog=s.prog)
 
 
+def cmd_quantize_batch(args: argparse.Namespace) -> int:
+    """``audioquant midi quantize IN... --out-dir DIR``: every input into DIR, a summary
+    table, one ``error:`` line per failed file and exit 1 if any failed."""
+    from audioquant import batch, io
+    from audioquant.cli import _say_error
+
+    if args.report is not None:
+        io.output_target(args.report)   # a report that cannot be written: before the batch
+    inputs = batch.midi_inputs(args.paths, recursive=args.recursive)
+    bars = None
+    if not args.quiet and sys.stderr is not None and sys.stderr.isatty():
+        bars = batch.ProgressBars([src for src, _ in inputs])
+    try:
+        report = batch.quantize_batch(
+            args.paths, args.out_dir, recursive=args.recursive, jobs=args.jobs,
+            skip_existing=args.skip_existing, backend=args.backend,
+            scheduler=args.scheduler, progress=bars and bars.finished,
+            **args.options.as_dict())
+    finally:
+        if bars is not None:
+            bars.close()
+    if args.report is not None:
+        with io.OutputFile(args.report) as out:
+            out.file.write((json.dumps(report.as_dict(), indent=2) + "\n").encode())
+    print(batch.format_midi_summary(report))
+    for failed in report.failed:
+        _say_error(f"error: {failed.error}")
+    return 1 if report.failed else 0
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN OUT ...``"""
     from audioquant import io, midi
+
+    if getattr(args, "options", None) is None:    # parsed without the checks
+        check_quantize(args)
+    if args.out_dir is not None:
+        return cmd_quantize_batch(args)
 
     paths = [args.output] + ([args.report] if args.report is not None else [])
     for i, path in enumerate(paths):
@@ -162,7 +228,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                 raise io.AudioFileError(
                     f"{what} {path} is the same file as {other}; choose another path"
                 )
-    options = getattr(args, "options", None) or quantize_options(args)
+    options = args.options
     song = midi.read(args.input)
     quantized, report = midi.quantize_song(song, **options.as_dict())
     report = {"input": args.input, "output": args.output, **report}
@@ -191,10 +257,22 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """``audioquant midi stats IN [--grid 1/16]``"""
-    from audioquant import midi
+    """``audioquant midi stats IN... [--grid 1/16]``: one file's summary, or a dataset's
+    (a row per file and the totals; exit 1 if any file could not be read)."""
+    import os
 
-    report = midi.stats_file(args.input, grid=args.grid, triplet=args.triplet,
-                             dotted=args.dotted, swing=args.swing)
-    print(json.dumps(report, indent=2) if args.json else midi.format_report(report))
-    return 0
+    from audioquant import batch, midi
+    from audioquant.cli import _say_error
+
+    grid = {"grid": args.grid, "triplet": args.triplet, "dotted": args.dotted,
+            "swing": args.swing}
+    if len(args.paths) == 1 and not os.path.isdir(args.paths[0]):
+        report = midi.stats_file(args.paths[0], **grid)
+        print(json.dumps(report, indent=2) if args.json else midi.format_report(report))
+        return 0
+    inputs = [src for src, _ in batch.midi_inputs(args.paths, recursive=args.recursive)]
+    report = midi.stats_files(inputs, **grid)
+    print(json.dumps(report, indent=2) if args.json else midi.format_dataset(report))
+    for failed in report["failed"]:
+        _say_error(f"error: {failed['error']}")
+    return 1 if report["failed"] else 0

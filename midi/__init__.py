@@ -51,7 +51,15 @@ second line of each pair of steps at ``swing`` percent of the pair.
 """
 
 from .errors import MidiError, MidiFileError, MidiParameterError
-from .files import format_report, parse_pitch_range, quantize_file, quantize_song, stats_file
+from .files import (
+    format_dataset,
+    format_report,
+    parse_pitch_range,
+    quantize_file,
+    quantize_song,
+    stats_file,
+    stats_files,
+)
 from .grid import DIVISIONS, Grid
 from .notes import Notes, Song, pair_notes, read, read_bytes, write
 from .playback import Performance, performance
@@ -72,6 +80,7 @@ __all__ = [
     "QuantizeResult",
     "Song",
     "TempoMap",
+    "format_dataset",
     "format_report",
     "pair_notes",
     "parse_pitch_range",
@@ -83,6 +92,7 @@ __all__ = [
     "read_bytes",
     "select",
     "stats_file",
+    "stats_files",
     "timing_stats",
     "write",
 ]

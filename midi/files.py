@@ -13,7 +13,8 @@ from .grid import Grid
 from .notes import Song, read, write
 from .quantize import quantize, timing_stats
 
-__all__ = ["format_report", "parse_pitch_range", "quantize_file", "quantize_song", "stats_file"]
+__all__ = ["format_dataset", "format_report", "parse_pitch_range", "quantize_file",
+           "quantize_song", "stats_file", "stats_files"]
 
 _PITCHES_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
@@ -109,6 +110,92 @@ def stats_file(path: str | os.PathLike, grid: str = "1/16", **grid_options) -> d
     report.update(_summary(song))
     report["timing"] = timing_stats(song.notes, g, song.tempo_map)
     return report
+
+
+def stats_files(paths: Iterable[str | os.PathLike], grid: str = "1/16", **grid_options
+                ) -> dict:
+    """Timing summary of many MIDI files (a dataset) against a grid; changes nothing.
+
+    Returns a dict: ``files`` (per file: type, PPQ, notes, length in seconds, tempo
+    changes, BPM at start, ``timing`` as in :func:`stats_file`), ``failed`` (file and
+    error of each file that could not be read) and ``summary``: counts, total notes and
+    length, files per PPQ, tempo-map statistics (files with tempo changes, BPM at start
+    min / median / max) and the onset deviation from the grid (the median over files of
+    their mean in ms, the note-weighted mean in ms, the share of onsets on the grid).
+    """
+    from .errors import MidiError
+
+    rows, failed = [], []
+    for path in paths:
+        name = os.fspath(path)
+        try:
+            song = read(name)
+            g = Grid.parse(grid, song.ticks_per_beat, **grid_options)
+        except MidiError as exc:
+            failed.append({"file": name, "error": str(exc)})
+            continue
+        info = _summary(song)
+        del info["tracks"]
+        info["tracks"] = song.n_tracks
+        rows.append({"file": name, **info,
+                     "timing": timing_stats(song.notes, g, song.tempo_map)})
+    counted = [r for r in rows if r["timing"]["count"]]
+    onsets = sum(r["timing"]["count"] for r in counted)
+    ppq: dict[str, int] = {}
+    for r in rows:
+        ppq[str(r["ticks_per_beat"])] = ppq.get(str(r["ticks_per_beat"]), 0) + 1
+    bpm = np.array([r["bpm_at_start"] for r in rows], dtype=float)
+    means = np.array([r["timing"]["mean_ms"] for r in counted], dtype=float)
+    summary = {
+        "files": len(rows) + len(failed),
+        "read": len(rows),
+        "failed": len(failed),
+        "notes": int(sum(r["notes"] for r in rows)),
+        "length_seconds": float(sum(r["length_seconds"] for r in rows)),
+        "files_per_ppq": dict(sorted(ppq.items(), key=lambda kv: -kv[1])),
+        "files_with_tempo_changes": int(sum(r["tempo_changes"] > 0 for r in rows)),
+        "bpm_at_start": None if not rows else {
+            "min": float(bpm.min()), "median": float(np.median(bpm)),
+            "max": float(bpm.max())},
+        "onset_mean_ms_median": float(np.median(means)) if means.size else None,
+        "onset_mean_ms": None if not onsets else
+            float(sum(r["timing"]["mean_ms"] * r["timing"]["count"] for r in counted)
+                  / onsets),
+        "on_grid_share": None if not onsets else
+            float(sum(r["timing"]["on_grid"] for r in counted) / onsets),
+    }
+    g_name = Grid.parse(grid, 480, **grid_options).name
+    return {"grid": g_name, "files": rows, "failed": failed, "summary": summary}
+
+
+def format_dataset(report: dict) -> str:
+    """Human-readable text for a :func:`stats_files` report: a row per file, the totals."""
+    rows = report["files"]
+    width = min(60, max([24] + [len(os.path.basename(r["file"])) for r in rows[:1000]]))
+    lines = [f"{'file':<{width}} {'type':>4} {'PPQ':>5} {'notes':>7} {'seconds':>8} "
+             f"{'tempos':>6} {'BPM':>7} {'mean ms':>8} {'on grid':>8}"]
+    for r in rows:
+        t = r["timing"]
+        share = f"{100 * t['on_grid'] / t['count']:.1f} %" if t["count"] else "-"
+        mean = f"{t['mean_ms']:.2f}" if t["count"] else "-"
+        lines.append(f"{os.path.basename(r['file']):<{width}} {r['type']:>4} "
+                     f"{r['ticks_per_beat']:>5} {r['notes']:>7} {r['length_seconds']:>8.1f} "
+                     f"{r['tempo_changes'] + 1:>6} {r['bpm_at_start']:>7.1f} {mean:>8} "
+                     f"{share:>8}")
+    s = report["summary"]
+    lines.append(f"{s['files']} files: {s['read']} read, {s['failed']} failed; "
+                 f"{s['notes']} notes, {s['length_seconds'] / 60:.1f} min")
+    ppq = ", ".join(f"{k} ({v})" for k, v in s["files_per_ppq"].items()) or "-"
+    lines.append(f"PPQ: {ppq}")
+    if s["bpm_at_start"] is not None:
+        b = s["bpm_at_start"]
+        lines.append(f"tempo: {s['files_with_tempo_changes']} files with tempo changes; BPM "
+                     f"at start {b['min']:g} .. {b['max']:g} (median {b['median']:g})")
+    if s["onset_mean_ms"] is not None:
+        lines.append(f"onsets from the {report['grid']} grid: mean {s['onset_mean_ms']:.2f} "
+                     f"ms (median of the files' means {s['onset_mean_ms_median']:.2f} ms), "
+                     f"{100 * s['on_grid_share']:.1f} % on the grid")
+    return "\n".join(lines)
 
 
 def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, **options) -> dict:

@@ -1,0 +1,168 @@
+"""``audioquant midi quantize IN... --out-dir DIR`` and ``audioquant midi stats IN...``:
+folders (recursively), several processes, resuming, a corrupt file among good ones, and
+the dataset summary, checked against mido reading the same files."""
+
+from __future__ import annotations
+
+import json
+
+import mido
+import numpy as np
+import pytest
+
+from audioquant import batch
+from audioquant.cli import main
+from tests.midi.helpers import SAMPLE, random_performance, write_mido
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """A folder of takes: two composers, nested, files of the same name in each, PPQ 480
+    and 96, and a plain file at the top."""
+    rng = np.random.default_rng(7)
+    root = tmp_path / "takes"
+    for sub, ppq in (("bach/fugue", 480), ("chopin/etude", 96)):
+        folder = root / sub
+        folder.mkdir(parents=True)
+        for name in ("a.mid", "b.MID"):
+            write_mido(folder / name, random_performance(rng, ppq=ppq), ppq=ppq)
+    write_mido(root / "top.mid", random_performance(rng), ppq=480)
+    (root / "notes.txt").write_text("not MIDI, not taken: wrong extension\n")
+    return root
+
+
+def mido_onsets(path) -> tuple[int, list[int]]:
+    """(PPQ, absolute ticks of every note-on with velocity > 0), read by mido."""
+    mid = mido.MidiFile(path)
+    ticks = []
+    for track in mid.tracks:
+        now = 0
+        for msg in track:
+            now += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                ticks.append(now)
+    return mid.ticks_per_beat, sorted(ticks)
+
+
+def test_a_folder_recursively_mirrors_its_paths_and_puts_every_onset_on_the_grid(
+        tmp_path, dataset, capsys):
+    out = tmp_path / "tight"
+    out.mkdir()
+    assert main(["midi", "quantize", str(dataset), "--recursive", "--out-dir", str(out),
+                 "--grid", "1/16", "--quiet"]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["bach/fugue/a.mid", "bach/fugue/b.MID", "chopin/etude/a.mid",
+                       "chopin/etude/b.MID", "top.mid"]
+    for rel in written:
+        ppq, ticks = mido_onsets(out / rel)
+        _, before = mido_onsets(dataset / rel)
+        assert len(ticks) == len(before)
+        step = ppq // 4                                     # 1/16 = PPQ / 4 ticks
+        off = [min(t % step, step - t % step) for t in ticks]
+        # on the line, or 1 tick beside it where two notes of one pitch would collide
+        assert max(off) <= 1 and off.count(0) >= len(ticks) - 3, rel
+    summary = capsys.readouterr().out
+    assert "5 written, 0 skipped, 0 failed" in summary and "notes/s" in summary
+    assert "bach/fugue/a.mid " in summary and "chopin/etude/a.mid " in summary
+
+
+def test_a_folder_of_folders_needs_recursive(tmp_path, dataset, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    assert main(["midi", "quantize", str(dataset / "bach"), "--out-dir", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--recursive" in err
+    assert not any(out.iterdir())
+
+
+def test_a_corrupt_file_is_reported_and_the_others_are_all_written(tmp_path, dataset,
+                                                                    capsys):
+    bad = dataset / "bach" / "fugue" / "broken.mid"
+    bad.write_bytes((dataset / "top.mid").read_bytes()[:60])          # truncated
+    out = tmp_path / "o"
+    out.mkdir()
+    report = tmp_path / "batch.json"
+    assert main(["midi", "quantize", str(dataset), "--recursive", "--out-dir", str(out),
+                 "--report", str(report), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "5 written, 0 skipped, 1 failed" in captured.out
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and "broken.mid" in errors[0] and "Traceback" not in captured.err
+    assert not (out / "bach" / "fugue" / "broken.mid").exists()
+    files = json.loads(report.read_text())["files"]
+    assert [f["status"] for f in files].count("written") == 5
+    good = next(f for f in files if f["status"] == "written")
+    assert good["report"]["moved"] == good["moved"] and good["notes"] > 0
+
+
+def test_jobs_and_skip_existing(tmp_path, dataset, capsys):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    args = ["midi", "quantize", str(dataset), "--recursive", "--grid", "1/8", "--quiet",
+            "--strength", "80"]
+    assert main([*args, "--out-dir", str(one)]) == 0
+    assert main([*args, "--out-dir", str(two), "--jobs", "2"]) == 0
+    for path in one.rglob("*.mid"):
+        assert path.read_bytes() == (two / path.relative_to(one)).read_bytes()
+    kept = two / "top.mid"
+    kept.write_bytes(b"left as it was")
+    capsys.readouterr()
+    assert main([*args, "--out-dir", str(two), "--skip-existing"]) == 0
+    assert kept.read_bytes() == b"left as it was"
+    assert "0 written, 5 skipped" in capsys.readouterr().out
+
+
+def test_two_inputs_with_one_output_name_are_refused_before_anything_is_written(
+        tmp_path, dataset, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    assert main(["midi", "quantize", str(dataset / "bach/fugue/a.mid"),
+                 str(dataset / "chopin/etude/a.mid"), "--out-dir", str(out)]) != 0
+    assert "would both be written" in capsys.readouterr().err
+    assert not any(out.iterdir())
+
+
+@pytest.mark.parametrize("flag", [["--jobs", "2"], ["--skip-existing"], ["--recursive"]])
+def test_batch_flags_need_out_dir(tmp_path, flag, capsys):
+    assert main(["midi", "quantize", str(SAMPLE), str(tmp_path / "o.mid"), *flag]) == 2
+    assert "needs --out-dir" in capsys.readouterr().err
+    assert not (tmp_path / "o.mid").exists()
+
+
+def test_the_python_api_matches_single_file_quantize(tmp_path, dataset):
+    out = tmp_path / "o"
+    out.mkdir()
+    report = batch.quantize_batch([dataset / "top.mid"], out, grid="1/16", strength=60)
+    assert [f.status for f in report.files] == ["written"]
+    assert main(["midi", "quantize", str(dataset / "top.mid"), str(tmp_path / "one.mid"),
+                 "--grid", "1/16", "--strength", "60"]) == 0
+    assert (out / "top.mid").read_bytes() == (tmp_path / "one.mid").read_bytes()
+
+
+def test_stats_of_a_dataset_counts_what_mido_reads(tmp_path, dataset, capsys):
+    assert main(["midi", "stats", str(dataset), "--recursive", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    paths = sorted(p for p in dataset.rglob("*") if p.suffix.lower() == ".mid")
+    read = [mido_onsets(p) for p in paths]
+    summary = report["summary"]
+    assert summary["files"] == summary["read"] == 5 and summary["failed"] == 0
+    assert summary["notes"] == sum(len(ticks) for _, ticks in read)
+    assert summary["files_per_ppq"] == {"96": 2, "480": 3}
+    # per file, the share of onsets exactly on the 1/16 grid, from mido's ticks
+    for row in report["files"]:
+        ppq, ticks = mido_onsets(row["file"])
+        on = sum(t % (ppq // 4) == 0 for t in ticks)
+        assert row["timing"]["on_grid"] == on and row["timing"]["count"] == len(ticks)
+    assert main(["midi", "stats", str(dataset), "--recursive"]) == 0
+    text = capsys.readouterr().out
+    assert "5 files: 5 read, 0 failed" in text and "PPQ: 480 (3), 96 (2)" in text
+
+
+def test_stats_of_a_dataset_with_a_bad_file_reports_it_and_exits_1(tmp_path, dataset,
+                                                                    capsys):
+    (dataset / "zero.mid").write_bytes(b"")
+    assert main(["midi", "stats", str(dataset)]) == 1
+    captured = capsys.readouterr()
+    assert "2 files: 1 read, 1 failed" in captured.out      # top.mid and zero.mid at the top
+    assert captured.err.count("\n") == 1 and "zero.mid" in captured.err
