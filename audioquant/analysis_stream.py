@@ -215,12 +215,17 @@ class StreamAnalyzer:
     error_spectrum : bool
         With a reference, also keep the Welch spectrum of the error (block minus
         reference) for :meth:`spectra`.
+    levels_only : bool
+        Only the levels (peak, RMS, DC, and the SNR against the reference): no spectrum,
+        no sine fit, the figures SoX ``stats`` and FFmpeg ``astats`` give, at a fraction
+        of the cost (``analyze --levels``).
 
     Feed :meth:`add` blocks in order, then call :meth:`result` (and :meth:`spectra`).
     """
 
     def __init__(self, sample_rate: float, channels: int, *, reference: bool = False,
-                 mono: bool = False, error_spectrum: bool = False) -> None:
+                 mono: bool = False, error_spectrum: bool = False,
+                 levels_only: bool = False) -> None:
         sr = float(sample_rate)
         if not (math.isfinite(sr) and sr > 0):
             raise ParameterError(f"sample_rate must be a positive number of Hz, got "
@@ -240,7 +245,8 @@ class StreamAnalyzer:
         self._sum = np.zeros(channels)
         self._ref_sumsq = 0.0
         self._err_sumsq = 0.0
-        self._welch = _Welch(channels)
+        self.levels_only = levels_only
+        self._welch = None if levels_only else _Welch(channels)
         self._err_welch = _Welch(channels) if reference and error_spectrum else None
         self._head = np.empty((channels, 0))
         self._head_parts: list[np.ndarray] = []
@@ -295,11 +301,12 @@ class StreamAnalyzer:
             self._err_sumsq += float(np.einsum("ij,ij->", e, e))
             if self._err_welch is not None:
                 self._err_welch.add(e)
-        if self._head_frames < self._head_limit:
+        if self._head_frames < self._head_limit and not self.levels_only:
             keep = min(n, self._head_limit - self._head_frames)
             self._head_parts.append(np.array(c[:, :keep], copy=True))
             self._head_frames += keep
-        self._welch.add(c)
+        if self._welch is not None:
+            self._welch.add(c)
         self.frames += n
         self._fill = 0
 
@@ -325,7 +332,7 @@ class StreamAnalyzer:
         if peak == 0.0:
             out["noise_floor_dbfs"] = -math.inf
             out["noise_floor_of"] = "digital silence"
-        else:
+        elif not self.levels_only:
             out.update(self._spectral(ms))
         if self._has_ref:
             out["snr_db"] = _ratio_db(self._ref_sumsq, self._err_sumsq)
@@ -435,8 +442,8 @@ def analyze_file(path: str, reference: str | None = None, *, block_frames: int |
 
 
 def stream_file(path: str, reference: str | None = None, *, block_frames: int | None = None,
-                progress: Progress | None = None, error_spectrum: bool = False
-                ) -> StreamAnalyzer:
+                progress: Progress | None = None, error_spectrum: bool = False,
+                levels_only: bool = False) -> StreamAnalyzer:
     """Stream ``path`` (and ``reference``, frame for frame) through a
     :class:`StreamAnalyzer`, reading ahead on a thread; returns it, fed.
 
@@ -450,8 +457,9 @@ def stream_file(path: str, reference: str | None = None, *, block_frames: int | 
         Frames per read (default: 2**19 samples' worth).
     progress : callable or None
         ``progress(frames_done, frames_total_or_None)`` after each block.
-    error_spectrum : bool
-        Keep the error's spectrum too (see :class:`StreamAnalyzer`).
+    error_spectrum, levels_only : bool
+        Keep the error's spectrum too; compute the levels only (see
+        :class:`StreamAnalyzer`).
     """
     from audioquant import io
     from audioquant.engine import _prefetch
@@ -459,7 +467,7 @@ def stream_file(path: str, reference: str | None = None, *, block_frames: int | 
     meta = io.info(path)
     size = block_frames or max(1, (1 << 19) // meta.channels)
     an = StreamAnalyzer(meta.sample_rate, meta.channels, reference=reference is not None,
-                        error_spectrum=error_spectrum)
+                        error_spectrum=error_spectrum, levels_only=levels_only)
     blocks = _prefetch(io.blocks(meta, size))
     total = meta.frames if meta.frames >= 0 else None
     done = 0

@@ -399,11 +399,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "convention: rms_dbfs_aes17, rms_dbfs_square, noise_floor_of, ...)")
     a.add_argument("--quiet", action="store_true", help="no progress bar on stderr (there "
                    "is none when stderr is not a terminal)")
+    a.add_argument("--levels", action="store_true", help="only the levels (sample peak, RMS "
+                   "in both conventions, DC offset; with --reference the SNR): what SoX "
+                   "stats and FFmpeg astats measure, without the spectrum and the sine fit, "
+                   "several times faster")
     a.add_argument("--plot", metavar="FILE.png", help="also draw the spectrum of FILE (and, "
                    "with --reference, of the error FILE - REFERENCE) with the A and ITU-R "
                    "468 weighting curves (.png, .svg or .pdf; needs matplotlib: pip install "
                    "'audioquant[plot]')")
-    a.set_defaults(func=cmd_analyze, usage_prog=a.prog)
+    a.set_defaults(func=cmd_analyze, check=check_analyze, usage_prog=a.prog)
 
     p = sub.add_parser(
         "presets", help="list the presets, or show one as TOML",
@@ -506,6 +510,12 @@ def check_presets_show(args: argparse.Namespace) -> None:
         args.loaded = load_preset(args.preset)
     except ParameterError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_analyze(args: argparse.Namespace) -> None:
+    """Refuse ``analyze`` options that cannot work together."""
+    if args.levels and args.plot is not None:
+        raise UsageError("--plot draws the spectrum, which --levels does not compute")
 
 
 def check_shapers(args: argparse.Namespace) -> None:
@@ -672,7 +682,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
     try:
         analyzer = stream_file(args.file, args.reference, progress=progress,
-                               error_spectrum=args.plot is not None)
+                               error_spectrum=args.plot is not None,
+                               levels_only=args.levels)
         result = analyzer.result()
     finally:
         if bar is not None:

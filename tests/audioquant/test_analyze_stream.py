@@ -249,3 +249,24 @@ def test_peak_memory_does_not_grow_with_the_length(tmp_path, rate, channels, sho
     small, big = _peak_rss_mb(short), _peak_rss_mb(long)
     assert big < 300, big
     assert abs(big - small) < 30, (small, big)
+
+
+def test_levels_only_gives_the_full_analysis_levels_bit_for_bit_and_no_more(tmp_path,
+                                                                             capsys, rng):
+    x = np.stack([tone(3 * FS, -6.0), tone(3 * FS, -12.0, freq=440.0)]) + \
+        1e-3 * rng.standard_normal((2, 3 * FS))
+    path, ref = tmp_path / "x.wav", tmp_path / "r.wav"
+    sf.write(path, x.T, FS, subtype="FLOAT")
+    sf.write(ref, np.round(x.T * 32767) / 32767, FS, subtype="FLOAT")
+    full = analyze_file(str(path), str(ref))
+    assert main(["analyze", str(path), "--reference", str(ref), "--levels", "--json"]) == 0
+    levels = json.loads(capsys.readouterr().out)
+    keys = {"sample_rate_hz", "channels", "frames", "duration_s", "peak_dbfs",
+            "rms_dbfs_aes17", "rms_dbfs_square", "dc_offset", "snr_db"}
+    assert set(levels) == keys
+    assert all(levels[k] == full[k] for k in keys)
+    y = sf.read(path, dtype="float64")[0]                    # plain numpy, as SoX counts
+    assert levels["peak_dbfs"] == pytest.approx(20 * np.log10(np.max(np.abs(y))), abs=1e-9)
+    assert levels["rms_dbfs_square"] == pytest.approx(10 * np.log10(np.mean(y**2)), abs=1e-9)
+    assert main(["analyze", str(path), "--levels", "--plot", str(tmp_path / "p.png")]) == 2
+    assert "--levels does not compute" in capsys.readouterr().err
