@@ -365,31 +365,19 @@ def _fit_pass(
     ``a*cos + b*sin`` with respect to omega (IEEE 1057 4-parameter fit). ``t`` is centred
     on the record for conditioning. Returns ``[a, b, dc]`` or ``[a, b, dc, d_omega]``.
     """
-    cols = 3 if ab is None else 4
-    ata = np.zeros((cols, cols))
-    aty = np.zeros(cols)
-    for s in range(0, x.size, _CHUNK):
-        e = min(s + _CHUNK, x.size)
-        t = np.arange(s, e, dtype=np.float64) - centre
-        c = np.cos(omega * t)
-        sn = np.sin(omega * t)
-        if ab is None:
-            a_mat = np.stack([c, sn, np.ones_like(c)])
-        else:
-            a_mat = np.stack([c, sn, np.ones_like(c), t * (ab[1] * c - ab[0] * sn)])
-        ata += a_mat @ a_mat.T
-        aty += a_mat @ x[s:e]
+    from audioquant.dsp.sinefit import fit_sums
+
+    a, b = (0.0, 0.0) if ab is None else (float(ab[0]), float(ab[1]))
+    ata, aty = fit_sums(np.ascontiguousarray(x, dtype=np.float64), float(omega),
+                        float(centre), a, b, 3 if ab is None else 4)
     return _normal_solve(ata, aty)
 
 
 def _residual_power(x: np.ndarray, omega: float, centre: float, p: np.ndarray) -> float:
-    acc = 0.0
-    for s in range(0, x.size, _CHUNK):
-        e = min(s + _CHUNK, x.size)
-        t = np.arange(s, e, dtype=np.float64) - centre
-        r = x[s:e] - (p[0] * np.cos(omega * t) + p[1] * np.sin(omega * t) + p[2])
-        acc += float(r @ r)
-    return acc / x.size
+    from audioquant.dsp.sinefit import residual_power
+
+    return float(residual_power(np.ascontiguousarray(x, dtype=np.float64), float(omega),
+                                float(centre), float(p[0]), float(p[1]), float(p[2])))
 
 
 def _fit_channel(x: np.ndarray, sample_rate: float, freq_hz: float, refine: bool) -> SineFit:

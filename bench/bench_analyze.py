@@ -135,6 +135,8 @@ def main() -> None:
             cmds = [("audioquant analyze", ours + ["analyze", str(path), "--json"])]
             if name == long_name:
                 cmds += [
+                    ("audioquant analyze --levels", ours + ["analyze", str(path), "--levels",
+                                                            "--json"]),
                     ("sox -n stats", ["sox", str(path), "-n", "stats"]),
                     ("ffmpeg -af astats", ["ffmpeg", "-hide_banner", "-nostats", "-i",
                                            str(path), "-af", "astats", "-f", "null", "-"]),
@@ -160,6 +162,7 @@ def main() -> None:
     sox = by[(long_name, "sox -n stats")]
     ffmpeg = by[(long_name, "ffmpeg -af astats")]
     render_row = by[(long_name, "audioquant render (to 16-bit)")]
+    levels = by[(long_name, "audioquant analyze --levels")]
     lines = [
         "## analyze: streaming measurements beside SoX and FFmpeg",
         "",
@@ -184,7 +187,9 @@ def main() -> None:
         f"On the {long_name} file: audioquant analyze takes {ours_long[3] / sox[3]:.2f}x "
         f"SoX's time and {ours_long[3] / ffmpeg[3]:.2f}x FFmpeg's "
         f"(target: no slower than SoX), and {ours_long[3] / render_row[3]:.2f}x a render "
-        f"of the same file to 16-bit. Peak RSS {short[5]:,.0f} MB for 1 minute, "
+        f"of the same file to 16-bit; `analyze --levels` (the levels alone, the figures "
+        f"SoX stats and FFmpeg astats give) takes {levels[3] / sox[3]:.2f}x SoX's time and "
+        f"{levels[3] / ffmpeg[3]:.2f}x FFmpeg's. Peak RSS {short[5]:,.0f} MB for 1 minute, "
         f"{ours_long[5]:,.0f} MB for {args.minutes:g} and {longer[5]:,.0f} MB for "
         f"{2 * args.minutes:g} (target: under 300 MB and flat). SoX stats and FFmpeg "
         "astats compute levels only (peak, RMS, DC, crest factor, bit depth); analyze "
