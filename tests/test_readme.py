@@ -21,8 +21,15 @@ def transcripts() -> list[tuple[list[str], list[str]]]:
     """``(argv, printed lines)`` of each ``$ audioquant`` line in a code block that is
     followed by output, and whose input files are all in the repository."""
     found = []
-    for block in re.findall(r"```\n(.*?)```", README, re.S):
-        lines = block.splitlines()
+    blocks, block, inside = [], [], False
+    for line in README.splitlines():
+        if line.startswith("```"):
+            if inside:
+                blocks.append(block)
+            block, inside = [], not inside
+        elif inside:
+            block.append(line)
+    for lines in blocks:
         for i, line in enumerate(lines):
             if not line.startswith("$ audioquant "):
                 continue
