@@ -35,8 +35,10 @@ def _cache_dir() -> None:
         sys.modules["numba.core.config"].CACHE_DIR = folder
 
 
-def njit(func):
-    """``numba.njit(cache=True)`` (every kernel of midi is cached)."""
+def njit(func=None, **options):
+    """``numba.njit(cache=True, **options)`` (every kernel of midi is cached)."""
+    if func is None:
+        return lambda f: njit(f, **options)
     _cache_dir()
     name = "scipy.linalg.cython_blas"
     if name not in sys.modules and "numba.np.arraymath" not in sys.modules:
@@ -48,4 +50,4 @@ def njit(func):
                 del sys.modules[name]
     import numba
 
-    return numba.njit(cache=True)(func)
+    return numba.njit(cache=True, **options)(func)

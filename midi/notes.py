@@ -522,22 +522,105 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> Song:
     return Song.from_smf(mid)
 
 
-def _note_rows(table: smf.Events, index: np.ndarray, ticks: np.ndarray):
-    """(row or 0, valid row, at its file tick) for rows referenced by notes."""
-    ok = (index >= 0) & (index < len(table))
-    row = np.where(ok, index, 0)
-    return row, ok, ok & (table.tick[row] == ticks)
+@njit
+def _claim(tick, status, data1, data2, track, kept, start, end, pitch, velocity, release,
+           channel, note_track, open_end, off_is_on, on_index, off_index, a_code, on_b,
+           off_b, ends):
+    """Place each event to write: a kept row, or a note's on or off at the tick of the row
+    it came from, stays at that row (``a_code[row]``: -2 its own bytes, or the code of
+    its message when the note's values differ from the row's); every other note event is
+    moved or new (``on_b``/``off_b`` True). ``ends[track]`` is raised to the end of every
+    open note. Returns the number of moved or new events."""
+    n_rows = tick.shape[0]
+    for k in range(kept.shape[0]):
+        a_code[kept[k]] = -2
+    moved = 0
+    for j in range(start.shape[0]):
+        t = note_track[j]
+        ch = np.int64(channel[j])
+        r = on_index[j]
+        code = (0x90 | ch) << 16 | np.int64(pitch[j]) << 8 | np.int64(velocity[j])
+        if 0 <= r < n_rows and tick[r] == start[j] and a_code[r] == -1:
+            same = track[r] == t and (np.int64(status[r]) << 16 | np.int64(data1[r]) << 8
+                                      | np.int64(data2[r])) == code
+            a_code[r] = -2 if same else code
+            on_b[j] = False
+        else:
+            on_b[j] = True
+            moved += 1
+        if open_end[j]:
+            off_b[j] = False
+            if end[j] > ends[t]:
+                ends[t] = end[j]
+            continue
+        r = off_index[j]
+        if off_is_on[j]:
+            code = (0x90 | ch) << 16 | np.int64(pitch[j]) << 8
+        else:
+            code = (0x80 | ch) << 16 | np.int64(pitch[j]) << 8 | np.int64(release[j])
+        if 0 <= r < n_rows and tick[r] == end[j] and a_code[r] == -1:
+            same = track[r] == t and (np.int64(status[r]) << 16 | np.int64(data1[r]) << 8
+                                      | np.int64(data2[r])) == code
+            a_code[r] = -2 if same else code
+            off_b[j] = False
+        else:
+            off_b[j] = True
+            moved += 1
+    return moved
 
 
-def _order(track: np.ndarray, tick: np.ndarray, bucket: np.ndarray, order: np.ndarray
-           ) -> np.ndarray:
-    """The permutation that sorts events by (track, tick, bucket, order), ties kept in
-    the order given: ``np.lexsort`` of the four, as two stable sorts of one key each
-    (the second on a packed key) when the values fit, which is several times faster."""
-    if tick.size == 0 or int(tick.max()) >= 2**40 or int(track.max()) >= 2**20:
-        return np.lexsort((order, bucket, tick, track))
-    first = np.argsort(order, kind="stable")
-    key = track[first].astype(np.int64) << 42 | tick[first] << 2 | bucket[first]
+@njit
+def _moved(tick, status, data1, data2, track, start, end, pitch, velocity, release,
+           channel, note_track, off_is_on, on_index, off_index, on_b, off_b, b_track,
+           b_tick, b_bucket, b_order, b_src, b_code):
+    """The moved or new note events (see ``_claim``), note-ons first, then note-offs:
+    track, tick, bucket (0 a moved note-off, 1 at its file tick, 2 a moved note-on), order
+    (its file row; new events after all rows, by note), the row whose bytes it keeps
+    (-1: a new message, ``b_code``)."""
+    n_rows = tick.shape[0]
+    late = np.int64(2**61)
+    k = 0
+    for side in range(2):
+        for j in range(start.shape[0]):
+            if not (off_b[j] if side else on_b[j]):
+                continue
+            ch = np.int64(channel[j])
+            if side == 0:
+                r = on_index[j]
+                at = start[j]
+                code = (0x90 | ch) << 16 | np.int64(pitch[j]) << 8 | np.int64(velocity[j])
+            else:
+                r = off_index[j]
+                at = end[j]
+                if off_is_on[j]:
+                    code = (0x90 | ch) << 16 | np.int64(pitch[j]) << 8
+                else:
+                    code = (0x80 | ch) << 16 | np.int64(pitch[j]) << 8 | np.int64(release[j])
+            valid = 0 <= r < n_rows
+            b_track[k] = note_track[j]
+            b_tick[k] = at
+            b_order[k] = r if r >= 0 else late + j
+            if valid and tick[r] == at:
+                b_bucket[k] = 1
+            else:
+                b_bucket[k] = 2 if side == 0 else 0
+            same = valid and track[r] == note_track[j] and (
+                np.int64(status[r]) << 16 | np.int64(data1[r]) << 8 | np.int64(data2[r])
+            ) == code
+            b_src[k] = r if same else -1
+            b_code[k] = code
+            k += 1
+
+
+def _sort_moved(b_track, b_tick, b_bucket, b_order) -> np.ndarray:
+    """The permutation that sorts moved events by (track, tick, bucket, order): two stable
+    sorts (order, then a packed key) when the values fit, else ``np.lexsort``."""
+    if b_tick.size == 0:
+        return np.zeros(0, np.int64)
+    if int(b_tick.max()) >= 2**40 or int(b_track.max()) >= 2**20:
+        return np.lexsort((b_order, b_bucket, b_tick, b_track))
+    first = np.argsort(b_order, kind="stable")
+    key = b_track[first].astype(np.int64) << 42 | b_tick[first] << 2 | b_bucket[first]
     return first[np.argsort(key, kind="stable")]
 
 
@@ -551,67 +634,28 @@ def _encode(song: Song) -> list:
     table = song.table
     mid = song.smf
     n = len(notes)
-    big = np.int64(2**62)
-    pos = np.arange(n, dtype=np.int64)
-    channel = notes.channel.astype(np.int64)
-    pitch = notes.pitch.astype(np.uint8)
-    # note-ons: bucket 1 at their file tick, else 2; their bytes kept when the row they
-    # came from holds the same message
-    on_row, on_ok, on_keep = _note_rows(table, notes.on_index, notes.start)
-    on_status = (0x90 | channel).astype(np.uint8)
-    on_vel = notes.velocity.astype(np.uint8)
-    on_same = on_ok & (table.status[on_row] == on_status) & (table.data1[on_row] == pitch) \
-        & (table.data2[on_row] == on_vel) & (table.track[on_row] == notes.track)
-    # note-offs of the notes that have one: bucket 1 at their file tick, else 0
-    closed = np.flatnonzero(~notes.open_end)
-    off_row, off_ok, off_keep = _note_rows(table, notes.off_index[closed], notes.end[closed])
-    as_on = notes.off_is_note_on[closed]
-    off_status = (np.where(as_on, 0x90, 0x80) | channel[closed]).astype(np.uint8)
-    off_vel = np.where(as_on, 0, notes.release_velocity[closed]).astype(np.uint8)
-    off_same = off_ok & (table.status[off_row] == off_status) \
-        & (table.data1[off_row] == pitch[closed]) & (table.data2[off_row] == off_vel) \
-        & (table.track[off_row] == notes.track[closed])
-    kept = song.kept
-    k = kept.shape[0]
-    ev_track = np.concatenate((table.track[kept], notes.track, notes.track[closed]))
-    ev_tick = np.concatenate((table.tick[kept], notes.start, notes.end[closed]))
-    bucket = np.concatenate((np.ones(k, np.int8), np.where(on_keep, 1, 2).astype(np.int8),
-                             off_keep.astype(np.int8)))  # fmt: skip
-    order = np.concatenate((
-        kept,
-        np.where(notes.on_index >= 0, notes.on_index, big // 2 + pos),
-        np.where(notes.off_index[closed] >= 0, notes.off_index[closed], big // 2 + closed),
-    ))  # fmt: skip
-    ev_row = np.concatenate((kept, np.where(on_same, on_row, -1), np.where(off_same, off_row, -1)))
-    ev_status = np.concatenate((np.zeros(k, np.uint8), on_status, off_status))
-    ev_d1 = np.concatenate((np.zeros(k, np.uint8), pitch, pitch[closed]))
-    ev_d2 = np.concatenate((np.zeros(k, np.uint8), on_vel, off_vel))
-    by = _order(ev_track, ev_tick, bucket, order)
-    ev_track = ev_track[by]
-    ev_tick = ev_tick[by]
-    ev_row = ev_row[by]
-    bounds = np.searchsorted(ev_track, np.arange(n_tracks + 1)).astype(np.int64)
-
-    end_tick = np.zeros(n_tracks, np.int64)
-    ends = np.asarray(song.track_ends, np.int64)[:n_tracks]
-    end_tick[: ends.shape[0]] = ends
-    open_ids = np.flatnonzero(notes.open_end)
-    np.maximum.at(end_tick, notes.track[open_ids], notes.end[open_ids])
-    has = bounds[1:] > bounds[:-1]
-    end_tick[has] = np.maximum(end_tick[has], ev_tick[bounds[1:][has] - 1])
-
-    # a track is copied as it is when its events are its file rows, in file order
-    rank = np.arange(ev_row.shape[0], dtype=np.int64) - bounds[ev_track]
-    moved = (ev_row != mid.first_row[ev_track] + rank) | (ev_tick != table.tick[ev_row])
-    out_of_place = np.bincount(ev_track[moved], minlength=n_tracks)
-    rows_in_file = np.diff(mid.first_row) - (mid.eot_row >= 0)
-    verbatim = (out_of_place == 0) & (np.diff(bounds) == rows_in_file) & mid.clean \
-        & (end_tick == mid.end_tick)
-    todo = np.flatnonzero(~verbatim).astype(np.int64)
-    out, spans = smf.encode_tracks(
-        table, ev_tick, ev_row, ev_status[by], ev_d1[by], ev_d2[by], bounds, todo, end_tick,
-        mid.eot_row,
-    )
+    ends = np.zeros(n_tracks, np.int64)
+    given = np.asarray(song.track_ends, np.int64)[:n_tracks]
+    ends[: given.shape[0]] = given
+    a_code = np.full(len(table), -1, np.int32)
+    on_b = np.empty(n, np.bool_)
+    off_b = np.empty(n, np.bool_)
+    cols = (table.tick, table.status, table.data1, table.data2, table.track)
+    note_cols = (notes.start, notes.end, notes.pitch, notes.velocity, notes.release_velocity,
+                 notes.channel, notes.track)  # fmt: skip
+    m = _claim(*cols, song.kept, *note_cols, notes.open_end, notes.off_is_note_on,
+               notes.on_index, notes.off_index, a_code, on_b, off_b, ends)
+    b_track = np.empty(m, np.int32)
+    b_tick = np.empty(m, np.int64)
+    b_bucket = np.empty(m, np.int8)
+    b_order = np.empty(m, np.int64)
+    b_src = np.empty(m, np.int64)
+    b_code = np.empty(m, np.int32)
+    _moved(*cols, *note_cols, notes.off_is_note_on, notes.on_index, notes.off_index, on_b,
+           off_b, b_track, b_tick, b_bucket, b_order, b_src, b_code)
+    perm = _sort_moved(b_track, b_tick, b_bucket, b_order)
+    out, spans = smf.encode_tracks(mid, a_code, b_track, b_tick, b_bucket, b_order, b_src,
+                                   b_code, perm, ends)  # fmt: skip
     data = table.data
     if (mid.header_type, mid.announced, mid.ticks_per_beat) == (song.type, n_tracks,
                                                                  song.ticks_per_beat):
@@ -620,7 +664,7 @@ def _encode(song: Song) -> list:
         head = b"MThd" + (6).to_bytes(4, "big") + song.type.to_bytes(2, "big")
         parts = [head + n_tracks.to_bytes(2, "big") + song.ticks_per_beat.to_bytes(2, "big")]
     for t in range(n_tracks):
-        if verbatim[t]:
+        if spans[t, 0] < 0:
             parts.append(data[mid.chunk_start[t] : mid.chunk_end[t]])
         else:
             parts.append(out[spans[t, 0] : spans[t, 1]])

@@ -609,7 +609,7 @@ def parse(raw: bytes, name: str) -> SmfFile:
 # ---------------------------------------------------------------------------- writer
 
 
-@njit
+@njit(inline="always")
 def _put_vlq(out, o, value, fill):
     """Write ``value`` (0..MAX_VLQ) as a shortest variable-length quantity at ``out[o]``;
     returns the next offset."""
@@ -625,7 +625,7 @@ def _put_vlq(out, o, value, fill):
     return o + k
 
 
-@njit
+@njit(inline="always")
 def _delta(out, o, d, fill):
     """A delta time of ``d`` ticks, longer gaps bridged by empty text events of MAX_VLQ
     ticks; returns (next offset, True when a bridge was written)."""
@@ -643,105 +643,180 @@ def _delta(out, o, d, fill):
 
 
 @njit
-def _encode(data, status, offset, size, running, ev_tick, ev_row, ev_status, ev_d1, ev_d2,
-            bounds, todo, end_tick, eot_row, out, spans, fill):
-    """Encode the track chunks ``todo``: events ``bounds[t]:bounds[t+1]`` in order, each
-    copied from its row (``ev_row >= 0``: ``data[offset:offset+size]``, a status byte
-    added where its running status is no longer valid) or new (``ev_row < 0``: from
-    ``ev_status``/``ev_d1``/``ev_d2``, running status as mido writes it), then the
-    end-of-track at ``end_tick[t]`` (the bytes of ``eot_row[t]``, or FF 2F 00).
-    With ``fill`` False only measures; returns the bytes used. ``spans[t]`` gets the
-    chunk's start and end in ``out``."""
+def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean, end_file,
+            a_code, b_track, b_tick, b_bucket, b_order, b_src, b_code, perm, ends, out,
+            spans):
+    """Write every track chunk that changed into ``out``; returns the bytes used.
+
+    A track's events are the merge of two sequences in (tick, bucket, order) order: its
+    table rows that stay at their place (``a_code``: -1 none, -2 its own bytes, else a new
+    message code), which are in that order already, and the moved or new events ``b_*``
+    taken through ``perm`` (sorted by track, tick, bucket, order). A row is copied with
+    its bytes, a status byte added where its running status is no longer valid; a new
+    message gets running status as mido writes it. Then the end-of-track at the latest
+    of ``ends[t]`` and the last event (the bytes of ``eot_row[t]``, or FF 2F 00). Gaps
+    longer than MAX_VLQ ticks are bridged by empty text events.
+
+    A track whose rows all stay with their bytes, with nothing moved in, the same end
+    and a clean chunk is not written: ``spans[t]`` is (-1, -1) (copied by the caller).
+    Otherwise ``spans[t]`` is the chunk's start and end in ``out``.
+    """
     o = 0
-    for k in range(todo.shape[0]):
-        t = todo[k]
+    pb = 0
+    m = perm.shape[0]
+    # the moved events in their order, gathered once (then read in sequence)
+    s_track = np.empty(m, np.int64)
+    s_tick = np.empty(m, np.int64)
+    s_bucket = np.empty(m, np.int64)
+    s_order = np.empty(m, np.int64)
+    s_src = np.empty(m, np.int64)
+    s_code = np.empty(m, np.int64)
+    for k in range(m):
+        e = perm[k]
+        s_track[k] = b_track[e]
+        s_tick[k] = b_tick[e]
+        s_bucket[k] = b_bucket[e]
+        s_order[k] = b_order[e]
+        s_src[k] = b_src[e]
+        s_code[k] = b_code[e]
+    for t in range(first_row.shape[0] - 1):
+        r0 = first_row[t]
+        r1 = first_row[t + 1]
+        qb = pb
+        while qb < m and s_track[qb] == t:
+            qb += 1
+        same = qb == pb and clean[t]
+        last = np.int64(0)
+        for r in range(r0, r1):
+            if r == eot_row[t]:
+                continue
+            if a_code[r] != -2:
+                same = False
+                break
+            last = tick[r]
+        if same and max(ends[t], last) == end_file[t]:
+            spans[t, 0] = -1
+            spans[t, 1] = -1
+            continue
         head = o
         o += 8
         prev = np.int64(0)
         ours = 0   # running status as our reader keeps it (survives meta and sysex)
         std = 0    # running status as the standard keeps it (cancelled by them)
-        for e in range(bounds[t], bounds[t + 1]):
-            tick = ev_tick[e]
-            o, bridged = _delta(out, o, tick - prev, fill)
-            if bridged:
-                std = 0
-            prev = tick
-            r = ev_row[e]
-            if r >= 0:
-                s = np.int64(status[r])
+        r = r0
+        while True:
+            while r < r1 and a_code[r] == -1:
+                r += 1
+            take_a = r < r1
+            if pb < qb:
+                if take_a:
+                    ta = tick[r]
+                    tb = s_tick[pb]
+                    take_a = ta < tb or (ta == tb and (1 < s_bucket[pb] or (
+                        1 == s_bucket[pb] and r <= s_order[pb])))
+            elif not take_a:
+                break
+            if take_a:
+                now = tick[r]
+            else:
+                now = s_tick[pb]
+            d = now - prev
+            if d < 0x80:  # the usual case: a one-byte delta time
+                out[o] = d
+                o += 1
+            else:
+                o, bridged = _delta(out, o, d, True)
+                if bridged:
+                    std = 0
+            prev = now
+            src = -1
+            code = np.int64(0)
+            if take_a:
+                if a_code[r] == -2:
+                    src = r
+                else:
+                    code = np.int64(a_code[r])
+                r += 1
+            else:
+                src = s_src[pb]
+                code = s_code[pb]
+                pb += 1
+            if src >= 0:  # the event's own bytes
+                s = np.int64(status[src])
                 if s < 0xF0:
-                    if running[r] and ours != s:
-                        if fill:
-                            out[o] = s
+                    if running[src] and ours != s:
+                        out[o] = s
                         o += 1
                     ours = s
                     std = s
                 else:
                     std = 0
-                n = size[r]
-                if fill:
-                    p = offset[r]
-                    for j in range(n):
-                        out[o + j] = data[p + j]
+                p = offset[src]
+                n = size[src]
+                for j in range(n):
+                    out[o + j] = data[p + j]
                 o += n
-            else:
-                s = np.int64(ev_status[e])
+            else:  # a new channel message, running status as mido writes it
+                s = code >> 16
                 if std != s:
-                    if fill:
-                        out[o] = s
+                    out[o] = s
                     o += 1
-                if fill:
-                    out[o] = ev_d1[e]
+                out[o] = (code >> 8) & 0x7F
                 o += 1
                 hi = s & 0xF0
                 if hi != 0xC0 and hi != 0xD0:
-                    if fill:
-                        out[o] = ev_d2[e]
+                    out[o] = code & 0x7F
                     o += 1
                 ours = s
                 std = s
-        o, bridged = _delta(out, o, end_tick[t] - prev, fill)
+        o, bridged = _delta(out, o, max(ends[t], prev) - prev, True)
         r = eot_row[t]
         if r >= 0:
-            n = size[r]
-            if fill:
-                p = offset[r]
-                for j in range(n):
-                    out[o + j] = data[p + j]
-            o += n
+            p = offset[r]
+            for j in range(size[r]):
+                out[o + j] = data[p + j]
+            o += size[r]
         else:
-            if fill:
-                out[o] = 0xFF
-                out[o + 1] = 0x2F
-                out[o + 2] = 0
+            out[o] = 0xFF
+            out[o + 1] = 0x2F
+            out[o + 2] = 0
             o += 3
-        if fill:
-            body = o - head - 8
-            out[head] = 77
-            out[head + 1] = 84
-            out[head + 2] = 114
-            out[head + 3] = 107
-            out[head + 4] = (body >> 24) & 0xFF
-            out[head + 5] = (body >> 16) & 0xFF
-            out[head + 6] = (body >> 8) & 0xFF
-            out[head + 7] = body & 0xFF
-            spans[t, 0] = head
-            spans[t, 1] = o
+        body = o - head - 8
+        out[head] = 77
+        out[head + 1] = 84
+        out[head + 2] = 114
+        out[head + 3] = 107
+        out[head + 4] = (body >> 24) & 0xFF
+        out[head + 5] = (body >> 16) & 0xFF
+        out[head + 6] = (body >> 8) & 0xFF
+        out[head + 7] = body & 0xFF
+        spans[t, 0] = head
+        spans[t, 1] = o
+        pb = qb
     return o
 
 
 def encode_tracks(
-    events: Events, ev_tick: np.ndarray, ev_row: np.ndarray, ev_status: np.ndarray,
-    ev_d1: np.ndarray, ev_d2: np.ndarray, bounds: np.ndarray, todo: np.ndarray,
-    end_tick: np.ndarray, eot_row: np.ndarray,
+    mid: SmfFile, a_code: np.ndarray, b_track: np.ndarray, b_tick: np.ndarray,
+    b_bucket: np.ndarray, b_order: np.ndarray, b_src: np.ndarray, b_code: np.ndarray,
+    perm: np.ndarray, ends: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Track chunks for the tracks ``todo`` (see ``_encode``): the bytes [uint8] and, per
-    track, its ``(start, end)`` in them [bytes]. Ticks must be ascending in each track."""
-    n_tracks = bounds.shape[0] - 1
+    """The track chunks that changed (see ``_encode``): the bytes [uint8] and, per track,
+    its ``(start, end)`` in them [bytes], ``(-1, -1)`` for a track to copy from the file.
+
+    ``a_code`` [int32, one per table row], ``b_*`` [one per moved or new event], ``perm``
+    (the order of the ``b_*`` events), ``ends`` [ticks, one per track]: see ``_encode``.
+    """
+    t = mid.events
+    n_tracks = mid.n_tracks
+    # room for every event of the file, a status byte and a 4-byte delta each, the new
+    # events, and the bridges of the longest gaps
+    bridges = int((np.maximum(ends, mid.end_tick) // MAX_VLQ + 2).sum()) + int(
+        (b_tick.max() // MAX_VLQ + 2) * n_tracks if b_tick.size else 0)
+    room = int(t.size.sum()) + 5 * len(t) + 8 * b_tick.shape[0] + 16 * n_tracks + 7 * bridges
+    out = np.empty(room, np.uint8)
     spans = np.zeros((n_tracks, 2), np.int64)
-    args = (events.data, events.status, events.offset, events.size, events.running,
-            ev_tick, ev_row, ev_status, ev_d1, ev_d2, bounds, todo, end_tick, eot_row)
-    total = _encode(*args, np.zeros(0, np.uint8), spans, False)
-    out = np.empty(total, np.uint8)
-    _encode(*args, out, spans, True)
-    return out, spans
+    used = _encode(t.data, t.tick, t.status, t.offset, t.size, t.running, mid.first_row,
+                   mid.eot_row, mid.clean, mid.end_tick, a_code, b_track, b_tick, b_bucket,
+                   b_order, b_src, b_code, perm, ends, out, spans)  # fmt: skip
+    return out[:used], spans
