@@ -527,7 +527,7 @@ def check_shapers(args: argparse.Namespace) -> None:
 def _summary_file(output: str) -> object:
     """Where a command that writes ``output`` prints its summary: stdout, unless the
     output itself goes there (``-``, ``/dev/stdout``), and then stderr."""
-    from audioquant.io import is_stdout
+    from audioquant.atomic import is_stdout
 
     return sys.stderr if is_stdout(output) else sys.stdout
 

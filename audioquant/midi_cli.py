@@ -183,11 +183,11 @@ def add_commands(subparsers) -> None:
 def cmd_quantize_batch(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN... --out-dir DIR``: every input into DIR, a summary
     table, one ``error:`` line per failed file and exit 1 if any failed."""
-    from audioquant import batch, io
+    from audioquant import atomic, batch
     from audioquant.cli import _say_error
 
     if args.report is not None:
-        io.output_target(args.report)   # a report that cannot be written: before the batch
+        atomic.output_target(args.report)   # one that cannot be written: before the batch
     inputs = batch.midi_inputs(args.paths, recursive=args.recursive)
     bars = None
     if not args.quiet and sys.stderr is not None and sys.stderr.isatty():
@@ -202,7 +202,7 @@ def cmd_quantize_batch(args: argparse.Namespace) -> int:
         if bars is not None:
             bars.close()
     if args.report is not None:
-        with io.OutputFile(args.report) as out:
+        with atomic.OutputFile(args.report) as out:
             out.file.write((json.dumps(report.as_dict(), indent=2) + "\n").encode())
     print(batch.format_midi_summary(report))
     for failed in report.failed:
@@ -212,7 +212,8 @@ def cmd_quantize_batch(args: argparse.Namespace) -> int:
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN OUT ...``"""
-    from audioquant import io, midi
+    from audioquant import atomic, midi  # (atomic: stdlib only, no soundfile for MIDI)
+    from audioquant.errors import AudioFileError
 
     if getattr(args, "options", None) is None:    # parsed without the checks
         check_quantize(args)
@@ -222,10 +223,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     paths = [args.output] + ([args.report] if args.report is not None else [])
     for i, path in enumerate(paths):
         # (two outputs into one device or pipe, /dev/null say, are allowed)
-        for other in [args.input, *paths[:i]] if io.is_regular_or_new(path) else [args.input]:
-            if io.same_file(path, other):
+        for other in [args.input, *paths[:i]] if atomic.is_regular_or_new(path) else [args.input]:
+            if atomic.same_file(path, other):
                 what = "OUT" if i == 0 else "--report"
-                raise io.AudioFileError(
+                raise AudioFileError(
                     f"{what} {path} is the same file as {other}; choose another path"
                 )
     options = args.options
@@ -234,10 +235,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     report = {"input": args.input, "output": args.output, **report}
     # Both files are complete (synced temporary files) before either is committed, and
     # committed as one: a failure leaves neither (nor changes a file either replaces).
-    outputs: list[io.OutputFile] = []
+    outputs: list[atomic.OutputFile] = []
     try:
         for path in paths:
-            outputs.append(io.OutputFile(path))
+            outputs.append(atomic.OutputFile(path))
         try:
             midi.write(quantized, outputs[0].file)
             if args.report is not None:
@@ -245,14 +246,14 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             raise  # the reader of a pipe went away: the CLI stops quietly
         except OSError as exc:
-            raise io.AudioFileError(f"cannot write {args.output}: {exc.strerror}") from None
-        io.commit_all(outputs)
+            raise AudioFileError(f"cannot write {args.output}: {exc.strerror}") from None
+        atomic.commit_all(outputs)
     except BaseException:
         for out in outputs:
             out.abort()
         raise
     summary = midi.format_report(report)
-    print(summary, file=sys.stderr if io.is_stdout(args.output) else sys.stdout)
+    print(summary, file=sys.stderr if atomic.is_stdout(args.output) else sys.stdout)
     return 0
 
 

@@ -166,3 +166,22 @@ def test_stats_of_a_dataset_with_a_bad_file_reports_it_and_exits_1(tmp_path, dat
     captured = capsys.readouterr()
     assert "2 files: 1 read, 1 failed" in captured.out      # top.mid and zero.mid at the top
     assert captured.err.count("\n") == 1 and "zero.mid" in captured.err
+
+
+def test_midi_commands_do_not_load_the_audio_stack(tmp_path):
+    """A MIDI batch starts fast: no soundfile, no tqdm (without a terminal)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    out.mkdir()
+    code = ("import sys\nfrom audioquant.cli import main\n"
+            f"assert main(['midi', 'quantize', {str(SAMPLE)!r}, '--out-dir', {str(out)!r}])"
+            " == 0\n"
+            f"assert main(['midi', 'quantize', {str(SAMPLE)!r}, {str(tmp_path / 'x.mid')!r}])"
+            " == 0\n"
+            "bad = [m for m in ('soundfile', 'tqdm') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr

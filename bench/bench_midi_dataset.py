@@ -1,0 +1,160 @@
+"""Benchmark: MIDI at dataset scale, audioquant beside symusic, mido and pretty_midi.
+
+    pip install symusic pretty_midi
+    python bench/bench_midi_dataset.py [--data ../shared/data/asap-dev] [--notes 1000000]
+
+Two inputs, the same for every tool, in one run:
+
+- a folder of real performances: every performance of the ASAP development set (its
+  ``midi_score.mid`` score files left out), copied into a temporary folder (never into
+  the repository: see the data's licence);
+- one performance of ``--notes`` notes made with mido (bench_midi.make_file: a tempo
+  track and four humanized instrument tracks at 480 PPQ).
+
+Each tool runs as its own process, start-up included, timed from outside (wall time, and
+peak RSS from GNU time): symusic ``Score(path)`` + ``dump_midi``, mido ``MidiFile`` +
+``save``, pretty_midi ``PrettyMIDI`` + ``write`` (each a load and a save of every file,
+no change), and ``audioquant midi quantize DIR --recursive --out-dir OUT --grid 1/16``
+(one process, the whole folder: read, quantize, write every file atomically). Each is run
+twice, the faster kept (the first run warms the page cache and numba's cache). Notes are
+note-ons with velocity above 0 as counted by our reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+#: Load + save of every file given on the command line into the folder argv[1]; the
+#: loops each peer runs (no change to the music).
+PEERS = {
+    "symusic": ("import sys, os\nfrom symusic import Score\nout = sys.argv[1]\n"
+                "for i, p in enumerate(sys.argv[2:]):\n"
+                "    Score(p).dump_midi(os.path.join(out, f'{i}.mid'))\n"),
+    "mido": ("import sys, os, mido\nout = sys.argv[1]\n"
+             "for i, p in enumerate(sys.argv[2:]):\n"
+             "    mido.MidiFile(p).save(os.path.join(out, f'{i}.mid'))\n"),
+    "pretty_midi": ("import sys, os, warnings\nwarnings.simplefilter('ignore')\n"
+                    "import pretty_midi\nout = sys.argv[1]\n"
+                    "for i, p in enumerate(sys.argv[2:]):\n"
+                    "    pretty_midi.PrettyMIDI(p).write(os.path.join(out, f'{i}.mid'))\n"),
+}
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one run of ``cmd`` (GNU time's %M)."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        started = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        kilobytes = float(rss.read().split()[-1])
+    if proc.returncode not in (0,):
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return seconds, kilobytes / 1024
+
+
+def best(cmd: list[str], fresh: Path) -> tuple[float, float]:
+    """The faster of two runs, each into an empty ``fresh`` folder."""
+    results = []
+    for _ in range(2):
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir()
+        results.append(timed(cmd))
+    return min(results)
+
+
+def count_notes(paths: list[str]) -> int:
+    sys.path.insert(0, str(ROOT))
+    from audioquant import midi
+
+    return sum(len(midi.read(p).notes) for p in paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "asap-dev"))
+    parser.add_argument("--notes", type=int, default=1_000_000)
+    parser.add_argument("--out", default=str(HERE / "RESULTS_midi_dataset.md"))
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = tmp / "performances"
+        sources = sorted(p for p in Path(args.data).rglob("*.mid") if p.name != "midi_score.mid")
+        for src in sources:
+            dst = folder / src.relative_to(args.data)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+        files = sorted(str(p) for p in folder.rglob("*.mid"))
+        sys.path.insert(0, str(HERE))
+        from bench_midi import make_file
+
+        big = tmp / "big.mid"
+        make_file(big, args.notes)
+        inputs = {"folder": (files, count_notes(files)),
+                  "one file": ([str(big)], count_notes([str(big)]))}
+        ours = [PY, "-m", "audioquant", "midi", "quantize"]
+        for label, (paths, notes) in inputs.items():
+            out = tmp / "out"
+            if label == "folder":
+                cmd = [*ours, str(folder), "--recursive", "--out-dir", str(out),
+                       "--grid", "1/16", "--quiet"]
+            else:
+                cmd = [*ours, str(big), str(out / "big.mid"), "--grid", "1/16"]
+            seconds, rss = best(cmd, out)
+            rows.append((label, len(paths), notes, "audioquant midi quantize", seconds, rss))
+            for tool, code in PEERS.items():
+                seconds, rss = best([PY, "-c", code, str(out), *paths], out)
+                rows.append((label, len(paths), notes, f"{tool} load + save", seconds, rss))
+    by = {(r[0], r[3]): r for r in rows}
+    lines = [
+        "## MIDI at dataset scale: audioquant beside symusic, mido, pretty_midi",
+        "",
+        f"`python bench/bench_midi_dataset.py` on {platform.machine()}, {os.cpu_count()} "
+        f"cores, Python {platform.python_version()}; symusic {version('symusic')}, mido "
+        f"{version('mido')}, pretty_midi {version('pretty_midi')}. Load average at the "
+        f"start: {load:.2f}.",
+        "",
+        "Each tool is one process over all the files, start-up included (wall time, best "
+        "of 2; peak RSS of the process). Peers load and save every file unchanged; "
+        "audioquant reads, quantizes to 1/16 (strength 100) and writes every file "
+        "atomically.",
+        "",
+        "| input | files | notes | tool | time | notes/s | peak RSS |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for label, n_files, notes, tool, seconds, rss in rows:
+        lines.append(f"| {label} | {n_files} | {notes:,} | {tool} | {seconds:.2f} s | "
+                     f"{notes / seconds:,.0f} | {rss:,.0f} MB |")
+    lines.append("")
+    for label in inputs:
+        ours_row = by[(label, "audioquant midi quantize")]
+        ratios = ", ".join(
+            f"{by[(label, f'{tool} load + save')][4] / ours_row[4]:.1f}x {tool}"
+            for tool in PEERS)
+        lines.append(f"- {label}: audioquant's quantize is as fast as {ratios} "
+                     f"(time of the peer / ours; above 1 is faster), in {ours_row[5]:,.0f} MB.")
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+    from bench_render import combine
+
+    combine()
+
+
+if __name__ == "__main__":
+    main()
