@@ -506,6 +506,18 @@ def _track_error(err: np.ndarray, data: np.ndarray, base: int, where: str) -> Mi
     return MidiFileError(f"{where}: track {t} at byte {base + at}: {what}")
 
 
+_ONE_PASS = 1 << 20  # bytes: files up to this size are read in one pass
+
+
+def _columns(rows: int, tracks: int) -> tuple[np.ndarray, ...]:
+    """Empty row arrays for ``_scan`` (tick, status, data1, data2, payload, length,
+    offset, size, running) and its track array."""
+    return (np.empty(rows, np.int64), np.empty(rows, np.uint8), np.empty(rows, np.uint8),
+            np.empty(rows, np.uint8), np.empty(rows, np.int64), np.empty(rows, np.int32),
+            np.empty(rows, np.int64), np.empty(rows, np.int32), np.empty(rows, np.bool_),
+            np.zeros((tracks, _T_COLS), np.int64))  # fmt: skip
+
+
 def parse(raw: bytes, name: str) -> SmfFile:
     """Parse the bytes of a MIDI file into its event table (``name`` is used in messages).
 
@@ -546,11 +558,14 @@ def parse(raw: bytes, name: str) -> SmfFile:
     pos = 8 + head_len
     err = np.zeros(9, np.int64)
     counts = np.zeros(2, np.int64)
-    none64 = np.zeros(0, np.int64)
-    none8 = np.zeros(0, np.uint8)
-    none32 = np.zeros(0, np.int32)
-    _scan(data, pos, announced, False, none64, none8, none8, none8, none64, none32, none64,
-          none32, np.zeros(0, np.bool_), np.zeros((0, _T_COLS), np.int64), err, counts)
+    size = data.shape[0]
+    # every event takes 2 bytes or more, every chunk 8: a small file is read in one pass
+    # into arrays of that bound; a large one is counted first, then read into arrays of
+    # its size (a second pass, but no memory to spare)
+    rows = size // 2 + 1 if size <= _ONE_PASS else 0
+    n_tracks = size // 8 + 1 if size <= _ONE_PASS else 0
+    columns = _columns(rows, n_tracks)
+    _scan(data, pos, announced, rows > 0, *columns, err, counts)
     if err[0]:
         code, t, at = int(err[0]), int(err[1]), int(err[2])
         if code == _E_CHUNK_HEAD:
@@ -574,19 +589,13 @@ def parse(raw: bytes, name: str) -> SmfFile:
         )
     if not n_tracks:
         raise MidiFileError(f"{fail}: the MIDI file has no tracks")
-
-    tick = np.empty(rows, np.int64)
-    status = np.empty(rows, np.uint8)
-    d1 = np.empty(rows, np.uint8)
-    d2 = np.empty(rows, np.uint8)
-    payload = np.empty(rows, np.int64)
-    length = np.empty(rows, np.int32)
-    offset = np.empty(rows, np.int64)
-    size = np.empty(rows, np.int32)
-    running = np.empty(rows, np.bool_)
-    tracks = np.zeros((n_tracks, _T_COLS), np.int64)
-    _scan(data, pos, announced, True, tick, status, d1, d2, payload, length, offset, size,
-          running, tracks, err, counts)
+    if size <= _ONE_PASS:
+        columns = tuple(c[:n_tracks].copy() if c.ndim == 2 else c[:rows].copy()
+                        for c in columns)  # fmt: skip
+    else:
+        columns = _columns(rows, n_tracks)
+        _scan(data, pos, announced, True, *columns, err, counts)
+    tick, status, d1, d2, payload, length, offset, size, running, tracks = columns
     first_row = np.append(tracks[:, 4], rows)
     per_track = np.diff(first_row)
     track_of = np.repeat(np.arange(n_tracks, dtype=np.int32), per_track)
