@@ -62,9 +62,9 @@ class Notes:
     off_is_note_on : np.ndarray [shape=(n,), bool]
         The note-off was a note-on with velocity 0 (written back the same way).
     on_index, off_index : np.ndarray [shape=(n,), int64]
-        Position of the note-on / note-off message in the file it was read from
-        (-1: none). The writer uses them to keep the file order of events that did not
-        move.
+        Row of the note-on / note-off message in the event table of the file it was
+        read from (``Song.table``; -1: none, a note made with the API). The writer uses
+        them to keep the file order of events that did not move, and their bytes.
     """
 
     start: np.ndarray
