@@ -1,0 +1,627 @@
+"""Beats and downbeats of a performance played without a click, found from its notes.
+
+Cheat-sheet::
+
+    from audioquant.midi import beats as mb
+
+    found = mb.track(onsets_s, pitches, velocities, durations_s)    # -> Beats
+    found.beats, found.downbeats      # seconds (float64, increasing; downbeats within beats)
+    found.meter, found.time_signature # 4, "4/4" (beats per bar; the note value is 4 unless
+                                      # given with meter="6/8")
+    found.bpm                         # tempo at each beat (BPM, from it to the next beat)
+    found.bar_bpm                     # tempo of each bar (BPM), from downbeat to downbeat
+    found.confidence                  # 0..1: share of the beats that a played onset supports
+    mb.track(..., meter="3/4")        # force the meter (beats per bar)
+    mb.track(..., tempo_range=(60, 180))  # BPM range the beat may take
+    mb.track(..., tempo_scale=2.0)    # twice as many beats (0.5: half as many)
+
+The method, in three stages, each a small pure function:
+
+1. **Onset salience.** Notes starting within ``chord_s`` (30 ms) of the first note of a group
+   are one onset (a chord, with its asynchrony). Each onset gets a salience from its
+   features: how many notes, the loudest velocity, how low its bass is (relative to the
+   piece), how long its notes last, and how loud it is compared with its neighbours; the
+   weights are a logistic model (is a beat within 70 ms of this onset?) fitted on the
+   development part of ASAP by ``bench/bench_beats.py --fit``. The saliences are spread on
+   a 50 Hz frame grid.
+2. **Beats: dynamic programming over (time, period).** A beat at frame ``t`` reached with
+   the interval ``p`` (frames) scores ``obs[t] - cost + prior(p)`` plus the best earlier
+   beat at ``t - p`` whose own interval ``q`` is close to ``p`` (``|log p/q| <= max_step``),
+   minus ``smooth * log(p/q)**2``. The tempo may thus change smoothly (rubato,
+   accelerando, ritardando) while the log-normal ``prior`` and the per-beat ``cost`` choose
+   the tempo octave (a beat at every onset is not free). One pass, ``O(frames x periods x
+   step)``, then the beats are moved to the onset they sit on (within ``snap_s``).
+3. **Meter and downbeats: a bar-pointer HMM over the beats.** Each beat gets a downbeat
+   log-odds from its features (bass, salience, long notes, harmonic change against the
+   previous beat: a logistic model fitted like the one above); a Viterbi pass over states
+   (beat in bar) for each candidate meter (2, 3, 4 beats per bar) gives the downbeats,
+   and the meter whose best path scores highest (with its prior) wins.
+
+Deterministic: no random numbers; ties are broken by index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._jit import njit
+from .errors import MidiParameterError
+
+__all__ = ["Beats", "Settings", "track"]
+
+#: Frames per second of the onset grid the beat decoder works on.
+FPS = 50.0
+
+#: Meters (beats per bar) considered when the meter is not given.
+METERS = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tuning of the tracker (defaults fitted on the development part of ASAP).
+
+    Units: seconds unless named otherwise; ``prior_bpm`` in BPM; weights without unit.
+    """
+
+    chord_s: float = 0.03            # notes within this of a group's first note: one onset
+    # onset model: bias, then one weight per feature of _onset_features
+    onset_w: tuple[float, ...] = (-1.937, 2.41, -0.492, 0.527, 1.49, 0.659)
+    onset_exp: float = 1.0           # salience = sigmoid(w . x) ** onset_exp, normalised
+    cost: float = 0.6                # per-beat cost, in units of the mean onset salience
+    prior_bpm: float = 90.0          # centre of the log-normal tempo prior
+    prior_width: float = 0.6         # its width (natural log of the tempo ratio)
+    prior_weight: float = 0.3        # its weight per beat
+    smooth: float = 40.0             # penalty per beat on log(p/q)**2 (tempo change)
+    max_step: float = 0.12           # largest |log p/q| between consecutive intervals
+    snap_s: float = 0.06             # beats move to the strongest onset within this
+    downbeat_w: tuple[float, ...] = (-0.81, 0.29, 0.272, 0.253, 0.293, 0.083)  # bias, salience,
+    #                                  bass, dur, harmonic change, bass change
+    meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
+    phase_jump: float = 1e-3         # probability per beat of a jump in the bar position
+
+
+DEFAULT = Settings()
+
+
+@dataclass(frozen=True)
+class Beats:
+    """Beats and downbeats found in a performance.
+
+    Attributes
+    ----------
+    beats : np.ndarray [shape=(n,), float64]
+        Beat times in seconds, increasing.
+    downbeats : np.ndarray [shape=(m,), float64]
+        Downbeat (bar line) times in seconds, each one of ``beats``.
+    meter : int
+        Beats per bar.
+    time_signature : str
+        ``"N/D"``: ``N`` = ``meter``; ``D`` is the note value given with ``meter="N/D"``,
+        else 4 (a quarter note per beat).
+    bpm : np.ndarray [shape=(n,), float64]
+        Tempo at each beat in BPM (60 / the interval to the next beat; the last beat
+        repeats the one before). Empty with no beat; ``[0.]`` for a single beat.
+    confidence : float
+        0..1: the share of the beats within 70 ms of a played onset, times the share of
+        the onsets within 70 ms of a beat or half-way between two (0 with no beat). A
+        steady, well-played performance scores near 1; beats guessed through silence or
+        through onsets that follow no pulse lower it.
+    """
+
+    beats: np.ndarray
+    downbeats: np.ndarray
+    meter: int
+    time_signature: str
+    bpm: np.ndarray
+    confidence: float
+    bar_bpm: np.ndarray = field(repr=False)
+    """Tempo of each bar in BPM: ``60 * beats in the bar / its length`` from each downbeat
+    to the next (the last bar repeats the one before; empty with fewer than 2 downbeats)."""
+
+
+# ----------------------------------------------------------------------------------------
+# validation at the edge
+
+
+def _as_array(name: str, value: object, n: int | None) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MidiParameterError(f"{name} must be an array of numbers, got {value!r}") from None
+    if arr.ndim != 1:
+        raise MidiParameterError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise MidiParameterError(f"{name} must have one value per onset ({n}), got {arr.shape[0]}")
+    if not np.all(np.isfinite(arr)):
+        raise MidiParameterError(f"{name} must be finite numbers")
+    return arr
+
+
+def _parse_meter(meter: object) -> tuple[int | None, int]:
+    """``None`` -> (None, 4); ``3`` -> (3, 4); ``"6/8"`` -> (6, 8)."""
+    if meter is None:
+        return None, 4
+    if isinstance(meter, str):
+        parts = meter.strip().split("/")
+        try:
+            num = int(parts[0])
+            den = int(parts[1]) if len(parts) == 2 else 4
+        except (ValueError, IndexError):
+            raise MidiParameterError(f"meter must be like '3/4' or a whole number, "
+                                     f"got {meter!r}") from None
+        if len(parts) > 2 or den not in (1, 2, 4, 8, 16, 32):
+            raise MidiParameterError(f"meter must be like '3/4' (note value 1, 2, 4, 8, 16 "
+                                     f"or 32), got {meter!r}")
+    elif isinstance(meter, (int, np.integer)) and not isinstance(meter, bool):
+        num, den = int(meter), 4
+    else:
+        raise MidiParameterError(f"meter must be like '3/4' or a whole number, got {meter!r}")
+    if not 1 <= num <= 32:
+        raise MidiParameterError(f"meter must have 1..32 beats per bar, got {num}")
+    return num, den
+
+
+def _check_range(tempo_range: object) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in tempo_range)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise MidiParameterError(f"tempo_range must be (min_bpm, max_bpm), "
+                                 f"got {tempo_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and 10.0 <= low < high <= 600.0):
+        raise MidiParameterError(f"tempo_range must be (min_bpm, max_bpm) with "
+                                 f"10 <= min < max <= 600, got {tempo_range!r}")
+    if high / low < 1.25:
+        raise MidiParameterError(f"tempo_range must span at least a ratio of 1.25 "
+                                 f"(max/min), got {tempo_range!r}")
+    return low, high
+
+
+# ----------------------------------------------------------------------------------------
+# stage 1: onsets and their salience
+
+
+def _group_onsets(onsets: np.ndarray, chord_s: float) -> np.ndarray:
+    """Group index of each note (onsets sorted): a new group starts more than ``chord_s``
+    seconds after the current group's first note."""
+    return _group_kernel(onsets, chord_s)
+
+
+@njit
+def _group_kernel(onsets, chord_s):  # pragma: no cover - numba
+    n = onsets.shape[0]
+    group = np.empty(n, dtype=np.int64)
+    g = -1
+    first = -1e300
+    for i in range(n):
+        if onsets[i] - first > chord_s:
+            g += 1
+            first = onsets[i]
+        group[i] = g
+    return group
+
+
+def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndarray,
+                    durations: np.ndarray, chord_s: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Onset groups of sorted notes: (time s, features [n, 5], lowest pitch, note group).
+
+    Features (no unit, each about 0..1): log of the note count, loudest velocity / 127,
+    bass (how far the lowest pitch lies below the piece's median lowest pitch, in octaves,
+    clipped to 0..1), log of the longest duration in seconds (clipped), loudness against
+    the onsets within 1 s around (the loudest velocity minus their mean, / 32).
+    """
+    group = _group_onsets(onsets, chord_s)
+    n_groups = int(group[-1]) + 1
+    count = np.bincount(group, minlength=n_groups).astype(np.float64)
+    first = np.zeros(n_groups)
+    first[group[::-1]] = onsets[::-1]          # first onset of each group
+    vmax = np.zeros(n_groups)
+    np.maximum.at(vmax, group, velocities)
+    low = np.full(n_groups, 128.0)
+    np.minimum.at(low, group, pitches)
+    dmax = np.zeros(n_groups)
+    np.maximum.at(dmax, group, durations)
+    median_low = float(np.median(low))
+    bass = np.clip((median_low - low) / 12.0, 0.0, 1.0)
+    dur = np.clip(np.log(np.maximum(dmax, 0.02) / 0.1) / 3.0, -1.0, 1.0)
+    # loudness against the neighbours within +-0.5 s (a cumulative sum over sorted times)
+    csum = np.concatenate(([0.0], np.cumsum(vmax)))
+    lo = np.searchsorted(first, first - 0.5, side="left")
+    hi = np.searchsorted(first, first + 0.5, side="right")
+    local = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+    accent = np.clip((vmax - local) / 32.0, -1.0, 1.0)
+    feats = np.stack([np.log1p(count) / math.log(8.0), vmax / 127.0, bass, dur, accent],
+                     axis=1)
+    return first, feats, low, group
+
+
+def _salience(feats: np.ndarray, weights: tuple[float, ...], exponent: float) -> np.ndarray:
+    """Salience of each onset: ``sigmoid(w0 + w . features) ** exponent`` (0..1)."""
+    w = np.asarray(weights, dtype=np.float64)
+    z = w[0] + feats @ w[1:]
+    return (1.0 / (1.0 + np.exp(-z))) ** exponent
+
+
+def _frames(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
+    """Onset salience on the frame grid: each onset on its nearest frame, then spread by
+    [1/2, 1, 1/2] (20 ms frames: the asynchrony within a chord and the frame rounding)."""
+    idx = np.clip(np.rint(times * FPS).astype(np.int64), 0, n_frames - 1)
+    env = np.bincount(idx, weights=values, minlength=n_frames)
+    out = env.copy()
+    out[1:] += 0.5 * env[:-1]
+    out[:-1] += 0.5 * env[1:]
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# stage 2: beats by dynamic programming over (time, period)
+
+
+@njit
+def _beat_dp(obs, periods, lo, hi, prior, cost, smooth):  # pragma: no cover - numba
+    """Best beat sequence through ``obs`` (frames). ``periods`` (frames, increasing);
+    ``lo[j]..hi[j]`` (inclusive) the periods that may precede period ``j``; ``prior[j]``
+    the tempo prior per beat. Returns the beat frames, increasing."""
+    n = obs.shape[0]
+    m = periods.shape[0]
+    score = np.full((n, m), -1e300)
+    back = np.full((n, m), -2, dtype=np.int16)       # -1: the chain starts at t - p
+    logp = np.log(periods.astype(np.float64))
+    best_t = -1
+    best_j = -1
+    best = -1e300
+    for t in range(n):
+        gain = obs[t] - cost
+        for j in range(m):
+            p = periods[j]
+            s = t - p
+            if s < 0:
+                continue
+            # start a chain at s (its first beat counts obs[s] - cost)
+            top = obs[s] - cost
+            arg = -1
+            for k in range(lo[j], hi[j] + 1):
+                v = score[s, k]
+                if v <= -1e299:
+                    continue
+                d = logp[j] - logp[k]
+                v -= smooth * d * d
+                if v > top:
+                    top = v
+                    arg = k
+            total = top + gain + prior[j]
+            score[t, j] = total
+            back[t, j] = arg
+            if total > best:
+                best = total
+                best_t = t
+                best_j = j
+    if best_t < 0:
+        return np.empty(0, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    count = 0
+    t = best_t
+    j = best_j
+    while True:
+        out[count] = t
+        count += 1
+        k = back[t, j]
+        s = t - periods[j]
+        if k == -1:
+            out[count] = s
+            count += 1
+            break
+        t = s
+        j = k
+    return out[:count][::-1].copy()
+
+
+def _period_grid(low_bpm: float, high_bpm: float, max_step: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integer periods (frames) for the BPM range and, per period, the index range of the
+    periods allowed before it (``|log p/q| <= max_step``, at least the neighbours)."""
+    pmin = max(2, int(math.floor(60.0 * FPS / high_bpm)))
+    pmax = max(pmin + 1, int(math.ceil(60.0 * FPS / low_bpm)))
+    periods = np.arange(pmin, pmax + 1, dtype=np.int64)
+    logp = np.log(periods)
+    lo = np.searchsorted(logp, logp - max_step, side="left")
+    hi = np.searchsorted(logp, logp + max_step, side="right") - 1
+    idx = np.arange(periods.shape[0])
+    lo = np.minimum(lo, np.maximum(idx - 1, 0))
+    hi = np.maximum(hi, np.minimum(idx + 1, periods.shape[0] - 1))
+    return periods, lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _snap(beats_s: np.ndarray, times: np.ndarray, sal: np.ndarray, snap_s: float
+          ) -> np.ndarray:
+    """Move each beat to the most salient onset within ``snap_s`` (closeness weighted);
+    beats with no onset near stay. Keeps them strictly increasing."""
+    out = beats_s.copy()
+    lo = np.searchsorted(times, beats_s - snap_s, side="left")
+    hi = np.searchsorted(times, beats_s + snap_s, side="right")
+    for i in range(beats_s.shape[0]):
+        if hi[i] > lo[i]:
+            cand = times[lo[i]:hi[i]]
+            w = sal[lo[i]:hi[i]] * (1.0 - 0.5 * np.abs(cand - beats_s[i]) / snap_s)
+            out[i] = cand[int(np.argmax(w))]
+    keep = np.concatenate(([True], np.diff(out) > 1e-6)) if out.size else out.astype(bool)
+    return out[keep]
+
+
+# ----------------------------------------------------------------------------------------
+# stage 3: meter and downbeats
+
+
+def _beat_features(beats: np.ndarray, times: np.ndarray, feats: np.ndarray, sal: np.ndarray,
+                   low: np.ndarray, onsets: np.ndarray, pitches: np.ndarray,
+                   durations: np.ndarray) -> np.ndarray:
+    """Per-beat downbeat features [n, 5], each z-scored over the piece: salience of the
+    onsets near the beat, their bass, their longest duration, the harmonic change (1 -
+    cosine of the pitch-class profiles of the beat spans before and after the beat), and
+    whether the lowest pitch near the beat differs from the one at the previous beat."""
+    n = beats.shape[0]
+    if n == 0:
+        return np.zeros((0, 5))
+    half = np.empty(n)
+    if n > 1:
+        gaps = np.diff(beats)
+        half[:-1] = gaps
+        half[-1] = gaps[-1]
+        half[1:] = np.minimum(half[1:], gaps)
+    else:
+        half[:] = 0.5
+    win = np.minimum(0.07, 0.3 * half)
+    lo = np.searchsorted(times, beats - win, side="left")
+    hi = np.searchsorted(times, beats + win, side="right")
+    f = np.zeros((n, 5))
+    lowest = np.full(n, 128.0)
+    for i in range(n):
+        if hi[i] > lo[i]:
+            f[i, 0] = sal[lo[i]:hi[i]].max()
+            f[i, 1] = feats[lo[i]:hi[i], 2].max()
+            f[i, 2] = feats[lo[i]:hi[i], 3].max()
+            lowest[i] = low[lo[i]:hi[i]].min()
+    # pitch-class profile of each beat span [b_i - 0.05, b_{i+1} - 0.05), duration weighted
+    edges = np.concatenate((beats - 0.05, [np.inf]))
+    span = np.searchsorted(edges, onsets, side="right") - 1
+    ok = span >= 0
+    prof = np.zeros((n, 12))
+    np.add.at(prof, (span[ok], pitches[ok].astype(np.int64) % 12),
+              np.minimum(durations[ok], 1.0) + 0.05)
+    norm = np.sqrt((prof * prof).sum(axis=1)) + 1e-9
+    unit = prof / norm[:, None]
+    if n > 1:
+        f[1:, 3] = 1.0 - (unit[1:] * unit[:-1]).sum(axis=1)
+        f[1:, 4] = (lowest[1:] != lowest[:-1]) & (lowest[1:] < 128)
+    mu = f.mean(axis=0)
+    sd = f.std(axis=0) + 1e-9
+    return (f - mu) / sd
+
+
+@njit
+def _bar_viterbi(logodds, meter, jump):  # pragma: no cover - numba
+    """Viterbi over the beat-in-bar position (0 = downbeat) of each beat: position m goes
+    to m + 1 (mod meter), or anywhere else with probability ``jump``. The downbeat
+    position earns ``logodds[i]``. Returns (positions, best score)."""
+    n = logodds.shape[0]
+    stay = math.log(1.0 - jump)
+    other = math.log(jump / max(meter - 1, 1))
+    score = np.zeros(meter)
+    for m in range(meter):
+        score[m] = logodds[0] if m == 0 else 0.0
+    back = np.zeros((n, meter), dtype=np.int64)
+    new = np.empty(meter)
+    for i in range(1, n):
+        for m in range(meter):
+            best = -1e300
+            arg = 0
+            for q in range(meter):
+                v = score[q] + (stay if (q + 1) % meter == m else other)
+                if v > best:
+                    best = v
+                    arg = q
+            new[m] = best + (logodds[i] if m == 0 else 0.0)
+            back[i, m] = arg
+        for m in range(meter):
+            score[m] = new[m]
+    m = 0
+    for q in range(meter):
+        if score[q] > score[m]:
+            m = q
+    total = score[m]
+    pos = np.empty(n, dtype=np.int64)
+    for i in range(n - 1, -1, -1):
+        pos[i] = m
+        m = back[i, m]
+    return pos, total
+
+
+def _downbeats(bf: np.ndarray, settings: Settings, meter: int | None) -> tuple[np.ndarray, int]:
+    """Positions in the bar (0 = downbeat) and the meter (given or inferred)."""
+    n = bf.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), meter or 4
+    w = np.asarray(settings.downbeat_w, dtype=np.float64)
+    logodds = w[0] + bf @ w[1:]
+    candidates = (meter,) if meter is not None else METERS
+    best: tuple[float, np.ndarray, int] | None = None
+    for k, m in enumerate(candidates):
+        if m == 1:
+            return np.zeros(n, dtype=np.int64), 1
+        # downbeat log-odds relative to the prior rate of a downbeat (1 in m beats)
+        rel = logodds - math.log(1.0 / (m - 1))
+        pos, total = _bar_viterbi(np.ascontiguousarray(rel), m, settings.phase_jump)
+        if meter is None:
+            total += settings.meter_prior[METERS.index(m)] * n / 100.0
+        if best is None or total > best[0] + 1e-12:
+            best = (float(total), pos, m)
+        del k
+    assert best is not None
+    return best[1], best[2]
+
+
+# ----------------------------------------------------------------------------------------
+# the public function
+
+
+def _bpm(beats: np.ndarray) -> np.ndarray:
+    if beats.size == 0:
+        return np.zeros(0)
+    if beats.size == 1:
+        return np.zeros(1)
+    bpm = np.empty(beats.size)
+    bpm[:-1] = 60.0 / np.diff(beats)
+    bpm[-1] = bpm[-2]
+    return bpm
+
+
+def _bar_bpm(beats: np.ndarray, downbeats: np.ndarray) -> np.ndarray:
+    if downbeats.size < 2:
+        return np.zeros(0)
+    idx = np.searchsorted(beats, downbeats)
+    counts = np.diff(idx)
+    out = np.empty(downbeats.size)
+    out[:-1] = 60.0 * counts / np.diff(downbeats)
+    out[-1] = out[-2]
+    return out
+
+
+def _confidence(beats: np.ndarray, times: np.ndarray) -> float:
+    if beats.size == 0 or times.size == 0:
+        return 0.0
+    near = _nearest_distance(beats, times) <= 0.07
+    grid = beats
+    if beats.size > 1:
+        grid = np.sort(np.concatenate((beats, 0.5 * (beats[1:] + beats[:-1]))))
+    inside = (times >= beats[0] - 0.07) & (times <= beats[-1] + 0.07)
+    covered = _nearest_distance(times[inside], grid) <= 0.07 if inside.any() else np.ones(1)
+    return float(near.mean() * covered.mean())
+
+
+def _nearest_distance(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Distance (s) from each of ``x`` to the nearest of sorted ``ref``."""
+    i = np.clip(np.searchsorted(ref, x), 1, max(ref.size - 1, 1))
+    if ref.size == 1:
+        return np.abs(x - ref[0])
+    return np.minimum(np.abs(x - ref[i - 1]), np.abs(x - ref[i]))
+
+
+def _rescale(beats: np.ndarray, scale: float, times: np.ndarray, sal: np.ndarray,
+             snap_s: float) -> np.ndarray:
+    """Double (scale 2) or halve (0.5) the beats: midpoints added and snapped, or every
+    second beat kept (the phase whose onsets are the more salient)."""
+    if scale == 1.0 or beats.size < 2:
+        return beats
+    if scale == 2.0:
+        mids = 0.5 * (beats[1:] + beats[:-1])
+        mids = _snap(mids, times, sal, min(snap_s, 0.25 * float(np.min(np.diff(beats)))))
+        return np.sort(np.concatenate((beats, mids)))
+    strength = np.zeros(beats.size)
+    lo = np.searchsorted(times, beats - 0.05, side="left")
+    hi = np.searchsorted(times, beats + 0.05, side="right")
+    for i in range(beats.size):
+        if hi[i] > lo[i]:
+            strength[i] = sal[lo[i]:hi[i]].max()
+    phase = 0 if strength[0::2].mean() >= strength[1::2].mean() else 1
+    return beats[phase::2]
+
+
+def track(onsets_s: object, pitches: object, velocities: object,
+          durations_s: object | None = None, *,
+          tempo_range: tuple[float, float] = (40.0, 240.0),
+          meter: int | str | None = None,
+          tempo_scale: float = 1.0,
+          settings: Settings | None = None) -> Beats:
+    """Find the beats, downbeats, meter and tempo curve of a performance from its notes.
+
+    Parameters
+    ----------
+    onsets_s : array-like [shape=(n,)]
+        Note start times in seconds (any order; >= 0).
+    pitches : array-like [shape=(n,)]
+        MIDI pitches 0..127.
+    velocities : array-like [shape=(n,)]
+        Note-on velocities 1..127.
+    durations_s : array-like [shape=(n,)], optional
+        Note lengths in seconds (>= 0); without them every note counts as 0.2 s.
+    tempo_range : (min_bpm, max_bpm)
+        The tempo the beat may take (BPM), default 40..240.
+    meter : int or str, optional
+        Force the beats per bar (``3`` or ``"3/4"``; ``"6/8"`` also sets the note value
+        reported in ``time_signature``). Default: inferred among 2, 3 and 4.
+    tempo_scale : {1.0, 2.0, 0.5}
+        The tempo octave: ``2.0`` gives twice as many beats (midpoints added), ``0.5`` half
+        as many (every second beat) as the tracker would find.
+    settings : Settings, optional
+        Tuning (default: the fitted values).
+
+    Returns
+    -------
+    Beats
+        Empty arrays (meter 4 or the given one, confidence 0) for no note; a single beat
+        at the onset for a single onset.
+
+    Raises
+    ------
+    MidiParameterError
+        Arrays of different lengths or not 1-D, values out of range, bad options.
+    """
+    s = DEFAULT if settings is None else settings
+    if not isinstance(s, Settings):
+        raise MidiParameterError(f"settings must be a beats.Settings, got {settings!r}")
+    onsets = _as_array("onsets_s", onsets_s, None)
+    n = onsets.shape[0]
+    pitch = _as_array("pitches", pitches, n)
+    vel = _as_array("velocities", velocities, n)
+    dur = np.full(n, 0.2) if durations_s is None else _as_array("durations_s", durations_s, n)
+    if n and onsets.min() < 0:
+        raise MidiParameterError(f"onsets_s must be >= 0 seconds, got {onsets.min():g}")
+    if n and (pitch.min() < 0 or pitch.max() > 127):
+        raise MidiParameterError("pitches must be in 0..127, got "
+                                 f"{pitch.min():g}..{pitch.max():g}")
+    if n and (vel.min() < 0 or vel.max() > 127):
+        raise MidiParameterError("velocities must be in 0..127, got "
+                                 f"{vel.min():g}..{vel.max():g}")
+    if n and dur.min() < 0:
+        raise MidiParameterError(f"durations_s must be >= 0 seconds, got {dur.min():g}")
+    low_bpm, high_bpm = _check_range(tempo_range)
+    forced, note_value = _parse_meter(meter)
+    try:
+        scale = float(tempo_scale)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        scale = float("nan")
+    if scale not in (0.5, 1.0, 2.0):
+        raise MidiParameterError(f"tempo_scale must be 0.5, 1 or 2, got {tempo_scale!r}")
+
+    def result(beats: np.ndarray, pos: np.ndarray, m: int, times: np.ndarray) -> Beats:
+        downbeats = beats[pos == 0] if beats.size else beats
+        return Beats(beats=beats, downbeats=downbeats, meter=m,
+                     time_signature=f"{m}/{note_value}", bpm=_bpm(beats),
+                     confidence=_confidence(beats, times),
+                     bar_bpm=_bar_bpm(beats, downbeats))
+
+    empty = np.zeros(0)
+    if n == 0:
+        return result(empty, np.zeros(0, dtype=np.int64), forced or 4, empty)
+    order = np.argsort(onsets, kind="stable")
+    onsets, pitch, vel, dur = onsets[order], pitch[order], vel[order], dur[order]
+    times, feats, low, _ = _onset_features(onsets, pitch, vel, dur, s.chord_s)
+    if times.size == 1:
+        one = times[:1].copy()
+        return result(one, np.zeros(1, dtype=np.int64), forced or 4, times)
+    sal = _salience(feats, s.onset_w, s.onset_exp)
+    sal_norm = sal / max(float(sal.mean()), 1e-12)
+    n_frames = int(math.ceil(times[-1] * FPS)) + 3
+    obs = _frames(times, sal_norm, n_frames)
+    periods, lo, hi = _period_grid(low_bpm, high_bpm, s.max_step)
+    bpms = 60.0 * FPS / periods
+    prior = -s.prior_weight * (np.log(bpms / s.prior_bpm) / s.prior_width) ** 2
+    frames = _beat_dp(obs, periods, lo, hi, prior, s.cost, s.smooth)
+    beats = _snap(frames / FPS, times, sal, s.snap_s)
+    beats = _rescale(beats, scale, times, sal, s.snap_s)
+    bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur)
+    pos, m = _downbeats(bf, s, forced)
+    return result(beats, pos, m, times)
