@@ -620,8 +620,18 @@ def _sort_moved(b_track, b_tick, b_bucket, b_order) -> np.ndarray:
     if int(b_tick.max()) >= 2**40 or int(b_track.max()) >= 2**20:
         return np.lexsort((b_order, b_bucket, b_tick, b_track))
     first = np.argsort(b_order, kind="stable")
-    key = b_track[first].astype(np.int64) << 42 | b_tick[first] << 2 | b_bucket[first]
+    key = np.empty(first.shape[0], np.int64)
+    _pack(b_track, b_tick, b_bucket, first, key)
     return first[np.argsort(key, kind="stable")]
+
+
+@njit
+def _pack(track, tick, bucket, first, key):
+    """``key[k]``: track, tick and bucket of event ``first[k]`` in one int64 (tick below
+    2**40, track below 2**20)."""
+    for k in range(first.shape[0]):
+        e = first[k]
+        key[k] = np.int64(track[e]) << 42 | tick[e] << 2 | np.int64(bucket[e])
 
 
 def _encode(song: Song) -> list:
@@ -649,7 +659,7 @@ def _encode(song: Song) -> list:
     b_tick = np.empty(m, np.int64)
     b_bucket = np.empty(m, np.int8)
     b_order = np.empty(m, np.int64)
-    b_src = np.empty(m, np.int64)
+    b_src = np.empty(m, np.int32)
     b_code = np.empty(m, np.int32)
     _moved(*cols, *note_cols, notes.off_is_note_on, notes.on_index, notes.off_index, on_b,
            off_b, b_track, b_tick, b_bucket, b_order, b_src, b_code)

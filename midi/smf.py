@@ -673,26 +673,11 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
     o = 0
     pb = 0
     m = perm.shape[0]
-    # the moved events in their order, gathered once (then read in sequence)
-    s_track = np.empty(m, np.int64)
-    s_tick = np.empty(m, np.int64)
-    s_bucket = np.empty(m, np.int64)
-    s_order = np.empty(m, np.int64)
-    s_src = np.empty(m, np.int64)
-    s_code = np.empty(m, np.int64)
-    for k in range(m):
-        e = perm[k]
-        s_track[k] = b_track[e]
-        s_tick[k] = b_tick[e]
-        s_bucket[k] = b_bucket[e]
-        s_order[k] = b_order[e]
-        s_src[k] = b_src[e]
-        s_code[k] = b_code[e]
     for t in range(first_row.shape[0] - 1):
         r0 = first_row[t]
         r1 = first_row[t + 1]
         qb = pb
-        while qb < m and s_track[qb] == t:
+        while qb < m and b_track[perm[qb]] == t:
             qb += 1
         same = qb == pb and clean[t]
         last = np.int64(0)
@@ -717,18 +702,19 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
             while r < r1 and a_code[r] == -1:
                 r += 1
             take_a = r < r1
+            e = perm[pb] if pb < qb else 0
             if pb < qb:
                 if take_a:
                     ta = tick[r]
-                    tb = s_tick[pb]
-                    take_a = ta < tb or (ta == tb and (1 < s_bucket[pb] or (
-                        1 == s_bucket[pb] and r <= s_order[pb])))
+                    tb = b_tick[e]
+                    take_a = ta < tb or (ta == tb and (1 < b_bucket[e] or (
+                        1 == b_bucket[e] and r <= b_order[e])))
             elif not take_a:
                 break
             if take_a:
                 now = tick[r]
             else:
-                now = s_tick[pb]
+                now = b_tick[e]
             d = now - prev
             if d < 0x80:  # the usual case: a one-byte delta time
                 out[o] = d
@@ -747,8 +733,8 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
                     code = np.int64(a_code[r])
                 r += 1
             else:
-                src = s_src[pb]
-                code = s_code[pb]
+                src = np.int64(b_src[e])
+                code = np.int64(b_code[e])
                 pb += 1
             if src >= 0:  # the event's own bytes
                 s = np.int64(status[src])
