@@ -526,11 +526,11 @@ def read_bytes(data: bytes, name: str = "<bytes>") -> Song:
 def _claim(tick, status, data1, data2, track, kept, start, end, pitch, velocity, release,
            channel, note_track, open_end, off_is_on, on_index, off_index, a_code, on_b,
            off_b, ends):
-    """Place each event to write: a kept row, or a note's on or off at the tick of the row
-    it came from, stays at that row (``a_code[row]``: -2 its own bytes, or the code of
-    its message when the note's values differ from the row's); every other note event is
-    moved or new (``on_b``/``off_b`` True). ``ends[track]`` is raised to the end of every
-    open note. Returns the number of moved or new events."""
+    """Place each event to write: a kept row, or a note's on or off at the tick (and in
+    the track) of the row it came from, stays at that row (``a_code[row]``: -2 its own
+    bytes, or the code of its message when the note's values differ from the row's);
+    every other note event is moved or new (``on_b``/``off_b`` True). ``ends[track]`` is
+    raised to the end of every open note. Returns the number of moved or new events."""
     n_rows = tick.shape[0]
     for k in range(kept.shape[0]):
         a_code[kept[k]] = -2
@@ -540,9 +540,9 @@ def _claim(tick, status, data1, data2, track, kept, start, end, pitch, velocity,
         ch = np.int64(channel[j])
         r = on_index[j]
         code = (0x90 | ch) << 16 | np.int64(pitch[j]) << 8 | np.int64(velocity[j])
-        if 0 <= r < n_rows and tick[r] == start[j] and a_code[r] == -1:
-            same = track[r] == t and (np.int64(status[r]) << 16 | np.int64(data1[r]) << 8
-                                      | np.int64(data2[r])) == code
+        if 0 <= r < n_rows and tick[r] == start[j] and a_code[r] == -1 and track[r] == t:
+            same = (np.int64(status[r]) << 16 | np.int64(data1[r]) << 8
+                    | np.int64(data2[r])) == code
             a_code[r] = -2 if same else code
             on_b[j] = False
         else:
@@ -558,9 +558,9 @@ def _claim(tick, status, data1, data2, track, kept, start, end, pitch, velocity,
             code = (0x90 | ch) << 16 | np.int64(pitch[j]) << 8
         else:
             code = (0x80 | ch) << 16 | np.int64(pitch[j]) << 8 | np.int64(release[j])
-        if 0 <= r < n_rows and tick[r] == end[j] and a_code[r] == -1:
-            same = track[r] == t and (np.int64(status[r]) << 16 | np.int64(data1[r]) << 8
-                                      | np.int64(data2[r])) == code
+        if 0 <= r < n_rows and tick[r] == end[j] and a_code[r] == -1 and track[r] == t:
+            same = (np.int64(status[r]) << 16 | np.int64(data1[r]) << 8
+                    | np.int64(data2[r])) == code
             a_code[r] = -2 if same else code
             off_b[j] = False
         else:

@@ -393,3 +393,31 @@ def test_reading_and_writing_import_no_mido(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("edit", ["reorder", "duplicate", "velocity", "track", "shift"])
+@pytest.mark.parametrize("seed", range(3))
+def test_notes_edited_with_the_api_read_back_as_from_the_reference_writer(tmp_path, edit,
+                                                                           seed):
+    rng = np.random.default_rng(seed)
+    path = write_mido(tmp_path / "in.mid", random_performance(rng, n_tracks=3,
+                                                             overlap_free=seed != 1))
+    song = midi.read(path)
+    n = song.notes
+    k = len(n)
+    if edit == "reorder":
+        notes = n[rng.permutation(k)]
+    elif edit == "duplicate":
+        notes = n[np.sort(rng.integers(0, k, k))]
+    elif edit == "velocity":  # its note-on's bytes are not the file's any more
+        notes = n.replace(velocity=np.where(rng.random(k) < 0.3, 5, n.velocity).astype(np.int16))
+    elif edit == "track":  # notes moved to another track
+        notes = n.replace(track=np.where(rng.random(k) < 0.2, 1, n.track).astype(np.int32))
+    else:
+        shift = rng.integers(-3, 4, k)
+        start = np.maximum(n.start + shift, 0)
+        notes = n.replace(start=start, end=np.maximum(n.end + shift, start))
+    ours, ref = tmp_path / "ours.mid", tmp_path / "ref.mid"
+    midi.write(song.with_notes(notes), ours)
+    reference_writer.write(song.with_notes(notes), ref)
+    assert events_by_track(ours) == events_by_track(ref)
