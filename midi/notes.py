@@ -3,23 +3,25 @@
 ``read`` parses the file's bytes into an event table (``smf.Events``: every event of the
 file, one row each, with its track, tick, status, data bytes and byte span) and pairs
 the table's note messages into ``Notes`` with a pure function (:func:`pair_notes`).
-Pairing each note-on with a note-off of the same channel and pitch in its track
+Pairing matches each note-on with a note-off of the same channel and pitch in its track
 (a note-on with velocity 0 is a note-off). Overlapping notes of one pitch and channel pair
 **first in, first out**: a note-off ends the earliest note of that pitch still sounding.
 A note-on that never gets its note-off ends at its track's end-of-track tick and is
 marked ``open_end`` (no note-off is written back for it). A note-off with no sounding
 note is not a note: it is kept as an ordinary event at its tick (``Song.stray_offs``
 lists them; ``quantize`` trims a moved note that would sound across one). Every event
-that is not a paired
-note-on/off (tempo, time signature, CC, pitch bend, program, sysex, meta, ...) is kept
-with its track and absolute tick.
+that is not a paired note-on/off (tempo, time signature, CC, pitch bend, program, sysex,
+meta, ...) is kept, as a row of the table (``Song.kept``), with its track, tick, order
+and bytes.
 
 Writing orders each track's notes and kept events by tick. At one tick the order is
 fixed: note-offs that moved first, then every event at its own tick in file order (kept
 events and notes that did not move), then note-ons that moved; then one end-of-track.
-``smf.encode_tracks`` writes the events' own bytes: a track in which nothing moved is
-copied byte for byte, so a file read and written with no change is byte-identical
-(except what ``smf`` normalises, listed in its docstring). A gap between two events
+The events that stay at their row need no sorting (``_claim``); only moved and new note
+events are sorted, and ``smf.encode_tracks`` merges the two, writing the events' own
+bytes: a track in which nothing moved is copied byte for byte, so a file read and
+written with no change is byte-identical (except what ``smf`` normalises, listed in its
+docstring). A gap between two events
 longer than one delta time can hold (``smf.MAX_VLQ`` ticks, after quantize) is bridged
 by empty text events. Output goes to a temporary file beside the target that is renamed
 into place only when complete.
@@ -374,7 +376,8 @@ def _load(path: str | os.PathLike) -> tuple[bytes, str]:
 def _pair_fifo(key: np.ndarray, is_on: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair note-ons and note-offs of each key first in, first out, as a queue per key
     would (a note-off ends the earliest sounding note of its key; with none sounding it
-    is a stray). Rows are messages in file order.
+    is a stray). Rows are messages in file order. The numpy reference of the ``_pair``
+    kernel (the tests compare them).
 
     Returns ``(ons, offs, stray)``: row numbers of paired note-ons and of their note-offs
     (aligned), and a mask of stray note-offs.
