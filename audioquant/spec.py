@@ -478,10 +478,18 @@ class QuantizeOptions:
         100.0, "only move notes this close to a line, in % of a step", "--range",
         kind="percent", low=0, high=100, unit="%", metavar="PCT")
     mode: str = _option(
-        "starts", "what moves: note starts, starts and ends, or whole notes keeping their "
-        "lengths", "", kind="choice", choices=MODES,
-        const_flags=(("--ends", "ends", "quantize note ends too"),
-                     ("--lengths", "lengths", "move whole notes, keeping their lengths")))
+        "lengths", "what moves: whole notes keeping their lengths (the default, as in "
+        "Logic, Cubase and Ableton), note starts only, or starts and ends", "",
+        kind="choice", choices=MODES,
+        const_flags=(("--lengths", "lengths", "move whole notes, keeping their lengths "
+                      "(the default)"),
+                     ("--starts-only", "starts", "move note starts only; ends stay, so "
+                      "notes change length"),
+                     ("--ends", "ends", "quantize note ends too")))
+    chord_ms: float = _option(
+        30.0, "notes of one track and channel starting within MS ms of a chord's first "
+        "note (at most a quarter step) move together to one line; 0: each note on its own",
+        "--chord-ms", kind="float", low=0, high=200, unit="ms", metavar="MS")
     offset: float = _option(
         0.0, "shift the grid by PCT % of a step", "--offset", kind="percent", low=-100,
         high=100, unit="%", metavar="PCT")

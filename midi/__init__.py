@@ -63,7 +63,7 @@ from .files import (
 from .grid import DIVISIONS, Grid
 from .notes import Notes, Song, pair_notes, read, read_bytes, write
 from .playback import Performance, performance
-from .quantize import MODES, QuantizeResult, quantize, select, timing_stats
+from .quantize import MODES, QuantizeResult, chord_groups, grid_fit, quantize, select, timing_stats
 from .smf import Events
 from .tempo import TempoMap
 
@@ -80,8 +80,10 @@ __all__ = [
     "QuantizeResult",
     "Song",
     "TempoMap",
+    "chord_groups",
     "format_dataset",
     "format_report",
+    "grid_fit",
     "pair_notes",
     "parse_pitch_range",
     "performance",

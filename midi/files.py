@@ -11,7 +11,7 @@ import numpy as np
 from .errors import MidiParameterError
 from .grid import Grid
 from .notes import Song, read, write
-from .quantize import quantize, timing_stats
+from .quantize import chord_groups, grid_fit, quantize, timing_stats
 
 __all__ = ["format_dataset", "format_report", "parse_pitch_range", "quantize_file",
            "quantize_song", "stats_file", "stats_files"]
@@ -109,6 +109,7 @@ def stats_file(path: str | os.PathLike, grid: str = "1/16", **grid_options) -> d
     report = {"file": os.fspath(path), "grid": g.name, "grid_description": g.describe()}
     report.update(_summary(song))
     report["timing"] = timing_stats(song.notes, g, song.tempo_map)
+    report["grid_fit"] = grid_fit(song.notes, g)
     return report
 
 
@@ -228,7 +229,8 @@ def quantize_song(
     strength: float = 100,
     exclude_within: float = 0,
     catch_range: float = 100,
-    mode: str = "starts",
+    mode: str = "lengths",
+    chord_ms: float = 30,
     offset: float = 0,
     tracks: Iterable[int | str] | None = None,
     channels: Iterable[int] | None = None,
@@ -238,7 +240,15 @@ def quantize_song(
     """Quantize a song in memory: the quantized song and the report (no files).
 
     ``tracks`` are 0-based indices or track names, ``channels`` 1..16, ``pitch_range``
-    ``(lo, hi)`` or ``"lo-hi"``. See ``midi.quantize`` for the rest.
+    ``(lo, hi)`` or ``"lo-hi"``. ``mode="lengths"`` (the default, as in Logic, Cubase and
+    Ableton) moves each note whole, keeping its length; ``"starts"`` moves only starts.
+    Notes of one track and channel starting within ``chord_ms`` ms of a chord's first note
+    (at most a quarter step) move together to one line (:func:`midi.chord_groups`; 0:
+    each on its own). See ``midi.quantize`` for the rest.
+
+    The report adds ``short_notes`` (notes that were longer than :data:`SHORT_MS` ms and
+    are now that short or shorter) and ``grid_fit`` (:func:`midi.grid_fit` of the starts
+    before: False when the file's grid does not follow the playing).
     """
     g = Grid.parse(
         grid, song.ticks_per_beat, triplet=triplet, dotted=dotted, swing=swing, offset=offset
@@ -246,6 +256,7 @@ def quantize_song(
     if isinstance(pitch_range, str):
         pitch_range = parse_pitch_range(pitch_range)
     track_ids = _resolve_tracks(song, tracks)
+    chords = chord_groups(song.notes, song.tempo_map, float(chord_ms), float(g.step))
     result = quantize(
         song.notes,
         g,
@@ -258,6 +269,7 @@ def quantize_song(
         pitch_range=pitch_range,
         min_length=min_length,
         stray_offs=song.stray_offs,
+        chords=chords,
     )
     sel = result.selected
     report = {
@@ -273,6 +285,7 @@ def quantize_song(
             "exclude_within": float(exclude_within),
             "catch_range": float(catch_range),
             "mode": mode,
+            "chord_ms": float(chord_ms),
             "tracks": track_ids,
             "channels": None if channels is None else [int(c) for c in channels],
             "pitch_range": None if pitch_range is None else list(pitch_range),
@@ -284,7 +297,32 @@ def quantize_song(
     report.update(result.counts())
     report["before"] = timing_stats(song.notes, g, song.tempo_map, sel)
     report["after"] = timing_stats(result.notes, g, song.tempo_map, sel)
+    report["short_notes"] = _newly_short(song.notes, result.notes, song.tempo_map, sel)
+    report["grid_fit"] = grid_fit(song.notes, g, sel)
     return song.with_notes(result.notes), report
+
+
+#: A note this short (ms) or shorter is reported when quantize made it so.
+SHORT_MS = 5.0
+
+
+def _newly_short(before, after, tempo_map, mask) -> int:
+    """Notes (in ``mask``) longer than SHORT_MS ms before and at most that after."""
+    def length_ms(notes):
+        return (tempo_map.seconds(notes.end) - tempo_map.seconds(notes.start)) * 1000.0
+
+    was, now = length_ms(before), length_ms(after)
+    return int(np.count_nonzero(mask & (was > SHORT_MS) & (now <= SHORT_MS)))
+
+
+def _fit_warning(fit: dict, grid_name: str) -> str | None:
+    """The report's line when the grid does not follow the playing."""
+    if fit.get("fits", True):
+        return None
+    return (f"warning: the note starts are spread evenly over the {grid_name} grid "
+            f"(concentration {fit['concentration']:.2f}, 1 = on the lines, 0 = even): the "
+            "file's tempo map does not follow the playing (recorded without a click?), so "
+            "this grid is arbitrary; --follow-beats finds the beat first")
 
 
 def _timing_line(label: str, t: dict) -> str:
@@ -306,6 +344,8 @@ def format_report(report: dict) -> str:
         lines.append(f"grid {report['grid_description']}")
         extra = f"strength {s['strength']:g} %, exclude within {s['exclude_within']:g} %,"
         extra += f" catch range {s['catch_range']:g} %, {s['mode']}"
+        if s.get("chord_ms"):
+            extra += f", chords within {s['chord_ms']:g} ms move together"
         lines.append(extra)
         picked = [f"{k} {s[k]}" for k in ("tracks", "channels", "pitch_range") if s[k] is not None]
         if picked:
@@ -328,6 +368,12 @@ def format_report(report: dict) -> str:
         lines.append(_HEAD)
         lines.append(_timing_line("before", report["before"]))
         lines.append(_timing_line("after", report["after"]))
+        if report.get("short_notes"):
+            n = report["short_notes"]
+            lines.append(f"warning: {n} {'note is' if n == 1 else 'notes are'} now "
+                         f"{SHORT_MS:g} ms or shorter (longer before): try the default "
+                         "mode (whole notes), --exclude-within, a finer grid or a lower "
+                         "--strength")
     else:
         lines.append(
             f"{report['file']}: type {report['type']}, {report['ticks_per_beat']} PPQ,"
@@ -350,4 +396,8 @@ def format_report(report: dict) -> str:
         lines.append(f"grid {report['grid_description']}")
         lines.append(_HEAD)
         lines.append(_timing_line("", report["timing"]))
+    name = report.get("grid", "")
+    warning = _fit_warning(report.get("grid_fit", {}), name)
+    if warning is not None:
+        lines.append(warning)
     return "\n".join(lines)

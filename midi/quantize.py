@@ -29,6 +29,11 @@ Clean-up, in every (track, channel, pitch) in which some note moved:
 
 Notes of a (track, channel, pitch) in which nothing moved are left exactly as they were
 (so strength 0 changes nothing). Open notes (no note-off in the file) keep their end.
+
+Chords (``chords``: a group number per note, from :func:`chord_groups`) move together:
+every note of a group goes toward the line nearest the group's mean start, and the
+windows are judged on that mean, so a chord played a little spread is never torn onto
+two lines.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
 from .grid import Grid
 from .notes import Notes
 from .tempo import TempoMap
 
-__all__ = ["MODES", "QuantizeResult", "quantize", "select", "timing_stats"]
+__all__ = ["MODES", "QuantizeResult", "chord_groups", "grid_fit", "quantize", "select",
+           "timing_stats"]
 
 MODES = ("starts", "ends", "lengths")
 
@@ -163,6 +170,7 @@ def quantize(
     pitch_range: tuple[int, int] | None = None,
     min_length: int = 1,
     stray_offs: np.ndarray | None = None,
+    chords: np.ndarray | None = None,
 ) -> QuantizeResult:
     """Move notes toward the grid.
 
@@ -182,6 +190,9 @@ def quantize(
         Note-offs of the file that end no note (``Song.stray_offs``). A moved note is
         trimmed where one of its pitch would end it. Pass them when the notes come from
         a file that will be written back.
+    chords : np.ndarray [shape=(n,), int64] or None
+        A group number per note (:func:`chord_groups`): the notes of a group move toward
+        the line nearest their mean start, together. None: each note on its own.
 
     Returns
     -------
@@ -206,7 +217,10 @@ def quantize(
     idx = np.flatnonzero(sel)
     s_old = start[idx]
     line, dist = grid._locate(s_old)
-    in_range, in_exclude = _windows(grid, dist, exclude, catch)
+    judged = dist
+    if chords is not None:
+        line, dist, judged = _chord_lines(grid, s_old, _check_chords(chords, n)[idx])
+    in_range, in_exclude = _windows(grid, judged, exclude, catch)
     s_cand = np.maximum(_pull(s_old, dist, grid, k), 0)  # a file starts at tick 0
     would = s_cand != s_old
     apply = in_range & ~in_exclude
@@ -277,6 +291,91 @@ def quantize(
         nudged=nudged,
         trimmed=trimmed,
     )
+
+
+def _check_chords(chords: object, n: int) -> np.ndarray:
+    c = np.asarray(chords)
+    if c.shape != (n,) or c.dtype.kind not in "iu":
+        raise MidiParameterError(f"chords must be one integer group per note ({n}), got "
+                                 f"{c.dtype} {c.shape}")
+    return c.astype(np.int64, copy=False)
+
+
+def _chord_lines(grid: Grid, start: np.ndarray, group: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per note: the line nearest its group's mean start (scaled), its distance to that
+    line (scaled), and the group's own distance to it (what the windows judge)."""
+    if start.size == 0:
+        return grid._locate(start) + (np.zeros(0, np.int64),)
+    _, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+    total = np.bincount(inverse, weights=start.astype(np.float64))
+    mean = np.floor(total / counts + 0.5).astype(np.int64)   # ticks (half rounds later)
+    line, mean_dist = grid._locate(mean)
+    line = line[inverse]
+    return line, line - grid._scaled(start), mean_dist[inverse]
+
+
+@njit
+def _chord_kernel(key: np.ndarray, onset: np.ndarray, window: np.ndarray,
+                  order: np.ndarray) -> np.ndarray:
+    """Group numbers: in ``order`` (by key, then onset), a note joins the current group
+    when it has the same key and starts at most ``window`` after the group's first note."""
+    group = np.empty(order.shape[0], np.int64)
+    current = -1
+    first = 0.0
+    last_key = -1
+    for j in range(order.shape[0]):
+        i = order[j]
+        if current < 0 or key[i] != last_key or onset[i] - first > window[i]:
+            current += 1
+            first = onset[i]
+            last_key = key[i]
+        group[i] = current
+    return group
+
+
+def chord_groups(notes: Notes, tempo_map: TempoMap, window_ms: float,
+                 step_ticks: float | None = None) -> np.ndarray:
+    """A group number per note: notes of one track and channel that start within
+    ``window_ms`` ms (in the file's time, through ``tempo_map``) of their group's first
+    note are one chord. The window is at most a quarter of ``step_ticks`` (a grid step)
+    at each note, so a fine grid never merges notes meant for neighbouring lines.
+    ``window_ms=0`` gives every note its own group."""
+    n = len(notes)
+    if n == 0 or window_ms <= 0:
+        return np.arange(n, dtype=np.int64)
+    onset = tempo_map.seconds(notes.start)
+    window = np.full(n, window_ms / 1000.0)
+    if step_ticks is not None:
+        quarter = tempo_map.seconds(notes.start + step_ticks / 4) - onset
+        window = np.minimum(window, quarter)
+    key = notes.track.astype(np.int64) << 4 | notes.channel.astype(np.int64)
+    order = np.lexsort((onset, key))
+    return _chord_kernel(key, onset, window, order)
+
+
+def grid_fit(notes: Notes, grid: Grid, mask: np.ndarray | None = None
+             ) -> dict[str, float | int | bool]:
+    """Whether the note starts follow the grid at all: the Rayleigh test of their phase
+    within a grid step (distance to the nearest line, as an angle: a step is a turn).
+
+    ``concentration`` is the mean resultant length R (1: every start on a line, 0: spread
+    evenly over the step); ``p_uniform`` the chance that starts spread evenly over the
+    step would look at least this concentrated (``exp(-n R**2)``). ``fits`` is False when
+    there are at least 50 starts and evenness cannot be ruled out (p > 0.01) or R < 0.1:
+    the grid of the file's tempo map has nothing to do with the playing (a performance
+    recorded without a click), and quantizing to it moves notes toward arbitrary lines.
+    """
+    start = notes.start if mask is None else notes.start[mask]
+    n = int(start.size)
+    if n == 0:
+        return {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True}
+    _, dist = grid._locate(start)
+    phase = 2 * np.pi * (dist / grid._d) / float(grid.step)
+    r = float(np.hypot(np.mean(np.cos(phase)), np.mean(np.sin(phase))))
+    p = float(np.exp(-n * r * r))
+    fits = not (n >= 50 and (p > 0.01 or r < 0.1))
+    return {"count": n, "concentration": r, "p_uniform": p, "fits": fits}
 
 
 def _clean_up(

@@ -73,7 +73,8 @@ def test_every_option_has_one_default_in_argparse_the_api_and_the_spec():
     quantize_dests = {option.dest or name for name, option in QUANTIZE_OPTIONS.items()}
     assert dests == set(OPTIONS) | quantize_dests     # (a MIDI input's quantize flags too)
     assert {name for name, p in signature.items()
-            if p.kind is p.KEYWORD_ONLY and name not in ("processors", "progress")} == set(OPTIONS)
+            if p.kind is p.KEYWORD_ONLY
+            and name not in ("processors", "progress", "spectra")} == set(OPTIONS)
     for name, option in OPTIONS.items():
         assert parser.get_default(name) == option.default, name
         assert signature[name].default == option.default, name
