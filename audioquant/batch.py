@@ -480,6 +480,7 @@ class QuantizeJob:
     source: str
     output: str
     options: dict
+    follow: dict | None = None        # find the beat first (``--follow-beats``)
 
 
 @dataclass
@@ -530,7 +531,7 @@ def _quantize_file(job: QuantizeJob, threads: int | None = None,
         folder = os.path.dirname(job.output)
         if folder and not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
-        report = midi.quantize_file(job.source, job.output, **job.options)
+        report = midi.quantize_file(job.source, job.output, follow=job.follow, **job.options)
     except (AudioquantError, OSError) as exc:
         text = str(exc) if isinstance(exc, AudioquantError) else \
             f"cannot write {job.output}: {exc.strerror or exc}"
@@ -550,13 +551,14 @@ def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
                    recursive: bool = False, jobs: int = 1, skip_existing: bool = False,
                    backend: str = "process", scheduler: str | None = None,
                    progress: Callable[[MidiFileResult, int, int], None] | None = None,
-                   **options: Any) -> MidiBatchReport:
+                   follow: dict | None = None, **options: Any) -> MidiBatchReport:
     """Quantize every MIDI file of ``inputs`` (files and folders, see :func:`midi_inputs`)
     into ``out_dir``, with ``jobs`` processes (or on Dask, as :func:`render_batch`).
 
     ``options`` are :func:`audioquant.midi.quantize_song`'s (grid, strength, ...),
-    checked before any file is read. One bad file is reported and skipped; the others are
-    all written. Returns the report (``report.failed``: what went wrong)."""
+    checked before any file is read; ``follow``: find each file's beat first (see
+    :func:`audioquant.midi.quantize_file`). One bad file is reported and skipped; the
+    others are all written. Returns the report (``report.failed``: what went wrong)."""
     from audioquant.spec import QuantizeOptions
 
     started = time.perf_counter()
@@ -570,7 +572,7 @@ def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
             raise ParameterError(f"{src} and {seen[dst]} would both be written to {dst}; "
                                  "rename one, or give their folder with --recursive")
         seen[dst] = src
-        plan.append(QuantizeJob(src, dst, checked))
+        plan.append(QuantizeJob(src, dst, checked, follow))
 
     def skipped(job: QuantizeJob) -> MidiFileResult:
         return MidiFileResult(job.source, job.output, "skipped")

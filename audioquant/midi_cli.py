@@ -42,10 +42,87 @@ EPILOG_MIDI = """\
 examples:
   audioquant midi quantize take.mid tight.mid --grid 1/16 --strength 80
   audioquant midi stats take.mid --grid 1/16
+  audioquant midi beats take.mid
+  audioquant midi tempo take.mid mapped.mid
+  audioquant midi quantize take.mid tight.mid --grid 1/16 --follow-beats
+"""
+
+EPILOG_BEATS = """\
+examples:
+  audioquant midi beats take.mid
+  audioquant midi beats take.mid --json
+  audioquant midi beats waltz.mid --meter 3/4 --tempo-range 80-200
+"""
+
+EPILOG_TEMPO = """\
+examples:
+  audioquant midi tempo take.mid mapped.mid
+  audioquant midi tempo take.mid mapped.mid --half          the beat is twice as slow
+  audioquant midi tempo take.mid mapped.mid --beats my_beats.txt
 """
 
 #: The quantize options ``midi stats`` takes too: those of the grid.
 STATS_OPTIONS = ("grid", "triplet", "dotted", "swing")
+
+
+def _tempo_range(text: str) -> tuple[float, float]:
+    """``--tempo-range LO-HI`` in BPM, 10 <= LO < HI <= 1000."""
+    try:
+        lo, hi = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tempo-range must be LO-HI in BPM, e.g. 60-180, "
+                                         f"got {text!r}") from None
+    if not 10 <= lo < hi <= 1000:
+        raise argparse.ArgumentTypeError(f"--tempo-range must have 10 <= LO < HI <= 1000 BPM,"
+                                         f" got {text!r}")
+    return lo, hi
+
+
+def _meter(text: str) -> str:
+    """``--meter N`` or ``N/D``: 1..32 beats per bar, D a power of two up to 32."""
+    head, _, tail = text.partition("/")
+    ok = head.isdigit() and 1 <= int(head) <= 32 and (
+        not tail or (tail.isdigit() and int(tail) in (1, 2, 4, 8, 16, 32)))
+    if not ok:
+        raise argparse.ArgumentTypeError(f"--meter must be beats per bar (1..32) or N/D, "
+                                         f"e.g. 3 or 6/8, got {text!r}")
+    return text
+
+
+def add_beat_flags(parser) -> None:
+    """The flags of the beat tracker (``midi beats``, ``midi tempo``, ``quantize
+    --follow-beats``): overrides where the music is ambiguous."""
+    g = parser.add_argument_group("beat finding (when the music is ambiguous)")
+    g.add_argument("--tempo-range", type=_tempo_range, metavar="LO-HI",
+                   help="the tempo the beat may take, BPM (default 40-240)")
+    g.add_argument("--meter", type=_meter, metavar="N[/D]",
+                   help="beats per bar, e.g. 3 or 3/4 (default: found among 2, 3, 4)")
+    octave = g.add_mutually_exclusive_group()
+    octave.add_argument("--double", action="store_true", help="twice as many beats as "
+                        "found (the tempo octave above)")
+    octave.add_argument("--half", action="store_true", help="half as many beats as found")
+    g.add_argument("--beats", metavar="FILE", dest="beats_file",
+                   help="use these beats instead: a text file, one beat time in seconds per "
+                   "line, `db` after it on a downbeat")
+
+
+def beat_options(args: argparse.Namespace) -> dict:
+    """The keywords of ``midi.adapt.find_beats`` from the beat flags."""
+    out: dict = {"tempo_scale": 2.0 if args.double else 0.5 if args.half else 1.0}
+    if args.tempo_range is not None:
+        out["tempo_range"] = args.tempo_range
+    if args.meter is not None:
+        out["meter"] = args.meter
+    if args.beats_file is not None:
+        out["beats_file"] = args.beats_file
+    return out
+
+
+def _beat_flags_given(args: argparse.Namespace) -> list[str]:
+    return [flag for flag, given in (
+        ("--tempo-range", args.tempo_range is not None), ("--meter", args.meter is not None),
+        ("--double", args.double), ("--half", args.half),
+        ("--beats", args.beats_file is not None)) if given]
 
 
 def _given(args: argparse.Namespace) -> dict:
@@ -113,6 +190,10 @@ def check_quantize(args: argparse.Namespace) -> None:
         args.input, args.output = args.paths
     else:
         args.writes_file = False
+    given = _beat_flags_given(args)
+    if given and not args.follow_beats:
+        raise UsageError(f"{given[0]} needs --follow-beats: it tells the beat finder")
+    args.follow = beat_options(args) if args.follow_beats else None
     args.options = quantize_options(args)
 
 
@@ -133,7 +214,8 @@ def add_commands(subparsers) -> None:
         description="MIDI files: quantize note timing to a grid, or print a timing summary.",
         epilog=EPILOG_MIDI,
     )
-    msub = m.add_subparsers(dest="midi_command", required=True, metavar="{quantize,stats}")
+    msub = m.add_subparsers(dest="midi_command", required=True,
+                            metavar="{quantize,stats,beats,tempo}")
 
     q = msub.add_parser(
         "quantize",
@@ -148,6 +230,9 @@ def add_commands(subparsers) -> None:
                    help="input MIDI file (type 0 or 1) and output MIDI file (must differ "
                    "from IN); with --out-dir, any number of inputs: files and folders")
     add_options(q, QUANTIZE_OPTIONS, QUANTIZE_EXCLUSIVE)
+    q.add_argument("--follow-beats", action="store_true", help="first find the beat and "
+                   "give the file a tempo map that follows the player (as `midi tempo`), "
+                   "so the grid is the music's: for performances played without a click")
     q.add_argument("--preset", metavar="NAME|FILE.toml",
                    help="start from a preset's [midi] settings (see `audioquant presets`; "
                    "`clean` is a gentle cleanup); flags given as well override it; a "
@@ -161,6 +246,7 @@ def add_commands(subparsers) -> None:
                    ".midi, .kar, .rmi, .smf) of the subfolders of a folder IN too, keeping "
                    "their paths under DIR")
     add_batch_flags(b)
+    add_beat_flags(q)
     q.set_defaults(func=cmd_quantize, check=check_quantize, usage_prog=q.prog,
                    writes_file=True)
 
@@ -179,6 +265,30 @@ def add_commands(subparsers) -> None:
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_stats, check=check_grid, usage_prog=s.prog)
 
+    b = msub.add_parser(
+        "beats", help="find the beats, downbeats, meter and tempo of a performance",
+        description="Find the beat of IN from its notes (for performances played without "
+        "a click): the beats and downbeats in seconds, the meter, the tempo of each bar and "
+        "a confidence (0..1: how well the beats and the played onsets agree). Changes "
+        "nothing.", epilog=EPILOG_BEATS)
+    b.add_argument("input", metavar="IN", help="MIDI file")
+    b.add_argument("--json", action="store_true", help="print JSON (every beat)")
+    add_beat_flags(b)
+    b.set_defaults(func=cmd_beats, usage_prog=b.prog)
+
+    t = msub.add_parser(
+        "tempo", help="write the performance with a tempo map that follows the player",
+        description="Write IN to OUT with a tempo map that follows the player (Logic's "
+        "Adapt): each beat found falls on a quarter-note tick, bar lines (time signatures) "
+        "on the downbeats, and every note, pedal and controller event sounds when it did "
+        "(within 1 ms). The file's own tempo and time-signature events are replaced; "
+        "nothing else changes. OUT is written whole or not at all; IN is never changed.",
+        epilog=EPILOG_TEMPO)
+    t.add_argument("input", metavar="IN", help="MIDI file")
+    t.add_argument("output", metavar="OUT", help="output MIDI file (must differ from IN)")
+    add_beat_flags(t)
+    t.set_defaults(func=cmd_tempo, usage_prog=t.prog, writes_file=True)
+
 
 def cmd_quantize_batch(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN... --out-dir DIR``: every input into DIR, a summary
@@ -196,7 +306,7 @@ def cmd_quantize_batch(args: argparse.Namespace) -> int:
         report = batch.quantize_batch(
             args.paths, args.out_dir, recursive=args.recursive, jobs=args.jobs,
             skip_existing=args.skip_existing, backend=args.backend,
-            scheduler=args.scheduler, progress=bars and bars.finished,
+            scheduler=args.scheduler, progress=bars and bars.finished, follow=args.follow,
             **args.options.as_dict())
     finally:
         if bars is not None:
@@ -230,8 +340,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                     f"{what} {path} is the same file as {other}; choose another path"
                 )
     options = args.options
-    song = midi.read(args.input)
+    song, followed = midi.followed_song(midi.read(args.input), args.follow)
     quantized, report = midi.quantize_song(song, **options.as_dict())
+    if followed is not None:
+        report["follow_beats"] = followed
     report = {"input": args.input, "output": args.output, **report}
     # Both files are complete (synced temporary files) before either is committed, and
     # committed as one: a failure leaves neither (nor changes a file either replaces).
@@ -277,3 +389,39 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for failed in report["failed"]:
         _say_error(f"error: {failed['error']}")
     return 1 if report["failed"] else 0
+
+
+def cmd_beats(args: argparse.Namespace) -> int:
+    """``audioquant midi beats IN``: the beats found."""
+    from audioquant import midi
+    from audioquant.midi import adapt
+
+    song = midi.read(args.input)
+    report = adapt.beats_report(adapt.find_beats(song, **beat_options(args)))
+    print(json.dumps({"file": args.input, **report}, indent=2) if args.json
+          else adapt.format_beats(report, args.input))
+    return 0
+
+
+def cmd_tempo(args: argparse.Namespace) -> int:
+    """``audioquant midi tempo IN OUT``: IN with a tempo map that follows the player."""
+    from audioquant import atomic, midi
+    from audioquant.errors import AudioFileError
+    from audioquant.midi import adapt
+
+    if atomic.same_file(args.input, args.output):
+        raise AudioFileError(f"OUT {args.output} is the same file as {args.input}; choose "
+                             "another path")
+    song = midi.read(args.input)
+    beats = adapt.find_beats(song, **beat_options(args))
+    data, bm = adapt.adapt(song.to_bytes(), beats.beats, beats.downbeats, beats.meter,
+                           args.input)
+    with atomic.OutputFile(args.output) as out:
+        out.file.write(data)
+    report = adapt.beats_report(beats)
+    summary = (f"{args.input} -> {args.output}: {len(beats.beats)} beats on quarter notes "
+               f"at {bm.ticks_per_beat} PPQ, {len(beats.downbeats)} bars of "
+               f"{beats.time_signature}, tempo {report['bpm_median']:.1f} BPM (median), "
+               f"confidence {beats.confidence:.2f}")
+    print(summary, file=sys.stderr if atomic.is_stdout(args.output) else sys.stdout)
+    return 0

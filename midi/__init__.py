@@ -52,6 +52,7 @@ second line of each pair of steps at ``swing`` percent of the pair.
 
 from .errors import MidiError, MidiFileError, MidiParameterError
 from .files import (
+    followed_song,
     format_dataset,
     format_report,
     parse_pitch_range,
@@ -81,6 +82,7 @@ __all__ = [
     "Song",
     "TempoMap",
     "chord_groups",
+    "followed_song",
     "format_dataset",
     "format_report",
     "grid_fit",

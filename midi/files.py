@@ -199,8 +199,13 @@ def format_dataset(report: dict) -> str:
     return "\n".join(lines)
 
 
-def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, **options) -> dict:
+def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
+                  follow: dict | None = None, **options) -> dict:
     """Quantize a MIDI file and write the result; returns the report.
+
+    ``follow``: first give the file a tempo map that follows the player (the beat
+    tracker's overrides, e.g. ``{"meter": "3/4"}``; ``{}`` for none), so the grid is the
+    music's (``--follow-beats``); the report's ``follow_beats`` says what was found.
 
     Only note timing changes; every other event keeps its track, tick and content. The
     output is written atomically; ``out_path`` must differ from ``in_path``, which is
@@ -214,9 +219,26 @@ def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, **opt
     src, dst = os.fspath(in_path), os.fspath(out_path)
     if _same_file(src, dst):
         raise MidiParameterError(f"out_path must differ from in_path, got {dst!r} for both")
-    quantized, report = quantize_song(read(src), **options)
+    song, followed = followed_song(read(src), follow)
+    quantized, report = quantize_song(song, **options)
+    if followed is not None:
+        report["follow_beats"] = followed
     write(quantized, dst)
     return {"input": src, "output": dst, **report}
+
+
+def followed_song(song: Song, follow: dict | None) -> tuple[Song, dict | None]:
+    """``song`` with a tempo map that follows its beats (``follow``: the keywords of
+    :func:`midi.adapt.find_beats`), and what was found; ``(song, None)`` for None."""
+    if follow is None:
+        return song, None
+    from .adapt import find_beats, follow_beats
+
+    beats = find_beats(song, **follow)
+    new, bm = follow_beats(song, beats)
+    return new, {"beats": int(len(beats.beats)), "time_signature": beats.time_signature,
+                 "confidence": float(beats.confidence), "ticks_per_beat": bm.ticks_per_beat,
+                 "bpm_median": float(np.median(beats.bpm)) if len(beats.bpm) else 0.0}
 
 
 def quantize_song(
@@ -341,6 +363,12 @@ def format_report(report: dict) -> str:
     if "output" in report:
         s = report["settings"]
         lines.append(f"{report['input']} -> {report['output']}")
+        f = report.get("follow_beats")
+        if f is not None:
+            lines.append(f"beats followed: {f['beats']} beats in {f['time_signature']}, "
+                         f"{f['bpm_median']:.1f} BPM (median), confidence "
+                         f"{f['confidence']:.2f}; a new tempo map at {f['ticks_per_beat']} "
+                         "PPQ puts each beat on a quarter note")
         lines.append(f"grid {report['grid_description']}")
         extra = f"strength {s['strength']:g} %, exclude within {s['exclude_within']:g} %,"
         extra += f" catch range {s['catch_range']:g} %, {s['mode']}"
@@ -370,10 +398,10 @@ def format_report(report: dict) -> str:
         lines.append(_timing_line("after", report["after"]))
         if report.get("short_notes"):
             n = report["short_notes"]
+            tries = ("the default mode (whole notes), " if s["mode"] != "lengths" else ""
+                     ) + "--exclude-within, a finer grid or a lower --strength"
             lines.append(f"warning: {n} {'note is' if n == 1 else 'notes are'} now "
-                         f"{SHORT_MS:g} ms or shorter (longer before): try the default "
-                         "mode (whole notes), --exclude-within, a finer grid or a lower "
-                         "--strength")
+                         f"{SHORT_MS:g} ms or shorter (longer before): try {tries}")
     else:
         lines.append(
             f"{report['file']}: type {report['type']}, {report['ticks_per_beat']} PPQ,"

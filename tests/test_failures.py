@@ -39,7 +39,7 @@ USAGE_ERRORS = [
     ([], "the following arguments are required: command"),
     (["bogus"], "invalid choice: 'bogus'"),
     (["--bogus"], "the following arguments are required: command"),
-    (["midi"], "the following arguments are required: {quantize,stats}"),
+    (["midi"], "the following arguments are required: {quantize,stats,beats,tempo}"),
     (["midi", "bogus"], "invalid choice: 'bogus'"),
     # -- render -------------------------------------------------------------------------
     (["render", "{in}.wav"], "the following arguments are required: output"),
@@ -193,7 +193,8 @@ def test_what_only_the_input_refutes_exits_1(tmp_path, capsys, args, message):
 
 
 @pytest.mark.parametrize("command", [["render"], ["analyze"], ["shapers"], ["midi"],
-                                     ["midi", "quantize"], ["midi", "stats"], []])
+                                     ["midi", "quantize"], ["midi", "stats"],
+                                     ["midi", "beats"], ["midi", "tempo"], []])
 def test_every_help_has_a_description_and_an_example(capsys, command):
     assert main([*command, "--help"]) == 0
     text = capsys.readouterr().out
