@@ -185,3 +185,16 @@ def test_midi_commands_do_not_load_the_audio_stack(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_dask_cluster_writes_the_same_files_as_one_process(tmp_path, dataset):
+    # (distributed comes with the test extra)
+    one, dask = tmp_path / "one", tmp_path / "dask"
+    one.mkdir()
+    dask.mkdir()
+    batch.quantize_batch([dataset], one, recursive=True, grid="1/8")
+    report = batch.quantize_batch([dataset], dask, recursive=True, grid="1/8", jobs=2,
+                                  backend="dask")
+    assert not report.failed and len(report.files) == 5
+    for path in one.rglob("*.mid"):
+        assert path.read_bytes() == (dask / path.relative_to(one)).read_bytes()
