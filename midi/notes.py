@@ -212,7 +212,9 @@ class Song:
 
     ``Song(ticks_per_beat, type, notes, events, track_ends, track_names, tempo_map)``
     with ``events`` a list per track of ``(tick, index, mido message)`` still works (the
-    table is then made from the messages' bytes); :meth:`from_smf` is what ``read`` uses.
+    table is then made from the messages' bytes; ``message_ticks`` is accepted for old
+    callers and ignored: it is the table's ``tick``); :meth:`from_smf` is what ``read``
+    uses.
     """
 
     def __init__(
