@@ -326,8 +326,9 @@ def _tempo_changes(mid: smf.SmfFile) -> list[tuple[int, int]]:
     t = mid.events
     rows = np.flatnonzero((t.status == 0xFF) & (t.data1 == 0x51) & (t.length == 3))
     p = t.payload[rows]
-    d = t.data.astype(np.int64)
-    tempo = d[p] << 16 | d[p + 1] << 8 | d[p + 2] if rows.size else p
+    d = t.data
+    tempo = (d[p].astype(np.int64) << 16 | d[p + 1].astype(np.int64) << 8
+             | d[p + 2].astype(np.int64))  # fmt: skip
     return list(zip(t.tick[rows].tolist(), tempo.tolist(), strict=True))
 
 
