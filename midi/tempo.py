@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,14 +59,21 @@ class TempoMap:
         tempos = np.array([last[t] for t in ticks.tolist()], dtype=np.int64)
         return cls(ticks_per_beat, ticks, tempos)
 
+    @cached_property
+    def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per tempo: its start tick (float), start second and seconds per tick."""
+        per_tick = self.tempos / (1e6 * self.ticks_per_beat)
+        starts = np.concatenate(([0.0], np.cumsum(np.diff(self.ticks) * per_tick[:-1])))
+        return self.ticks.astype(np.float64), starts, per_tick
+
     def seconds(self, ticks: np.ndarray | float) -> np.ndarray:
         """Seconds from tick 0 to ``ticks`` (any real tick, fractional lines included)."""
         t = np.asarray(ticks, dtype=np.float64)
-        seg_seconds = np.diff(self.ticks) * self.tempos[:-1] / (1e6 * self.ticks_per_beat)
-        starts = np.concatenate(([0.0], np.cumsum(seg_seconds)))
-        i = np.searchsorted(self.ticks, t, side="right") - 1
-        i = np.clip(i, 0, len(self.ticks) - 1)
-        return starts[i] + (t - self.ticks[i]) * self.tempos[i] / (1e6 * self.ticks_per_beat)
+        at, starts, per_tick = self._segments
+        if at.size == 1:                    # one tempo (most files): no search
+            return t * per_tick[0]
+        i = np.maximum(np.searchsorted(at, t, side="right") - 1, 0)
+        return starts[i] + (t - at[i]) * per_tick[i]
 
     def samples(self, ticks: np.ndarray, sample_rate: int) -> np.ndarray:
         """The sample ``round(seconds(tick) * sample_rate)`` of each integer tick, in exact
