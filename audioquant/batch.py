@@ -212,12 +212,15 @@ def check_batch_options(out_dir: str, jobs: object, backend: str) -> None:
 def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int = 1,
              skip_existing: bool = False, backend: str = "process",
              scheduler: str | None = None, progress: Callable[[Any, int, int], None] | None
-             = None, file_progress: FileProgress | None = None) -> list:
+             = None, file_progress: FileProgress | None = None,
+             local: Callable[[list, list[int], Callable[[int, Any], None]], None] | None
+             = None) -> list:
     """Run ``job`` on every spec of ``plan`` (each has ``source`` and ``output``): in this
     process (``jobs=1``), on a spawned pool of ``jobs`` processes, or on Dask; the results
     in plan order. With ``skip_existing``, a spec whose output exists gets
     ``skipped(spec)`` instead. ``progress(result, done, total)`` as each file finishes;
-    ``file_progress(index, done, total)`` as it goes (not on Dask)."""
+    ``file_progress(index, done, total)`` as it goes (not on Dask). ``local(plan, todo,
+    finished)`` runs the jobs instead where they run in this process."""
     results: list[Any] = [None] * len(plan)
     done = 0
 
@@ -236,6 +239,8 @@ def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int =
             todo.append(i)
     if backend == "dask":
         _run_dask(job, plan, todo, jobs, scheduler, finished)
+    elif (jobs == 1 or len(todo) <= 1) and local is not None:
+        local(plan, todo, finished)
     elif jobs == 1 or len(todo) <= 1:
         for i in todo:
             own = None if file_progress is None else _Throttled(file_progress, i)
@@ -524,27 +529,77 @@ def _quantize_file(job: QuantizeJob, threads: int | None = None,
                    progress: Callable[[int, int | None], None] | None = None
                    ) -> MidiFileResult:
     """One MIDI job: read, quantize, write (atomically), every failure a failed result."""
+    started = time.perf_counter()
+    prepared = _read_quantized(job)
+    if isinstance(prepared, MidiFileResult):
+        return prepared
+    result = _write_quantized(job, *prepared, started)
+    if progress is not None:
+        progress(1, 1)
+    return result
+
+
+def _failed(job: QuantizeJob, exc: BaseException) -> MidiFileResult:
+    """A failed result naming what went wrong (one line)."""
+    if isinstance(exc, AudioquantError):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = f"cannot write {job.output}: {exc.strerror or exc}"
+    else:                   # anything unforeseen: one line for this file, not a crash
+        text = f"{type(exc).__name__}: {exc}"
+    return MidiFileResult(job.source, job.output, "failed", error=text)
+
+
+def _read_quantized(job: QuantizeJob) -> tuple | MidiFileResult:
+    """The quantized song and report of ``job``, or its failure."""
+    from audioquant.midi.files import read_quantized
+
+    try:
+        return read_quantized(job.source, job.output, follow=job.follow, **job.options)
+    except Exception as exc:
+        return _failed(job, exc)
+
+
+def _write_quantized(job: QuantizeJob, song: Any, report: dict, started: float
+                     ) -> MidiFileResult:
+    """Write ``song`` to the job's output (atomically, making its folder) and say so."""
     from audioquant import midi
 
-    started = time.perf_counter()
     try:
         folder = os.path.dirname(job.output)
         if folder and not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
-        report = midi.quantize_file(job.source, job.output, follow=job.follow, **job.options)
-    except (AudioquantError, OSError) as exc:
-        text = str(exc) if isinstance(exc, AudioquantError) else \
-            f"cannot write {job.output}: {exc.strerror or exc}"
-        return MidiFileResult(job.source, job.output, "failed", error=text)
-    except Exception as exc:  # anything unforeseen: one line for this file, not a crash
-        return MidiFileResult(job.source, job.output, "failed",
-                              error=f"{type(exc).__name__}: {exc}")
-    if progress is not None:
-        progress(1, 1)
+        midi.write(song, job.output)
+    except Exception as exc:
+        return _failed(job, exc)
     return MidiFileResult(job.source, job.output, "written",
                           seconds=time.perf_counter() - started, notes=report["notes"],
                           moved=report["moved"], mean_ms_before=report["before"]["mean_ms"],
                           mean_ms_after=report["after"]["mean_ms"], report=report)
+
+
+def _run_pipelined(plan: list[QuantizeJob], todo: list[int],
+                   finished: Callable[[int, MidiFileResult], None]) -> None:
+    """Jobs in this process, each file's writing (encoding, sync to disk, rename) on a
+    second thread while the next file is read and quantized: the wait for the disk is
+    hidden. At most 8 files wait to be written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: list = []
+    with ThreadPoolExecutor(1, thread_name_prefix="audioquant-write") as writer:
+        for i in todo:
+            started = time.perf_counter()
+            prepared = _read_quantized(plan[i])
+            if isinstance(prepared, MidiFileResult):
+                finished(i, prepared)
+                continue
+            pending.append((i, writer.submit(_write_quantized, plan[i], *prepared,
+                                             started)))
+            while len(pending) > 8 or (pending and pending[0][1].done()):
+                j, future = pending.pop(0)
+                finished(j, future.result())
+        for j, future in pending:
+            finished(j, future.result())
 
 
 def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -578,7 +633,8 @@ def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
         return MidiFileResult(job.source, job.output, "skipped")
 
     results = run_jobs(_quantize_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
-                       backend=backend, scheduler=scheduler, progress=progress)
+                       backend=backend, scheduler=scheduler, progress=progress,
+                       local=_run_pipelined)
     return MidiBatchReport(results, time.perf_counter() - started)
 
 

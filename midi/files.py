@@ -216,6 +216,15 @@ def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
     MidiParameterError, MidiFileError
         Before anything is written.
     """
+    quantized, report = read_quantized(in_path, out_path, follow=follow, **options)
+    write(quantized, report["output"])
+    return report
+
+
+def read_quantized(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
+                   follow: dict | None = None, **options) -> tuple[Song, dict]:
+    """:func:`quantize_file` up to the writing: the quantized song and the report (which
+    names ``out_path``, refused when it is ``in_path``), for a caller that writes it."""
     src, dst = os.fspath(in_path), os.fspath(out_path)
     if _same_file(src, dst):
         raise MidiParameterError(f"out_path must differ from in_path, got {dst!r} for both")
@@ -223,8 +232,7 @@ def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
     quantized, report = quantize_song(song, **options)
     if followed is not None:
         report["follow_beats"] = followed
-    write(quantized, dst)
-    return {"input": src, "output": dst, **report}
+    return quantized, {"input": src, "output": dst, **report}
 
 
 def followed_song(song: Song, follow: dict | None) -> tuple[Song, dict | None]:
