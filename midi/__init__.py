@@ -68,6 +68,17 @@ from .quantize import MODES, QuantizeResult, chord_groups, grid_fit, quantize, s
 from .smf import Events
 from .tempo import TempoMap
 
+
+def __getattr__(name: str):
+    """``midi.beats`` (the beat tracker) and ``midi.adapt`` (tempo maps that follow the
+    player), imported on first use."""
+    if name in ("adapt", "beats"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DIVISIONS",
     "Events",
