@@ -105,6 +105,14 @@ def test_midi_tempo_keeps_every_event_in_time_and_puts_the_beats_on_quarter_note
     assert [e[1:] for e in before] == [e[1:] for e in after]      # nothing lost, same order
     assert max(abs(a[0] - b[0]) for a, b in zip(before, after, strict=True)) < 1e-3
     pm = pretty_midi.PrettyMIDI(str(out))
+    pm_before = pretty_midi.PrettyMIDI(str(take))
+    for new, old in zip(pm.instruments, pm_before.instruments, strict=True):   # notes and
+        a = np.array([(n.start, n.end, n.pitch, n.velocity) for n in new.notes])  # pedal,
+        b = np.array([(n.start, n.end, n.pitch, n.velocity) for n in old.notes])  # read by
+        assert a.shape == b.shape and np.max(np.abs(a - b)) < 1e-3          # pretty_midi
+        c = np.array([(x.time, x.number, x.value) for x in new.control_changes])
+        d = np.array([(x.time, x.number, x.value) for x in old.control_changes])
+        assert c.shape == d.shape and np.max(np.abs(c - d)) < 1e-3
     mid = mido.MidiFile(out)
     ppq = mid.ticks_per_beat
     # the beats on consecutive quarter notes: the time of quarter note k is beat k - lead
