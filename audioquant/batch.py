@@ -506,15 +506,8 @@ class MidiFileResult:
 
 
 @dataclass
-class MidiBatchReport:
-    """All files of a MIDI batch, in input order."""
-
-    files: list[MidiFileResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[MidiFileResult]:
-        return [f for f in self.files if f.status == "failed"]
+class MidiBatchReport(BatchReport):
+    """All files of a MIDI batch (:class:`MidiFileResult`), in input order."""
 
     @property
     def notes(self) -> int:
