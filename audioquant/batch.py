@@ -514,8 +514,7 @@ class MidiBatchReport(BatchReport):
         return sum(f.notes for f in self.files if f.status == "written")
 
     def as_dict(self) -> dict:
-        return {"seconds": self.seconds, "notes": self.notes,
-                "files": [dict(f.__dict__) for f in self.files]}
+        return {"notes": self.notes, **super().as_dict()}
 
 
 def _quantize_file(job: QuantizeJob, threads: int | None = None,
