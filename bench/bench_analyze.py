@@ -3,8 +3,8 @@
     python bench/bench_analyze.py [--minutes 30] [--out bench/RESULTS_analyze.md]
 
 Each command runs as its own process on the same files, one after the other, in one run;
-wall time and peak resident memory (GNU time's ``%M``) are those of the process itself,
-start-up included. Files (made once in a temporary
+wall time and peak resident memory (``bench_render.run_timed``) are those of the process
+itself, start-up included. Files (made once in a temporary
 folder, float32, seeded): a -6 dBFS 997 Hz sine plus -40 dBFS white noise (so every
 figure is computed: the sine fit, the notched noise floor, weighted noise, ENOB), stereo
 44.1 kHz of 1 minute and ``--minutes`` (default 30) and twice that (memory must not grow
@@ -28,14 +28,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 PY = sys.executable
+
+from bench_render import publish, run_timed  # noqa: E402
 
 
 def make_file(path: Path, minutes: float, rate: int, channels: int) -> Path:
@@ -54,25 +56,8 @@ def make_file(path: Path, minutes: float, rate: int, channels: int) -> Path:
     return path
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS MB, stdout+stderr) of one run of ``cmd``. The peak RSS comes
-    from GNU time (``%M``): a child of this process would inherit this process's own peak
-    in its ``ru_maxrss`` (Linux keeps the pre-exec high-water mark), GNU time's child
-    starts from time's small one."""
-    with tempfile.NamedTemporaryFile("r") as rss:
-        started = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        seconds = time.perf_counter() - started
-        kilobytes = float(rss.read().split()[-1])
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
-                         f"{proc.stdout.decode()}")
-    return seconds, kilobytes / 1024, proc.stdout.decode(errors="replace")
-
-
 def best(cmd: list[str], runs: int = 2) -> tuple[float, float, str]:
-    results = [timed(cmd) for _ in range(runs)]
+    results = [run_timed(cmd) for _ in range(runs)]
     return min(results, key=lambda r: r[0])
 
 
@@ -128,7 +113,7 @@ def main() -> None:
         ref = folder / "long16.wav"
         ours = [PY, "-m", "audioquant"]
         render_cmd = ours + ["render", str(long), str(ref), "--bits", "16"]
-        timed(render_cmd)                                   # numba cache, page cache
+        run_timed(render_cmd)                               # numba cache, page cache
         for name, path in files.items():
             audio_s = sf.info(str(path)).duration
             size_mb = path.stat().st_size / 1e6
@@ -203,12 +188,7 @@ def main() -> None:
         "|---|---:|---:|",
     ]
     lines += [f"| {tool} | {peak:.2f} | {rms:.2f} |" for tool, peak, rms in checks]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    sys.path.insert(0, str(HERE))
-    from bench_render import combine
-
-    combine()
+    publish(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -26,16 +26,17 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
+sys.path.insert(0, str(HERE))
+
+from bench_render import publish, run_timed  # noqa: E402
 
 #: Load + save of every file given on the command line into the folder argv[1]; the
 #: loops each peer runs (no change to the music).
@@ -53,26 +54,13 @@ PEERS = {
 }
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one run of ``cmd`` (GNU time's %M)."""
-    with tempfile.NamedTemporaryFile("r") as rss:
-        started = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
-                              capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        kilobytes = float(rss.read().split()[-1])
-    if proc.returncode not in (0,):
-        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return seconds, kilobytes / 1024
-
-
 def best(cmd: list[str], fresh: Path) -> tuple[float, float]:
     """The faster of two runs, each into an empty ``fresh`` folder."""
     results = []
     for _ in range(2):
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
-        results.append(timed(cmd))
+        results.append(run_timed(cmd)[:2])
     return min(results)
 
 
@@ -100,7 +88,6 @@ def main() -> None:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
         files = sorted(str(p) for p in folder.rglob("*.mid"))
-        sys.path.insert(0, str(HERE))
         from bench_midi import make_file
 
         big = tmp / "big.mid"
@@ -148,12 +135,7 @@ def main() -> None:
             for tool in PEERS)
         lines.append(f"- {label}: audioquant's quantize is as fast as {ratios} "
                      f"(time of the peer / ours; above 1 is faster), in {ours_row[5]:,.0f} MB.")
-    text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
-    from bench_render import combine
-
-    combine()
+    publish(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_beats import held_out  # noqa: E402
+from bench_render import publish  # noqa: E402
 
 from audioquant import midi  # noqa: E402
 
@@ -120,12 +121,7 @@ def main() -> None:
         lines.append(f"| {name} | {dev:.3f} | {unfit} of {len(rows)} | "
                      f"{np.median(travel) if travel.size else 0:.1f} ms | {torn} of {chords} "
                      f"| {short} | {seconds[name]:.2f} s |")
-    text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
-    from bench_render import combine
-
-    combine()
+    publish(args.out, lines)
 
 
 if __name__ == "__main__":

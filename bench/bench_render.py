@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,15 +51,34 @@ def make_mix(path: Path, seconds: int) -> Path:
     return path
 
 
+def run_timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds (this side's clock), peak RSS (MB, GNU time's %M: the process's own,
+    not inherited from this one) and stdout + stderr of one run of ``cmd``."""
+    os.sync()            # earlier runs' dirty pages must not be flushed during this one
+    with tempfile.NamedTemporaryFile("r") as rss:
+        started = time.perf_counter()
+        res = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        seconds = time.perf_counter() - started
+        kilobytes = float(rss.read().split()[-1])
+    output = res.stdout.decode(errors="replace")
+    if res.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{output[-3000:]}")
+    return seconds, kilobytes / 1024, output
+
+
 def timed_once(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one run of ``cmd``."""
-    os.sync()            # earlier runs' dirty pages must not be flushed during this one
-    res = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True,
-                         text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr}")
-    wall, kb = re.findall(r"([\d.]+) (\d+)\s*$", res.stderr.strip())[-1]
-    return float(wall), int(kb) / 1024
+    seconds, rss, _ = run_timed(cmd)
+    return seconds, rss
+
+
+def publish(path: str | Path, lines: list[str]) -> None:
+    """Write a benchmark's section, print it and rebuild bench/RESULTS.md."""
+    text = "\n".join(lines) + "\n"
+    Path(path).write_text(text)
+    print(text)
+    combine()
 
 
 def timed_rounds(cmds: dict[str, list[str]], runs: int = RUNS) -> dict[str, tuple[float, float]]:
