@@ -28,6 +28,7 @@ import argparse
 import csv
 import dataclasses
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -189,33 +190,79 @@ def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 30) ->
     return w
 
 
-def fit(perfs: list[dict], settings: mb.Settings) -> mb.Settings:
-    xs, ys, bx, by = [], [], [], []
+def train_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 32, epochs: int = 6,
+              batch: int = 2048, lr: float = 3e-3, seed: int = 0) -> dict[str, list]:
+    """The onset model: one tanh layer, logistic output, cross-entropy, Adam, numpy."""
+    rng = np.random.default_rng(seed)
+    mean, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / sd
+    params = [rng.standard_normal((x.shape[1], hidden)) / np.sqrt(x.shape[1]),
+              np.zeros(hidden), rng.standard_normal(hidden) / np.sqrt(hidden), np.zeros(1)]
+    m = [np.zeros_like(q) for q in params]
+    v = [np.zeros_like(q) for q in params]
+    step = 0
+    for epoch in range(epochs):
+        order = rng.permutation(x.shape[0])
+        rate = lr * (0.5 ** max(0, epoch - epochs // 2))
+        for start in range(0, order.size, batch):
+            idx = order[start:start + batch]
+            xb, yb = z[idx], y[idx]
+            w1, b1, w2, b2 = params
+            h = np.tanh(xb @ w1 + b1)
+            p = 1 / (1 + np.exp(-(h @ w2 + b2)))
+            g = (p - yb) / idx.size
+            gw2 = h.T @ g
+            gb2 = np.array([g.sum()])
+            gh = np.outer(g, w2) * (1 - h * h)
+            grads = [xb.T @ gh + 1e-4 * w1, gh.sum(axis=0), gw2 + 1e-4 * w2, gb2]
+            step += 1
+            for q, gq, mq, vq in zip(params, grads, m, v, strict=True):
+                mq *= 0.9
+                mq += 0.1 * gq
+                vq *= 0.999
+                vq += 0.001 * gq * gq
+                q -= rate * (mq / (1 - 0.9 ** step)) / (np.sqrt(vq / (1 - 0.999 ** step)) + 1e-8)
+        w1, b1, w2, b2 = params
+        p = 1 / (1 + np.exp(-(np.tanh(z @ w1 + b1) @ w2 + b2)))
+        loss = -np.mean(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))
+        print(f"  epoch {epoch}: cross-entropy {loss:.4f}", flush=True)
+    w1, b1, w2, b2 = params
+    return {"mean": mean.tolist(), "sd": sd.tolist(), "w1": w1.tolist(), "b1": b1.tolist(),
+            "w2": w2.tolist(), "b2": float(b2[0])}
+
+
+def _features(perf: dict, settings: mb.Settings) -> tuple:
+    order = np.argsort(perf["onsets"], kind="stable")
+    on, pi = perf["onsets"][order], perf["pitches"][order]
+    ve, du = perf["velocities"][order], perf["durations"][order]
+    times, feats, low, _ = mb._onset_features(on, pi, ve, du, settings.chord_s)
+    return on, pi, du, times, feats, low
+
+
+def fit(perfs: list[dict], settings: mb.Settings, weights: Path) -> mb.Settings:
+    """Fit the onset network (written to ``weights``) and the downbeat logistic model."""
+    xs, ys = [], []
     for perf in perfs:
-        order = np.argsort(perf["onsets"], kind="stable")
-        on, pi = perf["onsets"][order], perf["pitches"][order]
-        ve, du = perf["velocities"][order], perf["durations"][order]
-        times, feats, low, _ = mb._onset_features(on, pi, ve, du, settings.chord_s)
-        ref = np.sort(perf["beats"])
+        _, _, _, times, feats, _ = _features(perf, settings)
         xs.append(feats)
-        ys.append(mb._nearest_distance(times, ref) <= 0.05)
-        sal = mb._salience(feats, settings.onset_w, settings.onset_exp)
-        bf = mb._beat_features(ref, times, feats, sal, low, on, pi, du)
-        bx.append(bf)
-        by.append(np.isin(ref, perf["downbeats"]))
-    w_on = logistic(np.vstack(xs), np.concatenate(ys).astype(float))
-    s1 = dataclasses.replace(settings, onset_w=tuple(round(float(v), 3) for v in w_on))
-    # downbeat features depend on the salience: refit them with the new onset weights
-    bx = []
+        ys.append(mb._nearest_distance(times, np.sort(perf["beats"])) <= 0.05)
+    x, y = np.vstack(xs), np.concatenate(ys).astype(float)
+    print(f"onset model: {x.shape[0]} onsets, {y.mean():.3f} of them on a beat")
+    data = train_mlp(x, y)
+    data["about"] = ("onset model of midi/beats.py: P(a beat within 50 ms of an onset), "
+                     "fitted by bench/bench_beats.py --fit on the dev part of asap-dev")
+    weights.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    model = mb._load_model(str(weights))
+    bx, by = [], []
     for perf in perfs:
-        order = np.argsort(perf["onsets"], kind="stable")
-        on, pi = perf["onsets"][order], perf["pitches"][order]
-        ve, du = perf["velocities"][order], perf["durations"][order]
-        times, feats, low, _ = mb._onset_features(on, pi, ve, du, s1.chord_s)
-        sal = mb._salience(feats, s1.onset_w, s1.onset_exp)
-        bx.append(mb._beat_features(np.sort(perf["beats"]), times, feats, sal, low, on, pi, du))
+        on, pi, du, times, feats, low = _features(perf, settings)
+        sal = mb._salience(feats, model)
+        ref = np.sort(perf["beats"])
+        bx.append(mb._beat_features(ref, times, feats, sal, low, on, pi, du))
+        by.append(np.isin(ref, perf["downbeats"]))
     w_db = logistic(np.vstack(bx), np.concatenate(by).astype(float))
-    return dataclasses.replace(s1, downbeat_w=tuple(round(float(v), 3) for v in w_db))
+    return dataclasses.replace(settings, model=model,
+                               downbeat_w=tuple(round(float(v), 3) for v in w_db))
 
 
 def parse_sets(items: list[str], settings: mb.Settings) -> mb.Settings:
@@ -223,8 +270,12 @@ def parse_sets(items: list[str], settings: mb.Settings) -> mb.Settings:
     for item in items:
         key, value = item.split("=", 1)
         current = getattr(settings, key)
-        changes[key] = (tuple(float(v) for v in value.split(",")) if isinstance(current, tuple)
-                        else type(current)(value))
+        if isinstance(current, tuple):
+            changes[key] = tuple(float(v) for v in value.split(","))
+        elif isinstance(current, bool):
+            changes[key] = value.lower() in ("1", "true", "yes")
+        else:
+            changes[key] = type(current)(value)
     return dataclasses.replace(settings, **changes)
 
 
@@ -301,8 +352,7 @@ def main() -> None:
         dev, held = dev[:args.limit], held[:args.limit]
     settings = parse_sets(args.set, mb.DEFAULT)
     if args.fit:
-        settings = fit(dev, settings)
-        print("onset_w =", settings.onset_w)
+        settings = fit(dev, settings, Path(mb._MODEL_PATH))
         print("downbeat_w =", settings.downbeat_w)
     run(perfs[0], settings)  # compile
     results = {}

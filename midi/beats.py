@@ -42,7 +42,9 @@ Deterministic: no random numbers; ties are broken by index.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,18 +69,23 @@ class Settings:
     """
 
     chord_s: float = 0.03            # notes within this of a group's first note: one onset
-    # onset model: bias, then one weight per feature of _onset_features
-    onset_w: tuple[float, ...] = (-1.937, 2.41, -0.492, 0.527, 1.49, 0.659)
-    onset_exp: float = 1.0           # salience = sigmoid(w . x) ** onset_exp, normalised
-    cost: float = 0.6                # per-beat cost, in units of the mean onset salience
+    model: tuple | None = None       # onset model arrays (None: beats_weights.json)
+    normalize: bool = True           # divide the onset probabilities by their mean
+    cost: float = 0.75               # per-beat cost, in units of the mean onset salience
     prior_bpm: float = 90.0          # centre of the log-normal tempo prior
+    # the prior's centre: a regression on the onset statistics (see _tempo_centre); () for
+    # prior_bpm
+    prior_coef: tuple[float, ...] = (1.245, 0.556, -0.289, 0.542, -0.688)
     prior_width: float = 0.6         # its width (natural log of the tempo ratio)
-    prior_weight: float = 0.3        # its weight per beat
+    prior_weight: float = 0.1        # its weight per beat
     smooth: float = 40.0             # penalty per beat on log(p/q)**2 (tempo change)
-    max_step: float = 0.12           # largest |log p/q| between consecutive intervals
+    periodicity: float = 0.0         # weight per beat of the local periodicity at its period
+    periodicity_s: float = 3.0       # half-width of the window of that periodicity
+    knee: float = 0.05               # the penalty grows linearly beyond this |log p/q|
+    max_step: float = 0.4            # largest |log p/q| between consecutive intervals
     snap_s: float = 0.06             # beats move to the strongest onset within this
-    downbeat_w: tuple[float, ...] = (-0.81, 0.29, 0.272, 0.253, 0.293, 0.083)  # bias, salience,
-    #                                  bass, dur, harmonic change, bass change
+    # downbeat model: bias, salience, bass, duration, harmonic change, bass change
+    downbeat_w: tuple[float, ...] = (-0.839, 0.562, 0.192, 0.205, 0.309, 0.062)
     meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
     phase_jump: float = 1e-3         # probability per beat of a jump in the bar position
 
@@ -203,15 +210,47 @@ def _group_kernel(onsets, chord_s):  # pragma: no cover - numba
     return group
 
 
+def _window_mean(times: np.ndarray, values: np.ndarray, half_s: float) -> np.ndarray:
+    """Mean of ``values`` over the onsets within ``half_s`` seconds of each (sorted times)."""
+    csum = np.concatenate(([0.0], np.cumsum(values)))
+    lo = np.searchsorted(times, times - half_s, side="left")
+    hi = np.searchsorted(times, times + half_s, side="right")
+    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+
+
+def _shift(x: np.ndarray, k: int, fill: float) -> np.ndarray:
+    """``x[i + k]`` (``fill`` past the ends)."""
+    out = np.full_like(x, fill)
+    if k > 0:
+        out[:-k] = x[k:]
+    elif k < 0:
+        out[-k:] = x[:k]
+    else:
+        out[:] = x
+    return out
+
+
+#: Onset feature columns used elsewhere (the bass and the duration of an onset).
+BASS, DUR = 3, 6
+#: Number of onset features (the input size of the onset model).
+N_FEATURES = 58
+
+
 def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndarray,
                     durations: np.ndarray, chord_s: float
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Onset groups of sorted notes: (time s, features [n, 5], lowest pitch, note group).
+    """Onset groups of sorted notes: (time s, features [n, N_FEATURES], lowest pitch,
+    the group of each note).
 
-    Features (no unit, each about 0..1): log of the note count, loudest velocity / 127,
-    bass (how far the lowest pitch lies below the piece's median lowest pitch, in octaves,
-    clipped to 0..1), log of the longest duration in seconds (clipped), loudness against
-    the onsets within 1 s around (the loudest velocity minus their mean, / 32).
+    Features (no unit, each about -1..1): note count (log), loudest and mean velocity
+    (/127), bass against the piece (octaves below its median lowest pitch) and against the
+    onsets within 1 s, whether the lowest pitch is the lowest of the 2 onsets either side,
+    longest and mean duration (log s), loudness against the onsets within 0.5 s and 2 s
+    (velocity / 32), time to the previous and next onset (log s) and their ratio, pitch
+    span, top pitch against the onsets within 1 s, a new bass pitch, onset density within
+    0.5 s, the longest duration against the time to the next onset, then the count,
+    duration, loudness (0.5 s), local bass and time to the previous onset of the 4 onsets
+    before and after.
     """
     group = _group_onsets(onsets, chord_s)
     n_groups = int(group[-1]) + 1
@@ -220,29 +259,87 @@ def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndar
     first[group[::-1]] = onsets[::-1]          # first onset of each group
     vmax = np.zeros(n_groups)
     np.maximum.at(vmax, group, velocities)
+    vmean = np.bincount(group, weights=velocities, minlength=n_groups) / count
     low = np.full(n_groups, 128.0)
     np.minimum.at(low, group, pitches)
+    high = np.zeros(n_groups)
+    np.maximum.at(high, group, pitches)
     dmax = np.zeros(n_groups)
     np.maximum.at(dmax, group, durations)
+    dmean = np.bincount(group, weights=durations, minlength=n_groups) / count
     median_low = float(np.median(low))
-    bass = np.clip((median_low - low) / 12.0, 0.0, 1.0)
-    dur = np.clip(np.log(np.maximum(dmax, 0.02) / 0.1) / 3.0, -1.0, 1.0)
-    # loudness against the neighbours within +-0.5 s (a cumulative sum over sorted times)
-    csum = np.concatenate(([0.0], np.cumsum(vmax)))
+    f = np.zeros((n_groups, N_FEATURES))
+    c_count = np.log1p(count) / math.log(8.0)
+    f[:, 0] = c_count
+    f[:, 1] = vmax / 127.0
+    f[:, 2] = vmean / 127.0
+    f[:, BASS] = np.clip((median_low - low) / 12.0, -1.0, 1.0)
+    f[:, 4] = np.clip((_window_mean(first, low, 1.0) - low) / 12.0, -1.0, 1.0)
+    lowest = np.ones(n_groups, dtype=bool)
+    for k in (-2, -1, 1, 2):
+        lowest &= low <= _shift(low, k, 128.0)
+    f[:, 5] = lowest
+    c_dur = np.clip(np.log(np.maximum(dmax, 0.02) / 0.1) / 3.0, -1.0, 1.0)
+    f[:, DUR] = c_dur
+    f[:, 7] = np.clip(np.log(np.maximum(dmean, 0.02) / 0.1) / 3.0, -1.0, 1.0)
+    f[:, 8] = np.clip((vmax - _window_mean(first, vmax, 0.5)) / 32.0, -1.0, 1.0)
+    f[:, 9] = np.clip((vmax - _window_mean(first, vmax, 2.0)) / 32.0, -1.0, 1.0)
+    gap_prev = first - _shift(first, -1, -10.0)
+    gap_next = _shift(first, 1, first[-1] + 10.0) - first
+    lp = np.clip(np.log(np.maximum(gap_prev, 0.01) / 0.25) / 2.0, -1.5, 1.5)
+    ln = np.clip(np.log(np.maximum(gap_next, 0.01) / 0.25) / 2.0, -1.5, 1.5)
+    f[:, 10] = lp
+    f[:, 11] = ln
+    f[:, 12] = np.clip(ln - lp, -1.5, 1.5)
+    f[:, 13] = np.clip((high - low) / 24.0, 0.0, 2.0)
+    f[:, 14] = np.clip((high - _window_mean(first, high, 1.0)) / 12.0, -1.0, 1.0)
+    f[:, 15] = low != _shift(low, -1, -1.0)
     lo = np.searchsorted(first, first - 0.5, side="left")
     hi = np.searchsorted(first, first + 0.5, side="right")
-    local = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
-    accent = np.clip((vmax - local) / 32.0, -1.0, 1.0)
-    feats = np.stack([np.log1p(count) / math.log(8.0), vmax / 127.0, bass, dur, accent],
-                     axis=1)
-    return first, feats, low, group
+    f[:, 16] = np.log(hi - lo) / math.log(16.0)
+    f[:, 17] = np.clip(np.log(np.maximum(dmax, 0.02) / np.maximum(gap_next, 0.02)) / 2.0,
+                       -1.5, 1.5)
+    col = 18
+    for k in (-4, -3, -2, -1, 1, 2, 3, 4):
+        f[:, col] = _shift(c_count, k, 0.0)
+        f[:, col + 1] = _shift(c_dur, k, -1.0)
+        f[:, col + 2] = _shift(f[:, 8], k, 0.0)
+        f[:, col + 3] = _shift(f[:, 4], k, 0.0)
+        f[:, col + 4] = _shift(lp, k, 1.5)
+        col += 5
+    return first, f, low, group
 
 
-def _salience(feats: np.ndarray, weights: tuple[float, ...], exponent: float) -> np.ndarray:
-    """Salience of each onset: ``sigmoid(w0 + w . features) ** exponent`` (0..1)."""
-    w = np.asarray(weights, dtype=np.float64)
-    z = w[0] + feats @ w[1:]
-    return (1.0 / (1.0 + np.exp(-z))) ** exponent
+def _load_model(path: str) -> tuple[np.ndarray, ...]:
+    """The onset model (``beats_weights.json`` beside this file): a network of one tanh
+    layer, ``sigmoid(w2 . tanh(W1 (x - mean) / sd + b1) + b2)``."""
+    with open(path) as fh:
+        data = json.load(fh)
+    arrays = tuple(np.asarray(data[k], dtype=np.float64)
+                   for k in ("mean", "sd", "w1", "b1", "w2", "b2"))
+    if arrays[2].shape[0] != N_FEATURES:
+        raise MidiParameterError(f"{path}: the onset model has {arrays[2].shape[0]} inputs, "
+                                 f"the features {N_FEATURES}")
+    return arrays
+
+
+_MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "beats_weights.json")
+_MODEL: tuple[np.ndarray, ...] | None = None
+
+
+def _model() -> tuple[np.ndarray, ...]:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = _load_model(_MODEL_PATH)
+    return _MODEL
+
+
+def _salience(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
+    """Probability (0..1) that a beat lies within 50 ms of each onset, from its features."""
+    mean, sd, w1, b1, w2, b2 = _model() if model is None else model
+    h = np.tanh(((feats - mean) / sd) @ w1 + b1)
+    z = h @ w2 + b2
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _frames(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
@@ -261,7 +358,7 @@ def _frames(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 @njit
-def _beat_dp(obs, periods, lo, hi, prior, cost, smooth):  # pragma: no cover - numba
+def _beat_dp(obs, tgram, periods, lo, hi, prior, cost, smooth, knee):  # pragma: no cover - numba
     """Best beat sequence through ``obs`` (frames). ``periods`` (frames, increasing);
     ``lo[j]..hi[j]`` (inclusive) the periods that may precede period ``j``; ``prior[j]``
     the tempo prior per beat. Returns the beat frames, increasing."""
@@ -270,6 +367,7 @@ def _beat_dp(obs, periods, lo, hi, prior, cost, smooth):  # pragma: no cover - n
     score = np.full((n, m), -1e300)
     back = np.full((n, m), -2, dtype=np.int16)       # -1: the chain starts at t - p
     logp = np.log(periods.astype(np.float64))
+    use_tgram = tgram.shape[0] == n
     best_t = -1
     best_j = -1
     best = -1e300
@@ -287,12 +385,14 @@ def _beat_dp(obs, periods, lo, hi, prior, cost, smooth):  # pragma: no cover - n
                 v = score[s, k]
                 if v <= -1e299:
                     continue
-                d = logp[j] - logp[k]
-                v -= smooth * d * d
+                d = abs(logp[j] - logp[k])
+                v -= smooth * (d * d if d < knee else knee * (2.0 * d - knee))
                 if v > top:
                     top = v
                     arg = k
             total = top + gain + prior[j]
+            if use_tgram:
+                total += tgram[t, j]
             score[t, j] = total
             back[t, j] = arg
             if total > best:
@@ -317,6 +417,44 @@ def _beat_dp(obs, periods, lo, hi, prior, cost, smooth):  # pragma: no cover - n
         t = s
         j = k
     return out[:count][::-1].copy()
+
+
+def _tempogram(obs: np.ndarray, periods: np.ndarray, half_s: float) -> np.ndarray:
+    """Local periodicity [frames, periods], 0..1: the autocorrelation of ``obs`` at each
+    lag over the frames within ``half_s`` seconds, divided by the energy there."""
+    n = obs.shape[0]
+    w = max(1, int(round(half_s * FPS)))
+    energy = np.concatenate(([0.0], np.cumsum(obs * obs)))
+    idx = np.arange(n)
+    lo = np.clip(idx - w, 0, n)
+    hi = np.clip(idx + w + 1, 0, n)
+    norm = energy[hi] - energy[lo] + 1e-9
+    out = np.zeros((n, periods.shape[0]))
+    for j, p in enumerate(periods):
+        prod = np.zeros(n)
+        if p < n:
+            prod[p:] = obs[p:] * obs[:-p]
+        c = np.concatenate(([0.0], np.cumsum(prod)))
+        out[:, j] = (c[hi] - c[lo]) / norm
+    return out
+
+
+def _ioi_stats(times: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Inputs of the tempo prior: 1, log median / 25th / 75th percentile of the time between
+    onsets (s, gaps under 30 ms left out), log notes per onset (``counts``)."""
+    ioi = np.diff(times)
+    ioi = ioi[ioi > 0.03]
+    if ioi.size == 0:
+        ioi = np.array([0.5])
+    q25, q50, q75 = np.percentile(ioi, [25, 50, 75])
+    return np.array([1.0, math.log(q50), math.log(q25), math.log(q75),
+                     math.log(max(float(counts.mean()), 1.0))])
+
+
+def _tempo_centre(stats: np.ndarray, coef: tuple[float, ...]) -> float:
+    """Centre of the tempo prior (BPM): ``60 / exp(coef . stats)``, a regression of the log
+    beat period on the onset statistics, fitted on the development data."""
+    return 60.0 / math.exp(float(np.dot(np.asarray(coef, dtype=np.float64), stats)))
 
 
 def _period_grid(low_bpm: float, high_bpm: float, max_step: float
@@ -381,8 +519,8 @@ def _beat_features(beats: np.ndarray, times: np.ndarray, feats: np.ndarray, sal:
     for i in range(n):
         if hi[i] > lo[i]:
             f[i, 0] = sal[lo[i]:hi[i]].max()
-            f[i, 1] = feats[lo[i]:hi[i], 2].max()
-            f[i, 2] = feats[lo[i]:hi[i], 3].max()
+            f[i, 1] = feats[lo[i]:hi[i], BASS].max()
+            f[i, 2] = feats[lo[i]:hi[i], DUR].max()
             lowest[i] = low[lo[i]:hi[i]].min()
     # pitch-class profile of each beat span [b_i - 0.05, b_{i+1} - 0.05), duration weighted
     edges = np.concatenate((beats - 0.05, [np.inf]))
@@ -612,14 +750,20 @@ def track(onsets_s: object, pitches: object, velocities: object,
     if times.size == 1:
         one = times[:1].copy()
         return result(one, np.zeros(1, dtype=np.int64), forced or 4, times)
-    sal = _salience(feats, s.onset_w, s.onset_exp)
-    sal_norm = sal / max(float(sal.mean()), 1e-12)
+    sal = _salience(feats, s.model)
+    sal_norm = sal / max(float(sal.mean()), 1e-12) if s.normalize else sal
     n_frames = int(math.ceil(times[-1] * FPS)) + 3
     obs = _frames(times, sal_norm, n_frames)
     periods, lo, hi = _period_grid(low_bpm, high_bpm, s.max_step)
     bpms = 60.0 * FPS / periods
-    prior = -s.prior_weight * (np.log(bpms / s.prior_bpm) / s.prior_width) ** 2
-    frames = _beat_dp(obs, periods, lo, hi, prior, s.cost, s.smooth)
+    centre = s.prior_bpm
+    if s.prior_coef:
+        centre = _tempo_centre(_ioi_stats(times, np.exp(feats[:, 0] * math.log(8.0)) - 1.0),
+                               s.prior_coef)
+    prior = -s.prior_weight * (np.log(bpms / centre) / s.prior_width) ** 2
+    tgram = (s.periodicity * _tempogram(obs, periods, s.periodicity_s) if s.periodicity
+             else np.zeros((1, 1)))
+    frames = _beat_dp(obs, tgram, periods, lo, hi, prior, s.cost, s.smooth, s.knee)
     beats = _snap(frames / FPS, times, sal, s.snap_s)
     beats = _rescale(beats, scale, times, sal, s.snap_s)
     bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur)
