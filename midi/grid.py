@@ -30,6 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
 
 __all__ = ["DIVISIONS", "Grid"]
@@ -169,16 +170,11 @@ class Grid:
 
         A tick exactly half way between two lines goes to the later one.
         """
-        scaled = self._scaled(ticks)
-        rel = scaled - self._origin
-        period = rel // self._pair
-        r = rel - period * self._pair  # 0 <= r < pair
-        s = self._second
-        first_half = r < s
-        to_second = np.where(first_half, s - r <= r, r - s < self._pair - r)
-        target = np.where(to_second, s, np.where(first_half, 0, self._pair))
-        line = self._origin + period * self._pair + target
-        return line, line - scaled
+        scaled = np.ascontiguousarray(self._scaled(ticks)).reshape(-1)
+        line, dist = _locate_kernel(scaled, np.int64(self._origin), np.int64(self._pair),
+                                    np.int64(self._second))
+        shape = np.shape(ticks)
+        return line.reshape(shape), dist.reshape(shape)
 
     def _next_line(self, line: np.ndarray) -> np.ndarray:
         """The line after each (exact, scaled) line."""
@@ -215,3 +211,24 @@ class Grid:
         exact = np.sort(np.concatenate((base, base + self._second)))
         ticks = np.unique(self._to_ticks(exact))
         return ticks[(ticks >= start) & (ticks < stop)]
+
+
+@njit
+def _locate_kernel(scaled, origin, pair, second):
+    """The nearest line of each scaled tick and ``line - tick`` (see ``Grid._locate``):
+    within each pair of steps ``[0, pair)`` from ``origin`` the lines are at 0, ``second``
+    and ``pair``; a tick half way between two goes to the later one."""
+    n = scaled.shape[0]
+    line = np.empty(n, np.int64)
+    dist = np.empty(n, np.int64)
+    for i in range(n):
+        rel = scaled[i] - origin
+        period = rel // pair
+        r = rel - period * pair                  # 0 <= r < pair
+        if r < second:
+            target = second if second - r <= r else 0
+        else:
+            target = second if r - second < pair - r else pair
+        line[i] = origin + period * pair + target
+        dist[i] = line[i] - scaled[i]
+    return line, dist

@@ -307,9 +307,15 @@ def _chord_lines(grid: Grid, start: np.ndarray, group: np.ndarray
     line (scaled), and the group's own distance to it (what the windows judge)."""
     if start.size == 0:
         return grid._locate(start) + (np.zeros(0, np.int64),)
-    _, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+    if group.min() >= 0 and group.max() < 4 * group.size + 64:   # chord_groups' numbers
+        inverse = group
+    else:
+        _, inverse = np.unique(group, return_inverse=True)
+    counts = np.bincount(inverse)
     total = np.bincount(inverse, weights=start.astype(np.float64))
-    mean = np.floor(total / counts + 0.5).astype(np.int64)   # ticks (half rounds later)
+    with np.errstate(invalid="ignore", divide="ignore"):     # (numbers with no note)
+        mean = np.floor(np.where(counts > 0, total / np.maximum(counts, 1), 0) + 0.5
+                        ).astype(np.int64)        # ticks (half rounds later)
     line, mean_dist = grid._locate(mean)
     line = line[inverse]
     return line, line - grid._scaled(start), mean_dist[inverse]
@@ -350,7 +356,8 @@ def chord_groups(notes: Notes, tempo_map: TempoMap, window_ms: float,
         quarter = tempo_map.seconds(notes.start + step_ticks / 4) - onset
         window = np.minimum(window, quarter)
     key = notes.track.astype(np.int64) << 4 | notes.channel.astype(np.int64)
-    order = np.lexsort((onset, key))
+    # by (track, channel, start tick): the order of the onsets, with one integer sort
+    order = np.argsort(key << 41 | notes.start, kind="stable")
     return _chord_kernel(key, onset, window, order)
 
 
@@ -386,7 +393,8 @@ def _clean_up(
 
     Works in place on ``new_start``, ``new_end``, ``open_end``, ``nudged``, ``trimmed``.
     Selections are whole (track, channel, pitch) groups, so ``idx`` holds whole groups.
-    With ``keep_lengths`` a nudged note takes its end along.
+    With ``keep_lengths`` a nudged note takes its end along. The notes are sorted by
+    (group, start) here; :func:`_clean_kernel` walks each group once.
     """
     group = _group_key(notes.track[idx], notes.channel[idx], notes.pitch[idx])
     s = new_start[idx]
@@ -397,41 +405,77 @@ def _clean_up(
     else:
         order = np.lexsort((s, group))
     ids = idx[order]
-    g = group[order]
-    s = new_start[ids]
-    e = new_end[ids]
-    changed = (s != notes.start[ids]) | (e != notes.end[ids])
-    first = np.ones(len(ids), dtype=bool)
-    first[1:] = g[1:] != g[:-1]
-    heads = np.flatnonzero(first)
-    gnum = np.cumsum(first) - 1
-    active = np.logical_or.reduceat(changed, heads)[gnum]
-    # starts: s'[i] = max(s[i], s'[i-1] + m) within a group, as a running maximum of
-    # s[i] - rank*m, lifted by a per-group constant so groups do not mix
-    rank = np.arange(len(ids), dtype=np.int64) - heads[gnum]
-    lift = int(s.max()) + len(ids) * min_length + 1 - (int(s.min()) - len(ids) * min_length)
-    base = s - rank * min_length + gnum * lift
-    s2 = np.maximum.accumulate(base) - gnum * lift + rank * min_length
-    s2 = np.where(active, s2, s)
-    is_open = open_end[ids]
-    if keep_lengths:
-        e = np.where(is_open, e, e + (s2 - s))
-    e2 = np.where(active, np.maximum(e, s2 + min_length), e)
-    nxt = np.empty_like(s2)
-    nxt[:-1] = s2[1:]
-    has_next = np.zeros(len(ids), dtype=bool)
-    has_next[:-1] = ~first[1:]
-    forever = np.int64(2**62)  # an open note sounds until the (possibly later) track end
-    cut = active & has_next & (np.where(is_open, forever, e2) > nxt)
-    e3 = np.where(cut, nxt, e2)
-    stop = _first_stray_after(g, s2, stray_offs)
-    cut_stray = active & (stop < np.where(is_open & ~cut, forever, e3))
-    e3 = np.where(cut_stray, stop, e3)
-    new_start[ids] = s2
-    new_end[ids] = e3
-    nudged[ids] = s2 != s
-    trimmed[ids] = cut | cut_stray
-    open_end[ids] = is_open & ~cut & ~cut_stray
+    del s, order
+    stray = np.zeros((0, 4), np.int64) if stray_offs is None else \
+        np.asarray(stray_offs, dtype=np.int64).reshape(-1, 4)
+    s_key = _group_key(stray[:, 0], stray[:, 1], stray[:, 2])
+    by = np.lexsort((stray[:, 3], s_key))
+    _clean_kernel(ids, _group_key(notes.track[ids], notes.channel[ids], notes.pitch[ids]),
+                  notes.start, notes.end, new_start, new_end, open_end, nudged, trimmed,
+                  np.int64(min_length), bool(keep_lengths), s_key[by],
+                  np.ascontiguousarray(stray[by, 3]))
+
+
+@njit
+def _clean_kernel(ids, gkey, start, end, new_start, new_end, open_end, nudged, trimmed,
+                  min_length, keep_lengths, stray_key, stray_tick):
+    """Each group of sorted notes (``ids``, ``gkey`` its group key) in which a note moved:
+    starts at least ``min_length`` apart (later notes pushed later), every note at least
+    ``min_length`` long, a note cut where the next one of its group starts or at the first
+    stray note-off of its group after its start. In place."""
+    forever = np.int64(2**62)   # an open note sounds until the (possibly later) track end
+    n = ids.shape[0]
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and gkey[b] == gkey[a]:
+            b += 1
+        active = False
+        for j in range(a, b):
+            i = ids[j]
+            if new_start[i] != start[i] or new_end[i] != end[i]:
+                active = True
+                break
+        if active:
+            old = np.empty(b - a, np.int64)
+            prev = np.int64(0)
+            for j in range(a, b):            # pass 1: the starts
+                i = ids[j]
+                old[j - a] = new_start[i]
+                s2 = new_start[i]
+                if j > a and prev + min_length > s2:
+                    s2 = prev + min_length
+                new_start[i] = s2
+                prev = s2
+            p = np.searchsorted(stray_key, gkey[a], side="left")
+            stop_at = np.searchsorted(stray_key, gkey[a], side="right")
+            for j in range(a, b):            # pass 2: the ends
+                i = ids[j]
+                s2 = new_start[i]
+                is_open = open_end[i]
+                e = new_end[i]
+                if keep_lengths and not is_open:
+                    e += s2 - old[j - a]
+                e2 = max(e, s2 + min_length)
+                cut = False
+                e3 = e2
+                if j + 1 < b:
+                    nxt = new_start[ids[j + 1]]
+                    if is_open or e2 > nxt:
+                        cut = True
+                        e3 = nxt
+                while p < stop_at and stray_tick[p] <= s2:
+                    p += 1
+                stop = stray_tick[p] if p < stop_at else forever
+                limit = forever if (is_open and not cut) else e3
+                cut_stray = stop < limit
+                if cut_stray:
+                    e3 = stop
+                new_end[i] = e3
+                nudged[i] = s2 != old[j - a]
+                trimmed[i] = cut or cut_stray
+                open_end[i] = is_open and not cut and not cut_stray
+        a = b
 
 
 def _group_key(track, channel, pitch) -> np.ndarray:
@@ -440,27 +484,6 @@ def _group_key(track, channel, pitch) -> np.ndarray:
         | np.asarray(channel, dtype=np.int64) << 7
         | np.asarray(pitch, dtype=np.int64)
     )
-
-
-def _first_stray_after(group: np.ndarray, start: np.ndarray, stray_offs) -> np.ndarray:
-    """Per note, the tick of the first stray note-off of its group after its start
-    (2**62 when there is none)."""
-    none = np.full(group.shape, np.int64(2**62))
-    if stray_offs is None:
-        return none
-    stray = np.asarray(stray_offs, dtype=np.int64).reshape(-1, 4)
-    if stray.shape[0] == 0 or group.size == 0:
-        return none
-    s_group = _group_key(stray[:, 0], stray[:, 1], stray[:, 2])
-    keys, inverse = np.unique(np.concatenate((group, s_group)), return_inverse=True)
-    rank = inverse[: group.size].astype(np.int64)
-    s_rank = inverse[group.size :].astype(np.int64)
-    mask = np.int64(2**40 - 1)  # ticks are below 2**40 (notes.py)
-    code = np.sort(s_rank << 40 | stray[:, 3])
-    j = np.searchsorted(code, rank << 40 | start, side="right")
-    found = code[np.minimum(j, code.size - 1)]
-    same = (j < code.size) & (found >> 40 == rank)
-    return np.where(same, found & mask, none)
 
 
 def timing_stats(
