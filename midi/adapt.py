@@ -124,7 +124,8 @@ def _new_events(bm: BeatMap) -> list[tuple[int, bytes]]:
 @njit
 def _write_tracks(pool, src, size, status, add_status, delta, track, n_tracks, out):
     """Encode events (already in output order, track by track) into MTrk chunks in
-    ``out``; returns the bytes used. ``add_status[i]``: write ``status[i]`` first."""
+    ``out``; returns the bytes used. ``add_status[i]``: write ``status[i]`` first. Gaps
+    longer than a delta time can hold are bridged as the writer does (``smf.put_delta``)."""
     used = 0
     i = 0
     n = src.shape[0]
@@ -132,19 +133,7 @@ def _write_tracks(pool, src, size, status, add_status, delta, track, n_tracks, o
         head = used
         used += 8
         while i < n and track[i] == t:
-            d = delta[i]
-            stack = np.empty(5, np.uint8)
-            k = 0
-            stack[k] = d & 0x7F
-            d >>= 7
-            while d:
-                k += 1
-                stack[k] = 0x80 | (d & 0x7F)
-                d >>= 7
-            while k >= 0:
-                out[used] = stack[k]
-                used += 1
-                k -= 1
+            used, _ = smf.put_delta(out, used, delta[i], True)
             if add_status[i]:
                 out[used] = status[i]
                 used += 1
@@ -152,15 +141,7 @@ def _write_tracks(pool, src, size, status, add_status, delta, track, n_tracks, o
                 out[used + j] = pool[src[i] + j]
             used += size[i]
             i += 1
-        length = used - head - 8
-        out[head] = 0x4D
-        out[head + 1] = 0x54
-        out[head + 2] = 0x72
-        out[head + 3] = 0x6B
-        out[head + 4] = (length >> 24) & 0xFF
-        out[head + 5] = (length >> 16) & 0xFF
-        out[head + 6] = (length >> 8) & 0xFF
-        out[head + 7] = length & 0xFF
+        smf.put_chunk_head(out, head, used - head - 8)
     return used
 
 
@@ -212,12 +193,11 @@ def adapt(data: bytes, beats_s: np.ndarray, downbeats_s: np.ndarray, meter: int,
                                                (track, tick, src, size, status, running))
     first = np.r_[True, track[1:] != track[:-1]]
     delta = tick - np.where(first, 0, np.r_[0, tick[:-1]])
-    if delta.size and int(delta.max()) > smf.MAX_VLQ:
-        raise MidiParameterError("a gap between two events is longer than a MIDI file can "
-                                 "hold at the new resolution")
     prev_status = np.where(first, 0, np.r_[0, status[:-1]]).astype(np.int64)
     add_status = running & (prev_status != status)
-    out = np.empty(int(size.sum()) + 5 * size.shape[0] + 8 * n_tracks, np.uint8)
+    bridges = int((delta // smf.MAX_VLQ).sum())
+    out = np.empty(int(size.sum()) + 5 * size.shape[0] + 8 * n_tracks + 7 * bridges,
+                   np.uint8)
     used = _write_tracks(pool, src, size, status, add_status, delta, track, n_tracks, out)
     header = b"MThd" + (6).to_bytes(4, "big") + mid.type.to_bytes(2, "big") + \
         n_tracks.to_bytes(2, "big") + bm.ticks_per_beat.to_bytes(2, "big")

@@ -635,7 +635,20 @@ def _put_vlq(out, o, value, fill):
 
 
 @njit(inline="always")
-def _delta(out, o, d, fill):
+def put_chunk_head(out, head, body):
+    """Write an ``MTrk`` chunk header at ``out[head]`` for a body of ``body`` bytes."""
+    out[head] = 77              # M
+    out[head + 1] = 84          # T
+    out[head + 2] = 114         # r
+    out[head + 3] = 107         # k
+    out[head + 4] = (body >> 24) & 0xFF
+    out[head + 5] = (body >> 16) & 0xFF
+    out[head + 6] = (body >> 8) & 0xFF
+    out[head + 7] = body & 0xFF
+
+
+@njit(inline="always")
+def put_delta(out, o, d, fill):
     """A delta time of ``d`` ticks, longer gaps bridged by empty text events of MAX_VLQ
     ticks; returns (next offset, True when a bridge was written)."""
     bridged = False
@@ -720,7 +733,7 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
                 out[o] = d
                 o += 1
             else:
-                o, bridged = _delta(out, o, d, True)
+                o, bridged = put_delta(out, o, d, True)
                 if bridged:
                     std = 0
             prev = now
@@ -764,7 +777,7 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
                     o += 1
                 ours = s
                 std = s
-        o, bridged = _delta(out, o, max(ends[t], prev) - prev, True)
+        o, bridged = put_delta(out, o, max(ends[t], prev) - prev, True)
         r = eot_row[t]
         if r >= 0:
             p = offset[r]
@@ -776,15 +789,7 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
             out[o + 1] = 0x2F
             out[o + 2] = 0
             o += 3
-        body = o - head - 8
-        out[head] = 77
-        out[head + 1] = 84
-        out[head + 2] = 114
-        out[head + 3] = 107
-        out[head + 4] = (body >> 24) & 0xFF
-        out[head + 5] = (body >> 16) & 0xFF
-        out[head + 6] = (body >> 8) & 0xFF
-        out[head + 7] = body & 0xFF
+        put_chunk_head(out, head, o - head - 8)
         spans[t, 0] = head
         spans[t, 1] = o
         pb = qb
