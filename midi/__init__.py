@@ -11,8 +11,17 @@ Cheat-sheet::
     print(midi.format_report(midi.stats_file("take.mid", grid="1/16")))
     song, report = midi.quantize_song(midi.read("take.mid"), grid="1/16")  # no files
     # other options: triplet, dotted, swing (50..75 %), catch_range, offset,
-    # mode="starts" | "ends" | "lengths", tracks (0-based or names), channels (1..16),
+    # mode="lengths" (default: whole notes) | "starts" | "ends", chord_ms (30: chords
+    # move together), tracks (0-based or names), channels (1..16),
     # pitch_range=(lo, hi) or "36-38", min_length (ticks)
+    midi.quantize_file("take.mid", "tight.mid", follow={})   # --follow-beats first
+    report = midi.stats_files(paths, grid="1/16")             # a dataset; format_dataset
+
+    # performances played without a click
+    beats = midi.beats.track(onsets_s, pitches, velocities)   # .beats, .downbeats, .meter,
+                                                              # .bar_bpm, .confidence
+    mapped, found = midi.followed_song(song, {})              # tempo map of the beats
+    data, beat_map = midi.adapt.adapt(raw, beats.beats, beats.downbeats, beats.meter)
 
     # arrays
     song = midi.read("take.mid")          # Song: .notes, .table, .tempo_map, ...
@@ -35,6 +44,8 @@ Cheat-sheet::
     song.events                           # per track (tick, row, mido message), built
                                           # with mido on request (never on the hot path)
     midi.timing_stats(notes, grid, song.tempo_map)  # mean / max distance from the grid
+    midi.grid_fit(notes, grid)            # do the starts follow the grid at all?
+    midi.chord_groups(notes, song.tempo_map, 30)  # chord numbers, for quantize(chords=)
     play = midi.performance(song, 48000)  # every channel event at its exact sample, for
                                           # instruments: .sample, .kind, .channel, .a, .b
 
