@@ -312,15 +312,15 @@ def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndar
 
 def _load_model(path: str) -> tuple[np.ndarray, ...]:
     """The onset model (``beats_weights.json`` beside this file): a network of one tanh
-    layer, ``sigmoid(w2 . tanh(W1 (x - mean) / sd + b1) + b2)``."""
+    layer, ``sigmoid(w2 . tanh(W1 (x - mean) / sd + b1) + b2)`` on the onset features."""
     with open(path) as fh:
         data = json.load(fh)
-    arrays = tuple(np.asarray(data[k], dtype=np.float64)
-                   for k in ("mean", "sd", "w1", "b1", "w2", "b2"))
-    if arrays[2].shape[0] != N_FEATURES:
-        raise MidiParameterError(f"{path}: the onset model has {arrays[2].shape[0]} inputs, "
+    net = tuple(np.asarray(data[k], dtype=np.float64)
+                for k in ("mean", "sd", "w1", "b1", "w2", "b2"))
+    if net[2].shape[0] != N_FEATURES:
+        raise MidiParameterError(f"{path}: the onset model has {net[2].shape[0]} inputs, "
                                  f"the features {N_FEATURES}")
-    return arrays
+    return net
 
 
 _MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "beats_weights.json")
@@ -334,12 +334,16 @@ def _model() -> tuple[np.ndarray, ...]:
     return _MODEL
 
 
-def _salience(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-    """Probability (0..1) that a beat lies within 50 ms of each onset, from its features."""
-    mean, sd, w1, b1, w2, b2 = _model() if model is None else model
-    h = np.tanh(((feats - mean) / sd) @ w1 + b1)
-    z = h @ w2 + b2
+def _network(x: np.ndarray, net: tuple[np.ndarray, ...]) -> np.ndarray:
+    mean, sd, w1, b1, w2, b2 = net
+    z = np.tanh(((x - mean) / sd) @ w1 + b1) @ w2 + b2
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def _salience(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None
+              ) -> np.ndarray:
+    """Probability (0..1) that a beat lies within 50 ms of each onset, from its features."""
+    return _network(feats, _model() if model is None else model)
 
 
 def _frames(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
@@ -487,6 +491,30 @@ def _snap(beats_s: np.ndarray, times: np.ndarray, sal: np.ndarray, snap_s: float
             out[i] = cand[int(np.argmax(w))]
     keep = np.concatenate(([True], np.diff(out) > 1e-6)) if out.size else out.astype(bool)
     return out[keep]
+
+
+def _extend(beats: np.ndarray, times: np.ndarray, snap_s: float) -> np.ndarray:
+    """Add beats before the first and after the last found one, one interval at a time,
+    while an onset lies within ``snap_s`` (or a fifth of the interval) of the extrapolated
+    time (a soft pickup or a final chord the decoder left out because it was weak)."""
+    if beats.size < 2:
+        return beats
+    out = list(beats)
+    while True:
+        step = out[1] - out[0]
+        guess = out[0] - step
+        near = _nearest_distance(np.array([guess]), times)[0] if times.size else np.inf
+        if guess < times[0] - snap_s or near > max(snap_s, 0.2 * step):
+            break
+        out.insert(0, float(times[np.argmin(np.abs(times - guess))]))
+    while True:
+        step = out[-1] - out[-2]
+        guess = out[-1] + step
+        near = _nearest_distance(np.array([guess]), times)[0] if times.size else np.inf
+        if guess > times[-1] + snap_s or near > max(snap_s, 0.2 * step):
+            break
+        out.append(float(times[np.argmin(np.abs(times - guess))]))
+    return np.array(out)
 
 
 # ----------------------------------------------------------------------------------------
@@ -764,7 +792,7 @@ def track(onsets_s: object, pitches: object, velocities: object,
     tgram = (s.periodicity * _tempogram(obs, periods, s.periodicity_s) if s.periodicity
              else np.zeros((1, 1)))
     frames = _beat_dp(obs, tgram, periods, lo, hi, prior, s.cost, s.smooth, s.knee)
-    beats = _snap(frames / FPS, times, sal, s.snap_s)
+    beats = _extend(_snap(frames / FPS, times, sal, s.snap_s), times, s.snap_s)
     beats = _rescale(beats, scale, times, sal, s.snap_s)
     bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur)
     pos, m = _downbeats(bf, s, forced)
