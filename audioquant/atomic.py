@@ -32,13 +32,16 @@ __all__ = ["TEMP_PREFIX", "Committed", "OutputFile", "OutputTarget", "commit_all
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """True when two paths name the same file (existing or not: then when they resolve,
     symlinks included, to one path); ``-`` (standard input or output) is never the same
-    file as another path. The one same-file check of audioquant (``midi.files`` keeps a
-    copy of the rule for the standalone package, tested to agree)."""
+    file as another path. The one same-file check of audioquant (``midi`` uses it too)."""
     if os.fspath(a) == "-" or os.fspath(b) == "-":
         return False
     try:
         return os.path.samefile(a, b)
     except OSError:
+        # one does not exist: a path that exists never resolves to one that does not
+        # (a new output beside an input costs no walk of the folders, batch by batch)
+        if os.path.exists(a) != os.path.exists(b):
+            return False
         return os.path.realpath(a) == os.path.realpath(b)
 
 

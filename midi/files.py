@@ -58,14 +58,11 @@ def _resolve_tracks(song: Song, tracks: Iterable[int | str] | None) -> list[int]
 
 
 def _same_file(a: str, b: str) -> bool:
-    """True when two paths name the same file (existing or not). The rule of
-    ``audioquant.io.same_file``, which every audioquant command uses; this copy is the
-    standalone package's own guard (midi imports nothing of audioquant; a test checks
-    that the two agree)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
+    """True when two paths name the same file (existing or not): ``audioquant.atomic``'s
+    rule, the one of every audioquant command (a standard-library leaf midi may load)."""
+    from audioquant.atomic import same_file
+
+    return same_file(a, b)
 
 
 def _summary(song: Song) -> dict:

@@ -227,7 +227,10 @@ def test_same_file_checks_agree_with_the_file_system(tmp_path, monkeypatch):
     os.link(tmp_path / "a.mid", tmp_path / "hard.mid")
     os.symlink(tmp_path / "a.mid", tmp_path / "soft.mid")
     os.symlink(tmp_path / "sub", tmp_path / "subl")
+    os.symlink(tmp_path / "sub" / "later.mid", tmp_path / "dangling.mid")
     cases = {
+        ("dangling.mid", "sub/later.mid"): True,   # a link to a file still to be made
+        ("a.mid", "dangling.mid"): False,
         ("a.mid", "a.mid"): True,
         ("a.mid", "./sub/../a.mid"): True,
         ("a.mid", str(tmp_path / "a.mid")): True,
