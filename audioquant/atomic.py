@@ -35,14 +35,25 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     file as another path. The one same-file check of audioquant (``midi`` uses it too)."""
     if os.fspath(a) == "-" or os.fspath(b) == "-":
         return False
+    sa, sb = _stat_or_none(a), _stat_or_none(b)
+    if sa and sb:
+        return os.path.samestat(sa, sb)
+    if (sa is None) != (sb is None) and sa is not False and sb is not False:
+        # one exists and the other does not: a path that exists never resolves to one
+        # that does not (so a new output costs no walk of its folders, batch by batch)
+        return False
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _stat_or_none(path: str | os.PathLike) -> os.stat_result | None | bool:
+    """The stat of ``path``, None when it does not exist, False when that cannot be told
+    (a folder on the way we may not search)."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:
-        # one does not exist: a path that exists never resolves to one that does not
-        # (a new output beside an input costs no walk of the folders, batch by batch)
-        if os.path.exists(a) != os.path.exists(b):
-            return False
-        return os.path.realpath(a) == os.path.realpath(b)
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return False
 
 
 #: Every temporary file audioquant makes starts with this (``.audioquant-k2j4x9ab.tmp``):

@@ -552,6 +552,10 @@ def _read_quantized(job: QuantizeJob) -> tuple | MidiFileResult:
         return _failed(job, exc)
 
 
+#: Output folders known to exist in this batch (it writes many files into each).
+_MADE: set[str] = set()
+
+
 def _write_quantized(job: QuantizeJob, song: Any, report: dict, started: float
                      ) -> MidiFileResult:
     """Write ``song`` to the job's output (atomically, making its folder) and say so."""
@@ -559,8 +563,9 @@ def _write_quantized(job: QuantizeJob, song: Any, report: dict, started: float
 
     try:
         folder = os.path.dirname(job.output)
-        if folder and not os.path.isdir(folder):
+        if folder and folder not in _MADE and not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
+        _MADE.add(folder)
         midi.write(song, job.output)
     except Exception as exc:
         return _failed(job, exc)
@@ -612,6 +617,7 @@ def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
     out_dir = os.fspath(out_dir)
     check_batch_options(out_dir, jobs, backend)
     checked = QuantizeOptions(**options).as_dict()
+    _MADE.clear()                    # (folders are looked at again in each batch)
     plan, seen = [], {}
     for src, name in midi_inputs(inputs, recursive=recursive):
         dst = os.path.join(out_dir, name)
