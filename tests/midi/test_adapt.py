@@ -211,3 +211,26 @@ def test_adapt_reads_back_with_every_byte_of_the_other_events(tmp_path):
     data, _ = adapt.adapt(take.read_bytes(), beats, beats[::4], 4)
     kinds = [m.type for m in mido.MidiFile(file=io.BytesIO(data)).tracks[0] if m.is_meta]
     assert kinds.count("set_tempo") >= beats.size - 1 and kinds[-1] == "end_of_track"
+
+
+def test_follow_beats_with_the_tracker_puts_a_played_score_back_on_its_grid(tmp_path):
+    """No beats given: the tracker finds them in a performance with timing noise and a
+    tempo that drifts, and at strength 100 on a 1/8 grid every note lands on its score
+    position (up to where the count starts: a whole number of beats)."""
+    rng = np.random.default_rng(11)
+    beats = beat_times(41, 0.6, 0.58, 0.5)
+    take = tmp_path / "take.mid"
+    positions = performance(take, beats, 4, 0, rng)
+    out = tmp_path / "tight.mid"
+    assert main(["midi", "quantize", str(take), str(out), "--grid", "1/8",
+                 "--follow-beats"]) == 0
+    mid = mido.MidiFile(out)
+    ticks, now = [], 0
+    for msg in mid.tracks[0]:
+        now += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            ticks.append(now)
+    found = np.array(sorted(ticks)) / mid.ticks_per_beat       # quarter notes
+    offset = found - np.array(sorted(positions))
+    whole = np.round(np.median(offset))
+    assert np.mean(np.abs(offset - whole) < 1e-9) >= 0.95
