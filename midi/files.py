@@ -118,8 +118,9 @@ def stats_files(paths: Iterable[str | os.PathLike], grid: str = "1/16", **grid_o
     changes, BPM at start, ``timing`` as in :func:`stats_file`), ``failed`` (file and
     error of each file that could not be read) and ``summary``: counts, total notes and
     length, files per PPQ, tempo-map statistics (files with tempo changes, BPM at start
-    min / median / max) and the onset deviation from the grid (the median over files of
-    their mean in ms, the note-weighted mean in ms, the share of onsets on the grid).
+    min / median / max), the onset deviation from the grid (the median over files of
+    their mean in ms, the note-weighted mean in ms, the share of onsets on the grid) and
+    how many files' grids do not fit their playing (:func:`midi.grid_fit`).
     """
     from .errors import MidiError
 
@@ -136,7 +137,8 @@ def stats_files(paths: Iterable[str | os.PathLike], grid: str = "1/16", **grid_o
         del info["tracks"]
         info["tracks"] = song.n_tracks
         rows.append({"file": name, **info,
-                     "timing": timing_stats(song.notes, g, song.tempo_map)})
+                     "timing": timing_stats(song.notes, g, song.tempo_map),
+                     "grid_fits": bool(grid_fit(song.notes, g)["fits"])})
     counted = [r for r in rows if r["timing"]["count"]]
     onsets = sum(r["timing"]["count"] for r in counted)
     ppq: dict[str, int] = {}
@@ -161,6 +163,7 @@ def stats_files(paths: Iterable[str | os.PathLike], grid: str = "1/16", **grid_o
                   / onsets),
         "on_grid_share": None if not onsets else
             float(sum(r["timing"]["on_grid"] for r in counted) / onsets),
+        "grid_does_not_fit": int(sum(not r["grid_fits"] for r in rows)),
     }
     g_name = Grid.parse(grid, 480, **grid_options).name
     return {"grid": g_name, "files": rows, "failed": failed, "summary": summary}
@@ -193,6 +196,10 @@ def format_dataset(report: dict) -> str:
         lines.append(f"onsets from the {report['grid']} grid: mean {s['onset_mean_ms']:.2f} "
                      f"ms (median of the files' means {s['onset_mean_ms_median']:.2f} ms), "
                      f"{100 * s['on_grid_share']:.1f} % on the grid")
+    if s["grid_does_not_fit"]:
+        lines.append(f"warning: in {s['grid_does_not_fit']} of {s['read']} files the note "
+                     "starts are spread evenly over the grid: their tempo maps do not follow "
+                     "the playing (recorded without a click?); --follow-beats finds the beat")
     return "\n".join(lines)
 
 

@@ -149,6 +149,7 @@ def test_stats_of_a_dataset_counts_what_mido_reads(tmp_path, dataset, capsys):
     assert summary["files"] == summary["read"] == 5 and summary["failed"] == 0
     assert summary["notes"] == sum(len(ticks) for _, ticks in read)
     assert summary["files_per_ppq"] == {"96": 2, "480": 3}
+    assert summary["grid_does_not_fit"] == 0              # humanized around a 1/16 grid
     # per file, the share of onsets exactly on the 1/16 grid, from mido's ticks
     for row in report["files"]:
         ppq, ticks = mido_onsets(row["file"])
