@@ -18,24 +18,30 @@ Cheat-sheet::
 The method, in three stages, each a small pure function:
 
 1. **Onset salience.** Notes starting within ``chord_s`` (30 ms) of the first note of a group
-   are one onset (a chord, with its asynchrony). Each onset gets a salience from its
-   features: how many notes, the loudest velocity, how low its bass is (relative to the
-   piece), how long its notes last, and how loud it is compared with its neighbours; the
-   weights are a logistic model (is a beat within 70 ms of this onset?) fitted on the
-   development part of ASAP by ``bench/bench_beats.py --fit``. The saliences are spread on
-   a 50 Hz frame grid.
+   are one onset (a chord, with its asynchrony). Each onset gets 58 features (note count,
+   velocities, bass against the piece and against its neighbours, durations, loudness
+   against the onsets around, the times to the previous and next onsets, the same for the
+   4 onsets either side: ``_onset_features``) and a small network (one tanh layer of 32)
+   gives the probability that a beat lies within 50 ms of it. The weights
+   (``beats_weights.json``, 40 kB) were fitted on the development part of ASAP by
+   ``bench/bench_beats.py --fit``; inference is two matrix products in numpy. The
+   probabilities, divided by their mean, are spread on a 50 Hz frame grid.
 2. **Beats: dynamic programming over (time, period).** A beat at frame ``t`` reached with
    the interval ``p`` (frames) scores ``obs[t] - cost + prior(p)`` plus the best earlier
    beat at ``t - p`` whose own interval ``q`` is close to ``p`` (``|log p/q| <= max_step``),
-   minus ``smooth * log(p/q)**2``. The tempo may thus change smoothly (rubato,
-   accelerando, ritardando) while the log-normal ``prior`` and the per-beat ``cost`` choose
-   the tempo octave (a beat at every onset is not free). One pass, ``O(frames x periods x
-   step)``, then the beats are moved to the onset they sit on (within ``snap_s``).
+   minus a Huber penalty ``smooth * log(p/q)**2`` (linear past ``knee``). The tempo may thus
+   change smoothly (rubato, accelerando, ritardando) or, at a price, suddenly (a fermata),
+   while the log-normal tempo ``prior`` (centred by a regression on the piece's onset
+   statistics) and the per-beat ``cost`` choose the tempo octave (a beat at every onset is
+   not free). One pass, ``O(frames x periods x step)`` in numba; then each beat moves to
+   the most salient onset within ``snap_s``, and beats are added one interval at a time
+   before the first and after the last while an onset is there (a weak pickup).
 3. **Meter and downbeats: a bar-pointer HMM over the beats.** Each beat gets a downbeat
    log-odds from its features (bass, salience, long notes, harmonic change against the
-   previous beat: a logistic model fitted like the one above); a Viterbi pass over states
-   (beat in bar) for each candidate meter (2, 3, 4 beats per bar) gives the downbeats,
-   and the meter whose best path scores highest (with its prior) wins.
+   previous beat, a new bass pitch: a logistic model fitted like the network above); a
+   Viterbi pass over the position in the bar (m -> m + 1, or a jump with ``phase_jump``)
+   for each candidate meter (2, 3, 4 beats per bar) gives the downbeats, and the meter
+   whose best path scores highest, with its prior per 100 beats, wins.
 
 Deterministic: no random numbers; ties are broken by index.
 """
@@ -86,8 +92,8 @@ class Settings:
     snap_s: float = 0.06             # beats move to the strongest onset within this
     # downbeat model: bias, salience, bass, duration, harmonic change, bass change
     downbeat_w: tuple[float, ...] = (-0.839, 0.562, 0.192, 0.205, 0.309, 0.062)
-    meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
-    phase_jump: float = 1e-3         # probability per beat of a jump in the bar position
+    meter_prior: tuple[float, ...] = (10.0, 0.0, -10.0)  # log prior of 2, 3, 4 beats per bar
+    phase_jump: float = 0.1          # probability per beat of a jump in the bar position
 
 
 DEFAULT = Settings()
@@ -675,24 +681,36 @@ def _nearest_distance(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.minimum(np.abs(x - ref[i - 1]), np.abs(x - ref[i]))
 
 
-def _rescale(beats: np.ndarray, scale: float, times: np.ndarray, sal: np.ndarray,
-             snap_s: float) -> np.ndarray:
-    """Double (scale 2) or halve (0.5) the beats: midpoints added and snapped, or every
-    second beat kept (the phase whose onsets are the more salient)."""
-    if scale == 1.0 or beats.size < 2:
-        return beats
-    if scale == 2.0:
-        mids = 0.5 * (beats[1:] + beats[:-1])
-        mids = _snap(mids, times, sal, min(snap_s, 0.25 * float(np.min(np.diff(beats)))))
-        return np.sort(np.concatenate((beats, mids)))
-    strength = np.zeros(beats.size)
-    lo = np.searchsorted(times, beats - 0.05, side="left")
-    hi = np.searchsorted(times, beats + 0.05, side="right")
-    for i in range(beats.size):
+def _strength(points: np.ndarray, times: np.ndarray, sal: np.ndarray, win_s: float = 0.05
+              ) -> np.ndarray:
+    """The highest onset salience within ``win_s`` seconds of each point (0: none)."""
+    out = np.zeros(points.size)
+    lo = np.searchsorted(times, points - win_s, side="left")
+    hi = np.searchsorted(times, points + win_s, side="right")
+    for i in range(points.size):
         if hi[i] > lo[i]:
-            strength[i] = sal[lo[i]:hi[i]].max()
-    phase = 0 if strength[0::2].mean() >= strength[1::2].mean() else 1
-    return beats[phase::2]
+            out[i] = sal[lo[i]:hi[i]].max()
+    return out
+
+
+def _rescale(beats: np.ndarray, factor: int, times: np.ndarray, sal: np.ndarray,
+             snap_s: float) -> np.ndarray:
+    """``factor`` > 1: ``factor - 1`` beats added evenly in each interval (snapped to an
+    onset within a quarter of the new interval); < -1: every ``-factor``-th beat kept (the
+    phase whose onsets are the most salient); 1: the beats unchanged."""
+    if factor == 1 or beats.size < 2:
+        return beats
+    if factor > 1:
+        gaps = np.diff(beats)
+        new = [beats[:-1] + gaps * (j / factor) for j in range(1, factor)]
+        pts = np.concatenate(new)
+        pts = _snap(np.sort(pts), times, sal, min(snap_s, 0.25 * float(gaps.min()) / factor))
+        out = np.unique(np.concatenate((beats, pts)))
+        return out
+    k = -factor
+    strength = _strength(beats, times, sal)
+    scores = [strength[ph::k].mean() if strength[ph::k].size else -1.0 for ph in range(k)]
+    return beats[int(np.argmax(scores))::k]
 
 
 def track(onsets_s: object, pitches: object, velocities: object,
@@ -793,7 +811,7 @@ def track(onsets_s: object, pitches: object, velocities: object,
              else np.zeros((1, 1)))
     frames = _beat_dp(obs, tgram, periods, lo, hi, prior, s.cost, s.smooth, s.knee)
     beats = _extend(_snap(frames / FPS, times, sal, s.snap_s), times, s.snap_s)
-    beats = _rescale(beats, scale, times, sal, s.snap_s)
+    beats = _rescale(beats, {1.0: 1, 2.0: 2, 0.5: -2}[scale], times, sal, s.snap_s)
     bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur)
     pos, m = _downbeats(bf, s, forced)
     return result(beats, pos, m, times)
