@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioquant import dsp, io
+from audioquant import dsp, io, numba_setup
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +105,11 @@ def test_a_sigint_during_a_kernel_load_arrives_once_it_is_loaded():
         loaded.append(sig)
         return "entry point"
     numba, dispatcher = fake_numba(compile_)
-    dsp._guard_kernel_loading(numba)
+    numba_setup._guard_kernel_loading(numba)
     with pytest.raises(KeyboardInterrupt):
         dispatcher.compile(kernel("audioquant.dsp.quantize"), "f8(f8)")
     assert loaded == ["f8(f8)"]
-    dsp._guard_kernel_loading(numba)      # installed once: a second call wraps nothing
+    numba_setup._guard_kernel_loading(numba)      # installed once: a second call wraps nothing
     assert dispatcher.compile.__wrapped__ is compile_
 
 
@@ -119,7 +119,7 @@ def test_other_packages_kernels_load_as_usual():
         time.sleep(0.01)                  # KeyboardInterrupt here, inside the load
         raise AssertionError("not reached")
     numba, dispatcher = fake_numba(compile_)
-    dsp._guard_kernel_loading(numba)
+    numba_setup._guard_kernel_loading(numba)
     with pytest.raises(KeyboardInterrupt):
         dispatcher.compile(kernel("someone.else"), "f8(f8)")
 
@@ -130,3 +130,18 @@ def test_audioquant_installs_the_guard_on_numba():
     from audioquant.dsp import dither  # noqa: F401 - loads numba through import_numba
 
     assert numba.core.dispatcher.Dispatcher.compile._audioquant_guard
+
+
+def test_midi_kernels_load_with_the_signals_held_too():
+    loaded = []
+
+    def compile_(self, sig):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        loaded.append(sig)
+        return "entry point"
+    numba, dispatcher = fake_numba(compile_)
+    numba_setup._guard_kernel_loading(numba)
+    with pytest.raises(KeyboardInterrupt):
+        dispatcher.compile(kernel("audioquant.midi.smf"), "f8(f8)")
+    assert loaded == ["f8(f8)"]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioquant import dsp, io
+from audioquant import io, numba_setup
 from audioquant.cli import main
 from audioquant.engine import render
 from tests.conftest import sine
@@ -308,12 +308,12 @@ def test_a_leftover_temporary_file_is_recognisable_and_ignored(tmp_path, tone):
 def test_no_writable_numba_cache_falls_back_to_a_private_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    writable = dsp._writable_folder
-    monkeypatch.setattr(dsp, "_writable_folder",
+    writable = numba_setup._writable_folder
+    monkeypatch.setattr(numba_setup, "_writable_folder",
                         lambda path: path.startswith(str(tmp_path)) and writable(path))
     config = sys.modules["numba.core.config"]
     monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)
-    dsp._ensure_cache_dir()
+    numba_setup._ensure_cache_dir()
     folder = os.environ["NUMBA_CACHE_DIR"]
     assert folder == str(tmp_path / f"audioquant-numba-{os.getuid()}")
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and config.CACHE_DIR == folder
