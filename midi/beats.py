@@ -92,7 +92,9 @@ class Settings:
     snap_s: float = 0.06             # beats move to the strongest onset within this
     # downbeat model: bias, salience, bass, duration, harmonic change, bass change
     downbeat_w: tuple[float, ...] = (-0.839, 0.562, 0.192, 0.205, 0.309, 0.062)
-    meter_prior: tuple[float, ...] = (10.0, 0.0, -10.0)  # log prior of 2, 3, 4 beats per bar
+    downbeat_rate: float = 0.325      # share of downbeats among the beats the model saw (0:
+    #                                  the prior rate of each meter, 1 in m)
+    meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
     phase_jump: float = 0.1          # probability per beat of a jump in the bar position
 
 
@@ -620,17 +622,19 @@ def _downbeats(bf: np.ndarray, settings: Settings, meter: int | None) -> tuple[n
     logodds = w[0] + bf @ w[1:]
     candidates = (meter,) if meter is not None else METERS
     best: tuple[float, np.ndarray, int] | None = None
-    for k, m in enumerate(candidates):
+    # p(downbeat | features) / p(downbeat) over the same for "not a downbeat": the scaled
+    # likelihood ratio of the HMM (the model's posterior divided by its training prior)
+    rate = settings.downbeat_rate
+    for m in candidates:
         if m == 1:
             return np.zeros(n, dtype=np.int64), 1
-        # downbeat log-odds relative to the prior rate of a downbeat (1 in m beats)
-        rel = logodds - math.log(1.0 / (m - 1))
-        pos, total = _bar_viterbi(np.ascontiguousarray(rel), m, settings.phase_jump)
+        r = rate if rate > 0 else 1.0 / m
+        rel = np.ascontiguousarray(logodds - math.log(r / (1.0 - r)))
+        pos, total = _bar_viterbi(rel, m, settings.phase_jump)
         if meter is None:
             total += settings.meter_prior[METERS.index(m)] * n / 100.0
         if best is None or total > best[0] + 1e-12:
             best = (float(total), pos, m)
-        del k
     assert best is not None
     return best[1], best[2]
 
