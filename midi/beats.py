@@ -76,7 +76,6 @@ class Settings:
 
     chord_s: float = 0.03            # notes within this of a group's first note: one onset
     model: tuple | None = None       # onset model arrays (None: beats_weights.json)
-    normalize: bool = True           # divide the onset probabilities by their mean
     cost: float = 0.75               # per-beat cost, in units of the mean onset salience
     prior_bpm: float = 90.0          # centre of the log-normal tempo prior
     # the prior's centre: a regression on the onset statistics (see _tempo_centre); () for
@@ -85,14 +84,12 @@ class Settings:
     prior_width: float = 0.6         # its width (natural log of the tempo ratio)
     prior_weight: float = 0.1        # its weight per beat
     smooth: float = 40.0             # penalty per beat on log(p/q)**2 (tempo change)
-    periodicity: float = 0.0         # weight per beat of the local periodicity at its period
-    periodicity_s: float = 3.0       # half-width of the window of that periodicity
     knee: float = 0.05               # the penalty grows linearly beyond this |log p/q|
     max_step: float = 0.4            # largest |log p/q| between consecutive intervals
     snap_s: float = 0.06             # beats move to the strongest onset within this
     # downbeat model: bias, salience, bass, duration, harmonic change, bass change
     downbeat_w: tuple[float, ...] = (-0.839, 0.562, 0.192, 0.205, 0.309, 0.062)
-    downbeat_rate: float = 0.325      # share of downbeats among the beats the model saw (0:
+    downbeat_rate: float = 0.325     # share of downbeats among the beats the model saw (0:
     #                                  the prior rate of each meter, 1 in m)
     meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
     phase_jump: float = 0.1          # probability per beat of a jump in the bar position
@@ -133,8 +130,6 @@ class Beats:
     bpm: np.ndarray
     confidence: float
     bar_bpm: np.ndarray = field(repr=False)
-    """Tempo of each bar in BPM: ``60 * beats in the bar / its length`` from each downbeat
-    to the next (the last bar repeats the one before; empty with fewer than 2 downbeats)."""
 
 
 # ----------------------------------------------------------------------------------------
@@ -370,7 +365,7 @@ def _frames(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 @njit
-def _beat_dp(obs, tgram, periods, lo, hi, prior, cost, smooth, knee):  # pragma: no cover - numba
+def _beat_dp(obs, periods, lo, hi, prior, cost, smooth, knee):  # pragma: no cover - numba
     """Best beat sequence through ``obs`` (frames). ``periods`` (frames, increasing);
     ``lo[j]..hi[j]`` (inclusive) the periods that may precede period ``j``; ``prior[j]``
     the tempo prior per beat. Returns the beat frames, increasing."""
@@ -379,7 +374,6 @@ def _beat_dp(obs, tgram, periods, lo, hi, prior, cost, smooth, knee):  # pragma:
     score = np.full((n, m), -1e300)
     back = np.full((n, m), -2, dtype=np.int16)       # -1: the chain starts at t - p
     logp = np.log(periods.astype(np.float64))
-    use_tgram = tgram.shape[0] == n
     best_t = -1
     best_j = -1
     best = -1e300
@@ -403,8 +397,6 @@ def _beat_dp(obs, tgram, periods, lo, hi, prior, cost, smooth, knee):  # pragma:
                     top = v
                     arg = k
             total = top + gain + prior[j]
-            if use_tgram:
-                total += tgram[t, j]
             score[t, j] = total
             back[t, j] = arg
             if total > best:
@@ -429,26 +421,6 @@ def _beat_dp(obs, tgram, periods, lo, hi, prior, cost, smooth, knee):  # pragma:
         t = s
         j = k
     return out[:count][::-1].copy()
-
-
-def _tempogram(obs: np.ndarray, periods: np.ndarray, half_s: float) -> np.ndarray:
-    """Local periodicity [frames, periods], 0..1: the autocorrelation of ``obs`` at each
-    lag over the frames within ``half_s`` seconds, divided by the energy there."""
-    n = obs.shape[0]
-    w = max(1, int(round(half_s * FPS)))
-    energy = np.concatenate(([0.0], np.cumsum(obs * obs)))
-    idx = np.arange(n)
-    lo = np.clip(idx - w, 0, n)
-    hi = np.clip(idx + w + 1, 0, n)
-    norm = energy[hi] - energy[lo] + 1e-9
-    out = np.zeros((n, periods.shape[0]))
-    for j, p in enumerate(periods):
-        prod = np.zeros(n)
-        if p < n:
-            prod[p:] = obs[p:] * obs[:-p]
-        c = np.concatenate(([0.0], np.cumsum(prod)))
-        out[:, j] = (c[hi] - c[lo]) / norm
-    return out
 
 
 def _ioi_stats(times: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -801,7 +773,7 @@ def track(onsets_s: object, pitches: object, velocities: object,
         one = times[:1].copy()
         return result(one, np.zeros(1, dtype=np.int64), forced or 4, times)
     sal = _salience(feats, s.model)
-    sal_norm = sal / max(float(sal.mean()), 1e-12) if s.normalize else sal
+    sal_norm = sal / max(float(sal.mean()), 1e-12)
     n_frames = int(math.ceil(times[-1] * FPS)) + 3
     obs = _frames(times, sal_norm, n_frames)
     periods, lo, hi = _period_grid(low_bpm, high_bpm, s.max_step)
@@ -811,9 +783,7 @@ def track(onsets_s: object, pitches: object, velocities: object,
         centre = _tempo_centre(_ioi_stats(times, np.exp(feats[:, 0] * math.log(8.0)) - 1.0),
                                s.prior_coef)
     prior = -s.prior_weight * (np.log(bpms / centre) / s.prior_width) ** 2
-    tgram = (s.periodicity * _tempogram(obs, periods, s.periodicity_s) if s.periodicity
-             else np.zeros((1, 1)))
-    frames = _beat_dp(obs, tgram, periods, lo, hi, prior, s.cost, s.smooth, s.knee)
+    frames = _beat_dp(obs, periods, lo, hi, prior, s.cost, s.smooth, s.knee)
     beats = _extend(_snap(frames / FPS, times, sal, s.snap_s), times, s.snap_s)
     beats = _rescale(beats, {1.0: 1, 2.0: 2, 0.5: -2}[scale], times, sal, s.snap_s)
     bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur)

@@ -190,3 +190,85 @@ def test_imports_nothing_of_audioquant_but_midi_and_errors():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+# ----------------------------------------------------------------------------------------
+# the kernels against plain references (exhaustive search on small inputs)
+
+
+def _dp_score(frames, obs, periods, prior, cost, smooth, knee):
+    """The objective the beat DP maximises, for one beat sequence (a plain reference)."""
+    logp = {int(p): np.log(p) for p in periods}
+    jindex = {int(p): j for j, p in enumerate(periods)}
+    total = sum(obs[t] - cost for t in frames)
+    gaps = np.diff(frames)
+    for i, g in enumerate(gaps):
+        total += prior[jindex[int(g)]]
+        if i:
+            d = abs(logp[int(g)] - logp[int(gaps[i - 1])])
+            total -= smooth * (d * d if d < knee else knee * (2 * d - knee))
+    return total
+
+
+def _dp_brute(obs, periods, lo, hi, prior, cost, smooth, knee):
+    """Best score over every beat sequence of 2 or more beats whose consecutive periods
+    are allowed (depth-first)."""
+    n = obs.size
+    best = -np.inf
+
+    def extend(seq, last_j):
+        nonlocal best
+        if len(seq) >= 2:
+            best = max(best, _dp_score(seq, obs, periods, prior, cost, smooth, knee))
+        for j, p in enumerate(periods):
+            if seq[-1] + p >= n or (last_j is not None and not lo[j] <= last_j <= hi[j]):
+                continue
+            extend(seq + [seq[-1] + int(p)], j)
+
+    for start in range(n):
+        extend([start], None)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beat_dp_finds_the_best_sequence(seed):
+    rng = np.random.default_rng(seed)
+    obs = rng.random(22) * (rng.random(22) < 0.5) * 2
+    periods, lo, hi = mb._period_grid(600.0, 1000.0, 0.2)    # 3..5 frames at 50 Hz
+    prior = -0.1 * rng.random(periods.size)
+    args = (obs, periods, lo, hi, prior, 0.6, 5.0, 0.1)
+    frames = mb._beat_dp(*args)
+    assert np.all(np.isin(np.diff(frames), periods))
+    got = _dp_score(frames, obs, periods, prior, 0.6, 5.0, 0.1)
+    assert np.isclose(got, _dp_brute(*args))
+
+
+@pytest.mark.parametrize(("meter", "seed"), [(2, 0), (3, 1), (4, 2)])
+def test_bar_viterbi_finds_the_best_positions(meter, seed):
+    import itertools
+    rng = np.random.default_rng(seed)
+    logodds = rng.normal(0, 1.5, 7)
+    jump = 0.05
+    pos, total = mb._bar_viterbi(logodds, meter, jump)
+
+    def score(path):
+        s = sum(logodds[i] for i, m in enumerate(path) if m == 0)
+        for a, b in itertools.pairwise(path):
+            s += np.log(1 - jump) if (a + 1) % meter == b else np.log(jump / (meter - 1))
+        return s
+
+    best = max(score(p) for p in itertools.product(range(meter), repeat=logodds.size))
+    assert np.isclose(total, best) and np.isclose(score(tuple(pos)), best)
+
+
+def test_onset_groups_against_a_loop():
+    rng = np.random.default_rng(3)
+    onsets = np.sort(rng.uniform(0, 5, 200))
+    groups, first = [], -np.inf
+    for t in onsets:
+        if t - first > 0.03:
+            first = t
+            groups.append(len(set(groups)))
+        else:
+            groups.append(groups[-1])
+    assert np.array_equal(mb._group_onsets(onsets, 0.03), groups)
