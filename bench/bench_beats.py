@@ -190,7 +190,7 @@ def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 30) ->
     return w
 
 
-def train_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 32, epochs: int = 6,
+def train_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 64, epochs: int = 10,
               batch: int = 2048, lr: float = 3e-3, seed: int = 0) -> dict[str, list]:
     """The onset model: one tanh layer, logistic output, cross-entropy, Adam, numpy."""
     rng = np.random.default_rng(seed)

@@ -21,9 +21,9 @@ The method, in three stages, each a small pure function:
    are one onset (a chord, with its asynchrony). Each onset gets 58 features (note count,
    velocities, bass against the piece and against its neighbours, durations, loudness
    against the onsets around, the times to the previous and next onsets, the same for the
-   4 onsets either side: ``_onset_features``) and a small network (one tanh layer of 32)
+   4 onsets either side: ``_onset_features``) and a small network (one tanh layer of 64)
    gives the probability that a beat lies within 50 ms of it. The weights
-   (``beats_weights.json``, 40 kB) were fitted on the development part of ASAP by
+   (``beats_weights.json``, 80 kB) were fitted on the development part of ASAP by
    ``bench/bench_beats.py --fit``; inference is two matrix products in numpy. The
    probabilities, divided by their mean, are spread on a 50 Hz frame grid.
 2. **Beats: dynamic programming over (time, period).** A beat at frame ``t`` reached with
@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._jit import njit
-from .errors import MidiParameterError
+from .errors import MidiFileError, MidiParameterError
 
 __all__ = ["Beats", "Settings", "track"]
 
@@ -88,7 +88,7 @@ class Settings:
     max_step: float = 0.4            # largest |log p/q| between consecutive intervals
     snap_s: float = 0.06             # beats move to the strongest onset within this
     # downbeat model: bias, salience, bass, duration, harmonic change, bass change
-    downbeat_w: tuple[float, ...] = (-0.839, 0.562, 0.192, 0.205, 0.309, 0.062)
+    downbeat_w: tuple[float, ...] = (-0.84, 0.54, 0.213, 0.237, 0.311, 0.063)
     downbeat_rate: float = 0.325     # share of downbeats among the beats the model saw (0:
     #                                  the prior rate of each meter, 1 in m)
     meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
@@ -316,8 +316,12 @@ def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndar
 def _load_model(path: str) -> tuple[np.ndarray, ...]:
     """The onset model (``beats_weights.json`` beside this file): a network of one tanh
     layer, ``sigmoid(w2 . tanh(W1 (x - mean) / sd + b1) + b2)`` on the onset features."""
-    with open(path) as fh:
-        data = json.load(fh)
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise MidiFileError(f"the beat tracker's onset model cannot be read: {path}: {exc}"
+                            ) from None
     net = tuple(np.asarray(data[k], dtype=np.float64)
                 for k in ("mean", "sd", "w1", "b1", "w2", "b2"))
     if net[2].shape[0] != N_FEATURES:
@@ -475,7 +479,7 @@ def _snap(beats_s: np.ndarray, times: np.ndarray, sal: np.ndarray, snap_s: float
 
 def _extend(beats: np.ndarray, times: np.ndarray, snap_s: float) -> np.ndarray:
     """Add beats before the first and after the last found one, one interval at a time,
-    while an onset lies within ``snap_s`` (or a fifth of the interval) of the extrapolated
+    while an onset lies within ``snap_s`` (or 30 % of the interval) of the extrapolated
     time (a soft pickup or a final chord the decoder left out because it was weak)."""
     if beats.size < 2:
         return beats
@@ -484,14 +488,14 @@ def _extend(beats: np.ndarray, times: np.ndarray, snap_s: float) -> np.ndarray:
         step = out[1] - out[0]
         guess = out[0] - step
         near = _nearest_distance(np.array([guess]), times)[0] if times.size else np.inf
-        if guess < times[0] - snap_s or near > max(snap_s, 0.2 * step):
+        if guess < times[0] - snap_s or near > max(snap_s, 0.3 * step):
             break
         out.insert(0, float(times[np.argmin(np.abs(times - guess))]))
     while True:
         step = out[-1] - out[-2]
         guess = out[-1] + step
         near = _nearest_distance(np.array([guess]), times)[0] if times.size else np.inf
-        if guess > times[-1] + snap_s or near > max(snap_s, 0.2 * step):
+        if guess > times[-1] + snap_s or near > max(snap_s, 0.3 * step):
             break
         out.append(float(times[np.argmin(np.abs(times - guess))]))
     return np.array(out)
