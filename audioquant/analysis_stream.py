@@ -166,23 +166,39 @@ class _Welch:
         self.window = hann(segment)
         self.acc = np.zeros(segment // 2 + 1)
         self.count = 0
-        self.tail = np.zeros((channels, 0))
+        # the samples not yet in a complete segment, then the next chunk, in one buffer
+        # kept from chunk to chunk (no concatenation, no new allocation per chunk)
+        self._buf = np.zeros((channels, segment + CHUNK_FRAMES))
+        self._held = 0
         self.frames = 0
+
+    @property
+    def tail(self) -> np.ndarray:
+        """The samples held for the next segment ``(channels, < segment)``."""
+        return self._buf[:, : self._held]
 
     def add(self, chunk: np.ndarray) -> None:
         """Take the next ``(channels, n)`` samples; every complete segment is summed."""
-        buf = np.concatenate([self.tail, chunk], axis=1) if self.tail.size else chunk
-        self.frames += chunk.shape[1]
-        n = buf.shape[1]
+        held, n_new = self._held, chunk.shape[1]
+        if held + n_new > self._buf.shape[1]:           # a chunk larger than the grid's
+            grown = np.zeros((self._buf.shape[0], held + n_new))
+            grown[:, :held] = self._buf[:, :held]
+            self._buf = grown
+        self._buf[:, held : held + n_new] = chunk
+        self.frames += n_new
+        n = held + n_new
         if n < self.segment:
-            self.tail = np.array(buf, copy=True)
+            self._held = n
             return
+        buf = self._buf[:, :n]
         nseg = (n - self.segment) // self.hop + 1
         view = np.lib.stride_tricks.sliding_window_view(buf, self.segment, axis=1)
         spec = _rfft(view[:, : nseg * self.hop : self.hop] * self.window)
         self.acc += np.sum(np.square(spec.real) + np.square(spec.imag), axis=(0, 1))
         self.count += nseg * buf.shape[0]
-        self.tail = np.array(buf[:, nseg * self.hop :], copy=True)
+        rest = n - nseg * self.hop
+        self._buf[:, :rest] = self._buf[:, nseg * self.hop : n]   # (numpy copies overlaps)
+        self._held = rest
 
     def spectrum(self, sample_rate: float) -> tuple[np.ndarray, np.ndarray] | None:
         """``(freqs Hz, mean square per bin)``, or None under 2 frames. A record shorter
@@ -190,8 +206,9 @@ class _Welch:
         if self.count == 0:
             if self.frames < 2:
                 return None
-            short = _Welch(self.tail.shape[0], self.tail.shape[1])
-            short.add(self.tail)
+            tail = np.array(self.tail)
+            short = _Welch(tail.shape[0], tail.shape[1])
+            short.add(tail)
             return short.spectrum(sample_rate)
         seg = self.segment
         power = self.acc / (seg * float(np.sum(self.window**2)) * self.count)
