@@ -20,6 +20,8 @@ F = 2PR / (P + R), 0 when either list is empty; the same for downbeats. Means ov
 performances of a part. When mir_eval is installed the script checks its figure against
 mir_eval's on the first performances. Speed: seconds of music (last note end) per second
 of CPU time (``time.process_time``, one thread) in ``track``, file reading excluded.
+Baseline in the same run: ``dp_baseline``, the classic beat DP with one global tempo (as
+librosa.beat.beat_track) on a velocity-weighted onset envelope.
 """
 
 from __future__ import annotations
@@ -174,6 +176,52 @@ def evaluate(perfs: list[dict], settings: mb.Settings) -> dict:
             "beat_fs": np.array(fb), "meters": meters}
 
 
+def dp_baseline(onsets: np.ndarray, velocities: np.ndarray, fps: float = 100.0,
+                start_bpm: float = 120.0, tightness: float = 100.0) -> np.ndarray:
+    """The classic beat DP (Ellis 2007, as librosa.beat.beat_track) on a velocity-weighted
+    onset envelope: one global tempo from the autocorrelation weighted by a log-normal
+    around ``start_bpm`` (one octave wide), then beats maximising envelope minus
+    ``tightness * log(interval / period)**2``. Beat times in seconds."""
+    n = int(np.ceil(onsets.max() * fps)) + 2
+    env = np.bincount(np.rint(onsets * fps).astype(int), weights=velocities / 127.0,
+                      minlength=n)
+    env = np.convolve(env, [0.25, 0.5, 1.0, 0.5, 0.25], mode="same")
+    env = env / (env.std() + 1e-9)
+    lags = np.arange(int(fps * 60 / 240), int(fps * 60 / 30) + 1)
+    ac = np.array([np.dot(env[lag:], env[:-lag]) for lag in lags])
+    bpm = 60 * fps / lags
+    weight = np.exp(-0.5 * (np.log2(bpm / start_bpm)) ** 2)
+    period = float(lags[np.argmax(ac * weight)])
+    lo, hi = int(round(period / 2)), int(round(2 * period))
+    offsets = np.arange(lo, hi + 1)
+    penalty = -tightness * np.log(offsets / period) ** 2
+    score = env.copy()
+    back = np.full(n, -1)
+    for t in range(hi, n):
+        cand = score[t - offsets] + penalty
+        k = int(np.argmax(cand))
+        if cand[k] > 0:
+            score[t] += cand[k]
+            back[t] = t - offsets[k]
+    t = int(np.argmax(score[max(0, n - hi):])) + max(0, n - hi)
+    out = []
+    while t >= 0:
+        out.append(t)
+        t = back[t]
+    return np.array(out[::-1]) / fps
+
+
+def evaluate_baseline(perfs: list[dict]) -> dict:
+    fb, music, cpu = [], 0.0, 0.0
+    for perf in perfs:
+        t0 = time.process_time()
+        beats = dp_baseline(perf["onsets"], perf["velocities"])
+        cpu += time.process_time() - t0
+        music += float(np.max(perf["onsets"] + perf["durations"]))
+        fb.append(f_measure(perf["beats"], beats))
+    return {"beat_f": float(np.mean(fb)), "speed": music / max(cpu, 1e-9)}
+
+
 # ----------------------------------------------------------------------------------------
 # fitting the two logistic models (dev part only)
 
@@ -295,7 +343,7 @@ def machine() -> str:
             f"numpy {np.__version__}")
 
 
-def report(dev: dict, held: dict, check: str, settings: mb.Settings) -> str:
+def report(dev: dict, held: dict, base: dict, check: str, settings: mb.Settings) -> str:
     def row(name: str, r: dict) -> str:
         return (f"| {name} | {r['pieces']} | {r['n']} | {r['music_s'] / 3600:.1f} h | "
                 f"{r['beat_f']:.3f} | {r['downbeat_f']:.3f} | {r['speed']:,.0f}x |")
@@ -319,6 +367,11 @@ def report(dev: dict, held: dict, check: str, settings: mb.Settings) -> str:
         row("**held out**", held),
         row("dev (tuning)", dev),
         "",
+        "Baseline in the same run (held out): the classic beat DP (Ellis 2007, as",
+        "librosa.beat.beat_track) on a velocity-weighted onset envelope at 100 Hz, one",
+        f"global tempo (`dp_baseline`): beat F1 {base['held']['beat_f']:.3f} "
+        f"(dev {base['dev']['beat_f']:.3f}), {base['held']['speed']:,.0f}x real time.",
+        "",
         f"Held-out beat F1 quartiles: {np.percentile(held['beat_fs'], 25):.3f} / "
         f"{np.median(held['beat_fs']):.3f} / {np.percentile(held['beat_fs'], 75):.3f}; "
         f"meters found (beats per bar: performances): {meters}.",
@@ -328,6 +381,19 @@ def report(dev: dict, held: dict, check: str, settings: mb.Settings) -> str:
         "transformer 0.78, an HMM 0.48; downbeats 0.14-0.28; librosa DP on onsets 0.52-0.58.",
         "",
         f"Check: {check}.",
+        "",
+        "How the figure was obtained: the onset network and the downbeat model are fitted on",
+        "the dev part only (`--fit`); the decoder settings were chosen by hand on dev runs",
+        "(every third dev performance) and, for the network size, on a split of the dev",
+        "pieces in two halves (fit on one, measure on the other: 32 tanh units 0.675 beat",
+        "F1, 64 units 0.679). The held-out part was run twice: at a checkpoint (0.703 /",
+        "0.449) and for this table; nothing was chosen from its figures.",
+        "",
+        "What was tried and left out (dev): a local tempogram term in the DP (no gain);",
+        "a learned choice of the tempo octave among x1/3, x1/2, x1, x2, x3 (the oracle",
+        "choice gains only 0.04, the learned one nothing); a second onset network on the",
+        "first one's probabilities around each onset (0.680 vs 0.676 on the unseen dev",
+        "half, with other decoder settings changed between the two runs: not kept).",
         "",
         f"Settings: `{settings}`",
         "",
@@ -365,7 +431,10 @@ def main() -> None:
     if args.part == "both" and not args.set and not args.limit:
         check = check_mir_eval(held, settings)
         print(check)
-        args.out.write_text(report(results["dev"], results["held"], check, settings))
+        base = {"dev": evaluate_baseline(dev), "held": evaluate_baseline(held)}
+        print(f"DP baseline: held-out beat F1 {base['held']['beat_f']:.4f}, "
+              f"dev {base['dev']['beat_f']:.4f}")
+        args.out.write_text(report(results["dev"], results["held"], base, check, settings))
         print("wrote", args.out)
 
 
