@@ -91,7 +91,7 @@ class Settings:
     downbeat_w: tuple[float, ...] = (-0.84, 0.54, 0.213, 0.237, 0.311, 0.063)
     downbeat_rate: float = 0.325     # share of downbeats among the beats the model saw (0:
     #                                  the prior rate of each meter, 1 in m)
-    meter_prior: tuple[float, ...] = (0.0, 0.0, 0.0)  # log prior of 2, 3, 4 beats per bar
+    meter_prior: tuple[float, ...] = (-5.0, 0.0, 0.0)  # log prior per 100 beats of 2, 3, 4
     phase_jump: float = 0.1          # probability per beat of a jump in the bar position
 
 
