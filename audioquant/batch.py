@@ -212,15 +212,12 @@ def check_batch_options(out_dir: str, jobs: object, backend: str) -> None:
 def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int = 1,
              skip_existing: bool = False, backend: str = "process",
              scheduler: str | None = None, progress: Callable[[Any, int, int], None] | None
-             = None, file_progress: FileProgress | None = None,
-             local: Callable[[list, list[int], Callable[[int, Any], None]], None] | None
-             = None) -> list:
+             = None, file_progress: FileProgress | None = None) -> list:
     """Run ``job`` on every spec of ``plan`` (each has ``source`` and ``output``): in this
     process (``jobs=1``), on a spawned pool of ``jobs`` processes, or on Dask; the results
     in plan order. With ``skip_existing``, a spec whose output exists gets
     ``skipped(spec)`` instead. ``progress(result, done, total)`` as each file finishes;
-    ``file_progress(index, done, total)`` as it goes (not on Dask). ``local(plan, todo,
-    finished)`` runs the jobs instead where they run in this process."""
+    ``file_progress(index, done, total)`` as it goes (not on Dask)."""
     results: list[Any] = [None] * len(plan)
     done = 0
 
@@ -239,8 +236,6 @@ def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int =
             todo.append(i)
     if backend == "dask":
         _run_dask(job, plan, todo, jobs, scheduler, finished)
-    elif (jobs == 1 or len(todo) <= 1) and local is not None:
-        local(plan, todo, finished)
     elif jobs == 1 or len(todo) <= 1:
         for i in todo:
             own = None if file_progress is None else _Throttled(file_progress, i)
@@ -575,30 +570,6 @@ def _write_quantized(job: QuantizeJob, song: Any, report: dict, started: float
                           mean_ms_after=report["after"]["mean_ms"], report=report)
 
 
-def _run_pipelined(plan: list[QuantizeJob], todo: list[int],
-                   finished: Callable[[int, MidiFileResult], None]) -> None:
-    """Jobs in this process, each file's writing (encoding, sync to disk, rename) on a
-    second thread while the next file is read and quantized: the wait for the disk is
-    hidden. At most 8 files wait to be written."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    pending: list = []
-    with ThreadPoolExecutor(1, thread_name_prefix="audioquant-write") as writer:
-        for i in todo:
-            started = time.perf_counter()
-            prepared = _read_quantized(plan[i])
-            if isinstance(prepared, MidiFileResult):
-                finished(i, prepared)
-                continue
-            pending.append((i, writer.submit(_write_quantized, plan[i], *prepared,
-                                             started)))
-            while len(pending) > 8 or (pending and pending[0][1].done()):
-                j, future = pending.pop(0)
-                finished(j, future.result())
-        for j, future in pending:
-            finished(j, future.result())
-
-
 def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
                    recursive: bool = False, jobs: int = 1, skip_existing: bool = False,
                    backend: str = "process", scheduler: str | None = None,
@@ -631,8 +602,7 @@ def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
         return MidiFileResult(job.source, job.output, "skipped")
 
     results = run_jobs(_quantize_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
-                       backend=backend, scheduler=scheduler, progress=progress,
-                       local=_run_pipelined)
+                       backend=backend, scheduler=scheduler, progress=progress)
     return MidiBatchReport(results, time.perf_counter() - started)
 
 
