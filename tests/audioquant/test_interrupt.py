@@ -96,7 +96,8 @@ def kernel(module: str):
     return SimpleNamespace(py_func=SimpleNamespace(__module__=module))
 
 
-def test_a_sigint_during_a_kernel_load_arrives_once_it_is_loaded():
+@pytest.mark.parametrize("module", ["audioquant.dsp.quantize", "audioquant.midi.smf"])
+def test_a_sigint_during_a_kernel_load_arrives_once_it_is_loaded(module):
     loaded = []
 
     def compile_(self, sig):              # the load: Ctrl-C comes in half-way through
@@ -107,7 +108,7 @@ def test_a_sigint_during_a_kernel_load_arrives_once_it_is_loaded():
     numba, dispatcher = fake_numba(compile_)
     numba_setup._guard_kernel_loading(numba)
     with pytest.raises(KeyboardInterrupt):
-        dispatcher.compile(kernel("audioquant.dsp.quantize"), "f8(f8)")
+        dispatcher.compile(kernel(module), "f8(f8)")
     assert loaded == ["f8(f8)"]
     numba_setup._guard_kernel_loading(numba)      # installed once: a second call wraps nothing
     assert dispatcher.compile.__wrapped__ is compile_
@@ -130,18 +131,3 @@ def test_audioquant_installs_the_guard_on_numba():
     from audioquant.dsp import dither  # noqa: F401 - loads numba through import_numba
 
     assert numba.core.dispatcher.Dispatcher.compile._audioquant_guard
-
-
-def test_midi_kernels_load_with_the_signals_held_too():
-    loaded = []
-
-    def compile_(self, sig):
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.01)
-        loaded.append(sig)
-        return "entry point"
-    numba, dispatcher = fake_numba(compile_)
-    numba_setup._guard_kernel_loading(numba)
-    with pytest.raises(KeyboardInterrupt):
-        dispatcher.compile(kernel("audioquant.midi.smf"), "f8(f8)")
-    assert loaded == ["f8(f8)"]
