@@ -515,59 +515,70 @@ class MidiBatchReport(BatchReport):
 def _quantize_file(job: QuantizeJob, threads: int | None = None,
                    progress: Callable[[int, int | None], None] | None = None
                    ) -> MidiFileResult:
-    """One MIDI job: read, quantize, write (atomically), every failure a failed result."""
-    started = time.perf_counter()
-    prepared = _read_quantized(job)
-    if isinstance(prepared, MidiFileResult):
-        return prepared
-    result = _write_quantized(job, *prepared, started)
-    if progress is not None:
-        progress(1, 1)
-    return result
-
-
-def _failed(job: QuantizeJob, exc: BaseException) -> MidiFileResult:
-    """A failed result naming what went wrong (one line)."""
-    if isinstance(exc, AudioquantError):
-        text = str(exc)
-    elif isinstance(exc, OSError):
-        text = f"cannot write {job.output}: {exc.strerror or exc}"
-    else:                   # anything unforeseen: one line for this file, not a crash
-        text = f"{type(exc).__name__}: {exc}"
-    return MidiFileResult(job.source, job.output, "failed", error=text)
-
-
-def _read_quantized(job: QuantizeJob) -> tuple | MidiFileResult:
-    """The quantized song and report of ``job``, or its failure."""
-    from audioquant.midi.files import read_quantized
-
-    try:
-        return read_quantized(job.source, job.output, follow=job.follow, **job.options)
-    except Exception as exc:
-        return _failed(job, exc)
-
-
-#: Output folders known to exist in this batch (it writes many files into each).
-_MADE: set[str] = set()
-
-
-def _write_quantized(job: QuantizeJob, song: Any, report: dict, started: float
-                     ) -> MidiFileResult:
-    """Write ``song`` to the job's output (atomically, making its folder) and say so."""
+    """One MIDI job: read, quantize, write (atomically, making its folder), every failure
+    a failed result naming it in one line."""
     from audioquant import midi
 
+    started = time.perf_counter()
     try:
         folder = os.path.dirname(job.output)
-        if folder and folder not in _MADE and not os.path.isdir(folder):
+        if folder:
             os.makedirs(folder, exist_ok=True)
-        _MADE.add(folder)
-        midi.write(song, job.output)
-    except Exception as exc:
-        return _failed(job, exc)
+        report = midi.quantize_file(job.source, job.output, follow=job.follow,
+                                    **job.options)
+    except AudioquantError as exc:
+        return MidiFileResult(job.source, job.output, "failed", error=str(exc))
+    except OSError as exc:
+        return MidiFileResult(job.source, job.output, "failed",
+                              error=f"cannot write {job.output}: {exc.strerror or exc}")
+    except Exception as exc:  # anything unforeseen: one line for this file, not a crash
+        return MidiFileResult(job.source, job.output, "failed",
+                              error=f"{type(exc).__name__}: {exc}")
+    if progress is not None:
+        progress(1, 1)
     return MidiFileResult(job.source, job.output, "written",
                           seconds=time.perf_counter() - started, notes=report["notes"],
                           moved=report["moved"], mean_ms_before=report["before"]["mean_ms"],
                           mean_ms_after=report["after"]["mean_ms"], report=report)
+
+
+def plan_quantize(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
+                  recursive: bool = False, follow: dict | None = None, **options: Any
+                  ) -> list[QuantizeJob]:
+    """The job of each MIDI file of ``inputs`` (files and folders, see
+    :func:`midi_inputs`) into ``out_dir``: ``options`` (:func:`audioquant.midi.
+    quantize_song`'s) checked, before any file is read; ``follow``: find each file's beat
+    first (see :func:`audioquant.midi.quantize_file`). ParameterError for a bad option or
+    two inputs that would write the same output."""
+    from audioquant.spec import QuantizeOptions
+
+    checked = QuantizeOptions(**options).as_dict()
+    plan, seen = [], {}
+    for src, name in midi_inputs(inputs, recursive=recursive):
+        dst = os.path.join(os.fspath(out_dir), name)
+        if dst in seen:
+            raise ParameterError(f"{src} and {seen[dst]} would both be written to {dst}; "
+                                 "rename one, or give their folder with --recursive")
+        seen[dst] = src
+        plan.append(QuantizeJob(src, dst, checked, follow))
+    return plan
+
+
+def run_quantize(plan: list[QuantizeJob], *, jobs: int = 1, skip_existing: bool = False,
+                 backend: str = "process", scheduler: str | None = None,
+                 progress: Callable[[MidiFileResult, int, int], None] | None = None
+                 ) -> MidiBatchReport:
+    """Run a :func:`plan_quantize` plan with ``jobs`` processes (or on Dask, as
+    :func:`render_batch`). One bad file is reported and skipped; the others are all
+    written."""
+    started = time.perf_counter()
+
+    def skipped(job: QuantizeJob) -> MidiFileResult:
+        return MidiFileResult(job.source, job.output, "skipped")
+
+    results = run_jobs(_quantize_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
+                       backend=backend, scheduler=scheduler, progress=progress)
+    return MidiBatchReport(results, time.perf_counter() - started)
 
 
 def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -576,34 +587,12 @@ def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
                    progress: Callable[[MidiFileResult, int, int], None] | None = None,
                    follow: dict | None = None, **options: Any) -> MidiBatchReport:
     """Quantize every MIDI file of ``inputs`` (files and folders, see :func:`midi_inputs`)
-    into ``out_dir``, with ``jobs`` processes (or on Dask, as :func:`render_batch`).
-
-    ``options`` are :func:`audioquant.midi.quantize_song`'s (grid, strength, ...),
-    checked before any file is read; ``follow``: find each file's beat first (see
-    :func:`audioquant.midi.quantize_file`). One bad file is reported and skipped; the
-    others are all written. Returns the report (``report.failed``: what went wrong)."""
-    from audioquant.spec import QuantizeOptions
-
-    started = time.perf_counter()
-    out_dir = os.fspath(out_dir)
-    check_batch_options(out_dir, jobs, backend)
-    checked = QuantizeOptions(**options).as_dict()
-    _MADE.clear()                    # (folders are looked at again in each batch)
-    plan, seen = [], {}
-    for src, name in midi_inputs(inputs, recursive=recursive):
-        dst = os.path.join(out_dir, name)
-        if dst in seen:
-            raise ParameterError(f"{src} and {seen[dst]} would both be written to {dst}; "
-                                 "rename one, or give their folder with --recursive")
-        seen[dst] = src
-        plan.append(QuantizeJob(src, dst, checked, follow))
-
-    def skipped(job: QuantizeJob) -> MidiFileResult:
-        return MidiFileResult(job.source, job.output, "skipped")
-
-    results = run_jobs(_quantize_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
-                       backend=backend, scheduler=scheduler, progress=progress)
-    return MidiBatchReport(results, time.perf_counter() - started)
+    into ``out_dir``: :func:`plan_quantize`, then :func:`run_quantize`. Returns the report
+    (``report.failed``: what went wrong)."""
+    check_batch_options(os.fspath(out_dir), jobs, backend)
+    plan = plan_quantize(inputs, out_dir, recursive=recursive, follow=follow, **options)
+    return run_quantize(plan, jobs=jobs, skip_existing=skip_existing, backend=backend,
+                        scheduler=scheduler, progress=progress)
 
 
 def format_midi_summary(report: MidiBatchReport) -> str:

@@ -298,16 +298,16 @@ def cmd_quantize_batch(args: argparse.Namespace) -> int:
 
     if args.report is not None:
         atomic.output_target(args.report)   # one that cannot be written: before the batch
-    inputs = batch.midi_inputs(args.paths, recursive=args.recursive)
+    batch.check_batch_options(args.out_dir, args.jobs, args.backend)
+    plan = batch.plan_quantize(args.paths, args.out_dir, recursive=args.recursive,
+                               follow=args.follow, **args.options.as_dict())
     bars = None
     if not args.quiet and sys.stderr is not None and sys.stderr.isatty():
-        bars = batch.ProgressBars([src for src, _ in inputs])
+        bars = batch.ProgressBars([job.source for job in plan])
     try:
-        report = batch.quantize_batch(
-            args.paths, args.out_dir, recursive=args.recursive, jobs=args.jobs,
-            skip_existing=args.skip_existing, backend=args.backend,
-            scheduler=args.scheduler, progress=bars and bars.finished, follow=args.follow,
-            **args.options.as_dict())
+        report = batch.run_quantize(plan, jobs=args.jobs, skip_existing=args.skip_existing,
+                                    backend=args.backend, scheduler=args.scheduler,
+                                    progress=bars and bars.finished)
     finally:
         if bars is not None:
             bars.close()
@@ -324,6 +324,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN OUT ...``"""
     from audioquant import atomic, midi  # (atomic: stdlib only, no soundfile for MIDI)
     from audioquant.errors import AudioFileError
+    from audioquant.midi.files import read_quantized
 
     if getattr(args, "options", None) is None:    # parsed without the checks
         check_quantize(args)
@@ -339,12 +340,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                 raise AudioFileError(
                     f"{what} {path} is the same file as {other}; choose another path"
                 )
-    options = args.options
-    song, followed = midi.followed_song(midi.read(args.input), args.follow)
-    quantized, report = midi.quantize_song(song, **options.as_dict())
-    if followed is not None:
-        report["follow_beats"] = followed
-    report = {"input": args.input, "output": args.output, **report}
+    quantized, report = read_quantized(args.input, args.output, follow=args.follow,
+                                       **args.options.as_dict())
     # Both files are complete (synced temporary files) before either is committed, and
     # committed as one: a failure leaves neither (nor changes a file either replaces).
     outputs: list[atomic.OutputFile] = []

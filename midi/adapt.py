@@ -33,6 +33,7 @@ import numpy as np
 from . import smf
 from ._jit import njit
 from .errors import MidiParameterError
+from .notes import _tempo_changes
 from .tempo import TempoMap
 
 __all__ = ["MAX_TICK_MS", "BeatMap", "adapt", "beat_map", "beats_report", "find_beats",
@@ -151,9 +152,7 @@ def adapt(data: bytes, beats_s: np.ndarray, downbeats_s: np.ndarray, meter: int,
     returns the new file's bytes and its :class:`BeatMap`."""
     mid = smf.parse(data, name)
     t = mid.events
-    old_map = TempoMap.from_changes(mid.ticks_per_beat, [
-        (int(t.tick[r]), int.from_bytes(t.payload_of(r), "big"))
-        for r in np.flatnonzero((t.status == 0xFF) & (t.data1 == 0x51)).tolist()])
+    old_map = TempoMap.from_changes(mid.ticks_per_beat, _tempo_changes(mid))
     bm = beat_map(beats_s, downbeats_s, meter, mid.ticks_per_beat)
 
     is_meta = t.status == 0xFF
