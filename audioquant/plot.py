@@ -26,35 +26,49 @@ class MissingExtraError(AudioquantError, ImportError):
 IMAGE_FORMATS = ("png", "svg", "pdf")
 
 
+def _import_matplotlib():
+    """matplotlib, or MissingExtraError saying how to get it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtraError("--plot needs matplotlib: pip install 'audioquant[plot]' "
+                                "(or pip install matplotlib)") from None
+    return matplotlib
+
+
+def _image_format(name: str) -> str:
+    """The image format ``name``'s extension names (none: png); AudioFileError otherwise."""
+    ext = os.path.splitext(name)[1].lower().lstrip(".") or "png"
+    if ext not in IMAGE_FORMATS:
+        raise AudioFileError(f"cannot write plot {name}: .{ext} is not an image format "
+                             f"this draws ({', '.join('.' + f for f in IMAGE_FORMATS)})")
+    return ext
+
+
+def _plot_error(exc: AudioFileError) -> AudioFileError:
+    """The atomic writer's "cannot write X: ..." said of the plot."""
+    return AudioFileError(str(exc).replace("cannot write ", "cannot write plot ", 1))
+
+
 def require_matplotlib(path: str | os.PathLike) -> str:
     """Check, before any work, that a plot can be drawn into ``path``: matplotlib is
     installed (MissingExtraError otherwise), the extension names an image format (png,
     svg or pdf; none: png) and the folder exists (AudioFileError otherwise). Returns the
     format."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise MissingExtraError("--plot needs matplotlib: pip install 'audioquant[plot]' "
-                                "(or pip install matplotlib)") from None
-    name = os.fspath(path)
-    ext = os.path.splitext(name)[1].lower().lstrip(".") or "png"
-    if ext not in IMAGE_FORMATS:
-        raise AudioFileError(f"cannot write plot {name}: .{ext} is not an image format "
-                             f"this draws ({', '.join('.' + f for f in IMAGE_FORMATS)})")
     from audioquant.atomic import output_target
 
+    _import_matplotlib()
+    name = os.fspath(path)
+    fmt = _image_format(name)
     try:
         output_target(name)     # a folder, or a missing folder: one clear error now
     except AudioFileError as exc:
-        raise AudioFileError(str(exc).replace("cannot write ", "cannot write plot ", 1)
-                             ) from None
-    return ext
+        raise _plot_error(exc) from None
+    return fmt
 
 
 def _pyplot():
-    require_matplotlib("x.png")
-    import matplotlib
-
+    matplotlib = _import_matplotlib()
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -66,13 +80,12 @@ def _save(fig, path: str | os.PathLike) -> None:
     from audioquant.atomic import OutputFile
 
     name = os.fspath(path)
-    fmt = require_matplotlib(name)
+    fmt = _image_format(name)
     try:
         with OutputFile(name) as out:
             fig.savefig(out.file, format=fmt)
-    except AudioFileError as exc:
-        raise AudioFileError(str(exc).replace("cannot write ", "cannot write plot ", 1)
-                             ) from None
+    except AudioFileError as exc:          # a folder, a missing folder
+        raise _plot_error(exc) from None
     except OSError as exc:                  # a full disk
         raise AudioFileError(f"cannot write plot {name}: {exc.strerror or exc}") from None
 
