@@ -462,7 +462,6 @@ class RenderSpectra:
 
     def __init__(self) -> None:
         self.source_rate = self.output_rate = 0
-        self.aligned = False
 
     def prepare(self, source_rate: int, source_channels: int, output_rate: int,
                 output_channels: int) -> None:
