@@ -404,14 +404,13 @@ def _clean_up(
         order = np.argsort(group << 32 | (s - lo), kind="stable")
     else:
         order = np.lexsort((s, group))
-    ids = idx[order]
-    del s, order
+    ids, gkey = idx[order], group[order]
+    del s, order, group
     stray = np.zeros((0, 4), np.int64) if stray_offs is None else \
         np.asarray(stray_offs, dtype=np.int64).reshape(-1, 4)
     s_key = _group_key(stray[:, 0], stray[:, 1], stray[:, 2])
     by = np.lexsort((stray[:, 3], s_key))
-    _clean_kernel(ids, _group_key(notes.track[ids], notes.channel[ids], notes.pitch[ids]),
-                  notes.start, notes.end, new_start, new_end, open_end, nudged, trimmed,
+    _clean_kernel(ids, gkey, notes.start, notes.end, new_start, new_end, open_end, nudged, trimmed,
                   np.int64(min_length), bool(keep_lengths), s_key[by],
                   np.ascontiguousarray(stray[by, 3]))
 
