@@ -12,7 +12,7 @@ import pytest
 
 from audioquant import batch
 from audioquant.cli import main
-from tests.midi.helpers import SAMPLE, random_performance, write_mido
+from tests.midi.helpers import SAMPLE, random_performance, run_python, write_mido
 
 
 @pytest.fixture
@@ -171,9 +171,6 @@ def test_stats_of_a_dataset_with_a_bad_file_reports_it_and_exits_1(tmp_path, dat
 
 def test_midi_commands_do_not_load_the_audio_stack(tmp_path):
     """A MIDI batch starts fast: no soundfile, no tqdm (without a terminal)."""
-    import subprocess
-    import sys
-
     out = tmp_path / "o"
     out.mkdir()
     code = ("import sys\nfrom audioquant.cli import main\n"
@@ -183,8 +180,7 @@ def test_midi_commands_do_not_load_the_audio_stack(tmp_path):
             " == 0\n"
             "bad = [m for m in ('soundfile', 'tqdm') if m in sys.modules]\n"
             "assert not bad, bad\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    run = run_python(code, timeout=300)
     assert run.returncode == 0, run.stderr
 
 

@@ -13,8 +13,6 @@ import fnmatch
 import inspect
 import json
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,7 @@ from audioquant.spec import (
     load_preset,
 )
 from tests.conftest import sine
-from tests.midi.helpers import SAMPLE
+from tests.midi.helpers import SAMPLE, run_python
 
 #: What the built-in MIDI cleanup preset says, written out here (not read from the file).
 CLEAN = {"grid": "1/16", "strength": 75, "exclude_within": 5, "mode": "lengths"}
@@ -146,8 +144,7 @@ def test_the_spec_imports_nothing_of_midi_or_numpy():
             "bad = [m for m in sys.modules if m.startswith(('mido', 'numpy', "
             "'audioquant.midi.')) or m == 'audioquant.midi']\n"
             "assert not bad, bad\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=120)
+    r = run_python(code)
     assert r.returncode == 0, r.stderr
 
 

@@ -3,12 +3,20 @@ writer), and independent ways to look at a file (mido events, pretty_midi notes)
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import mido
 import numpy as np
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "humanized.mid"
+
+
+def run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh interpreter (what a start-up loads is checked there)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def write_mido(path, tracks, *, ppq=480, type=1):

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from audioquant.midi import beats as mb
 from audioquant.midi.errors import MidiParameterError
 from tests.midi import performances as perf
+from tests.midi.helpers import run_python
 
 # The bar: every beat within 50 ms. The construction moves each onset by at most
 # 2.5 x 8 ms of noise plus 20 ms of asynchrony (40 ms), so a beat placed on the played
@@ -187,8 +186,7 @@ def test_imports_nothing_of_audioquant_but_midi_and_errors():
             "assert not bad, bad\n"
             "heavy = [m for m in ('torch', 'pretty_midi', 'mir_eval') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=120)
+    r = run_python(code)
     assert r.returncode == 0, r.stderr
 
 

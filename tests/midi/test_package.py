@@ -8,12 +8,7 @@ import sys
 import pytest
 
 from audioquant import midi
-from tests.midi.helpers import SAMPLE
-
-
-def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-
+from tests.midi.helpers import SAMPLE, run_python
 
 # Importing a subpackage runs audioquant/__init__.py, which loads only audioquant.errors.
 # (and audioquant.numba_setup, the numba set-up both kernel packages share: stdlib only)
