@@ -25,7 +25,8 @@ from typing import BinaryIO, TypeVar
 
 from audioquant.errors import AudioFileError
 
-__all__ = ["TEMP_PREFIX", "Committed", "OutputFile", "OutputTarget", "commit_all",
+__all__ = ["TEMP_PREFIX", "BackgroundCommits", "Committed", "OutputFile", "OutputTarget",
+           "commit_all",
            "is_regular_or_new", "is_stdout", "output_target", "same_file", "strerror"]
 
 
@@ -256,6 +257,52 @@ class OutputFile(Committed):
                 os.unlink(self.tmp)
             _pending.discard(self.tmp)
             self.tmp = None
+
+
+class BackgroundCommits:
+    """Commit finished :class:`OutputFile` outputs on one background thread, so a batch
+    computes its next file while the last one is synced to disk (``fsync`` waits on the
+    disk, not the CPU, and releases the GIL).
+
+    ``submit(out)`` hands over an output whose bytes are all written; it is committed
+    (synced, then renamed into place) in the order given. An output that cannot be
+    committed is removed as :meth:`OutputFile.commit` does, and its error message is in
+    ``failures`` under its path. ``close()`` (also the end of a ``with`` block, normal or
+    not) commits what was handed over and waits for it: until then a file handed over is
+    complete but not yet in place. Outputs not handed over are not this object's.
+    """
+
+    def __init__(self, depth: int = 64) -> None:
+        import queue
+
+        self.failures: dict[str, str] = {}
+        self._queue: queue.Queue = queue.Queue(depth)   # (a bound on open temporary files)
+        self._thread = threading.Thread(target=self._run, name="audioquant-commit",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, out: OutputFile) -> None:
+        self._queue.put(out)
+
+    def _run(self) -> None:
+        while (out := self._queue.get()) is not None:
+            try:
+                out.commit()
+            except BaseException as exc:  # (commit has removed the temporary file)
+                self.failures[out.path] = str(exc) if isinstance(exc, AudioFileError) \
+                    else f"cannot write {out.path}: {type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        """Commit everything handed over, then stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def __enter__(self) -> BackgroundCommits:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def commit_all(outputs: list[OutputFile]) -> None:

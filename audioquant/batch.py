@@ -11,6 +11,8 @@ with no partial file left (each worker removes its own temporary file).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import signal
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audioquant.atomic import BackgroundCommits
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 from audioquant.spec import RenderSpec
 
@@ -86,9 +89,12 @@ _reports = None
 
 
 def _start_worker(reports: Any) -> None:
-    """Pool worker start-up: where to report how far each file has got."""
+    """Pool worker start-up: where to report how far each file has got; SIGTERM back to
+    its default (a forked worker inherits the parent's handler), so that the writers'
+    clean-up handler takes it."""
     global _reports
     _reports = reports
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class _Throttled:
@@ -212,12 +218,15 @@ def check_batch_options(out_dir: str, jobs: object, backend: str) -> None:
 def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int = 1,
              skip_existing: bool = False, backend: str = "process",
              scheduler: str | None = None, progress: Callable[[Any, int, int], None] | None
-             = None, file_progress: FileProgress | None = None) -> list:
+             = None, file_progress: FileProgress | None = None, start: str = "spawn"
+             ) -> list:
     """Run ``job`` on every spec of ``plan`` (each has ``source`` and ``output``): in this
-    process (``jobs=1``), on a spawned pool of ``jobs`` processes, or on Dask; the results
-    in plan order. With ``skip_existing``, a spec whose output exists gets
-    ``skipped(spec)`` instead. ``progress(result, done, total)`` as each file finishes;
-    ``file_progress(index, done, total)`` as it goes (not on Dask)."""
+    process (``jobs=1``), on a pool of ``jobs`` processes (``start``: how they start, a
+    :mod:`multiprocessing` start method; ``"fork"`` is used only where it is offered and
+    this process runs no other thread), or on Dask; the results in plan order. With
+    ``skip_existing``, a spec whose output exists gets ``skipped(spec)`` instead.
+    ``progress(result, done, total)`` as each file finishes; ``file_progress(index, done,
+    total)`` as it goes (not on Dask)."""
     results: list[Any] = [None] * len(plan)
     done = 0
 
@@ -241,7 +250,7 @@ def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int =
             own = None if file_progress is None else _Throttled(file_progress, i)
             finished(i, job(plan[i], None, own))
     else:
-        _run_pool(job, plan, todo, min(jobs, len(todo)), finished, file_progress)
+        _run_pool(job, plan, todo, min(jobs, len(todo)), finished, file_progress, start)
     return [r for r in results if r is not None]
 
 
@@ -254,10 +263,10 @@ def _share(workers: int) -> int:
 
 def _run_pool(job: Job, plan: list, todo: list[int], workers: int,
               finished: Callable[[int, Any], None],
-              file_progress: FileProgress | None = None) -> None:
-    """Run ``todo`` on a spawned process pool; SIGTERM stops it as Ctrl-C does. The
-    workers' progress reports come back on a queue, read by a thread that passes them to
-    ``file_progress``."""
+              file_progress: FileProgress | None = None, start: str = "spawn") -> None:
+    """Run ``todo`` on a process pool started with ``start`` (see :func:`run_jobs`);
+    SIGTERM stops it as Ctrl-C does. The workers' progress reports come back on a queue,
+    read by a thread that passes them to ``file_progress``."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -266,7 +275,10 @@ def _run_pool(job: Job, plan: list, todo: list[int], workers: int,
 
     previous = signal.signal(signal.SIGTERM, terminate) \
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None
-    context = multiprocessing.get_context("spawn")
+    if start == "fork" and ("fork" not in multiprocessing.get_all_start_methods()
+                            or threading.active_count() > 1 or file_progress is not None):
+        start = "spawn"     # (forking a process with threads can deadlock the child)
+    context = multiprocessing.get_context(start)
     reports = listener = None
     if file_progress is not None:
         reports = context.SimpleQueue()
@@ -513,10 +525,11 @@ class MidiBatchReport(BatchReport):
 
 
 def _quantize_file(job: QuantizeJob, threads: int | None = None,
-                   progress: Callable[[int, int | None], None] | None = None
-                   ) -> MidiFileResult:
+                   progress: Callable[[int, int | None], None] | None = None,
+                   commits: BackgroundCommits | None = None) -> MidiFileResult:
     """One MIDI job: read, quantize, write (atomically, making its folder), every failure
-    a failed result naming it in one line."""
+    a failed result naming it in one line. ``commits``: the output is synced and renamed
+    into place there (a failure there is in its ``failures``, not in this result)."""
     from audioquant import midi
 
     started = time.perf_counter()
@@ -525,7 +538,7 @@ def _quantize_file(job: QuantizeJob, threads: int | None = None,
         if folder:
             os.makedirs(folder, exist_ok=True)
         report = midi.quantize_file(job.source, job.output, follow=job.follow,
-                                    **job.options)
+                                    commits=commits, **job.options)
     except AudioquantError as exc:
         return MidiFileResult(job.source, job.output, "failed", error=str(exc))
     except OSError as exc:
@@ -576,8 +589,19 @@ def run_quantize(plan: list[QuantizeJob], *, jobs: int = 1, skip_existing: bool 
     def skipped(job: QuantizeJob) -> MidiFileResult:
         return MidiFileResult(job.source, job.output, "skipped")
 
-    results = run_jobs(_quantize_file, plan, skipped, jobs=jobs, skip_existing=skip_existing,
-                       backend=backend, scheduler=scheduler, progress=progress)
+    # In this process, each file is synced and renamed on a second thread while the next
+    # one is read and quantized; in a pool or on Dask a job returns when its file is in
+    # place.
+    here = backend != "dask" and jobs == 1
+    with BackgroundCommits() if here else contextlib.nullcontext() as commits:
+        job = functools.partial(_quantize_file, commits=commits) if here else _quantize_file
+        results = run_jobs(job, plan, skipped, jobs=jobs, skip_existing=skip_existing,
+                           backend=backend, scheduler=scheduler, progress=progress,
+                           start="fork")   # (a MIDI worker needs nothing a fork lacks)
+    for result in results if here else ():
+        error = commits.failures.get(result.output)
+        if error is not None:
+            result.status, result.error, result.report = "failed", error, None
     return MidiBatchReport(results, time.perf_counter() - started)
 
 

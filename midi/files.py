@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import MidiParameterError
 from .grid import Grid
 from .notes import Song, read, write
-from .quantize import chord_groups, grid_fit, quantize, timing_stats
+from .quantize import _fit_of, _timing_of, chord_groups, grid_fit, quantize, timing_stats
+
+if TYPE_CHECKING:
+    from audioquant.atomic import BackgroundCommits
 
 __all__ = ["format_dataset", "format_report", "parse_pitch_range", "quantize_file",
            "quantize_song", "stats_file", "stats_files"]
@@ -204,7 +208,8 @@ def format_dataset(report: dict) -> str:
 
 
 def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
-                  follow: dict | None = None, **options) -> dict:
+                  follow: dict | None = None, commits: BackgroundCommits | None = None,
+                  **options) -> dict:
     """Quantize a MIDI file and write the result; returns the report.
 
     ``follow``: first give the file a tempo map that follows the player (the beat
@@ -213,7 +218,8 @@ def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
 
     Only note timing changes; every other event keeps its track, tick and content. The
     output is written atomically; ``out_path`` must differ from ``in_path``, which is
-    never modified. ``options`` are those of :func:`quantize_song`.
+    never modified. ``options`` are those of :func:`quantize_song`; ``commits``: see
+    :func:`midi.write`.
 
     Raises
     ------
@@ -221,7 +227,7 @@ def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
         Before anything is written.
     """
     quantized, report = read_quantized(in_path, out_path, follow=follow, **options)
-    write(quantized, report["output"])
+    write(quantized, report["output"], commits=commits)
     return report
 
 
@@ -290,7 +296,11 @@ def quantize_song(
     if isinstance(pitch_range, str):
         pitch_range = parse_pitch_range(pitch_range)
     track_ids = _resolve_tracks(song, tracks)
-    chords = chord_groups(song.notes, song.tempo_map, float(chord_ms), float(g.step))
+    tempo_map = song.tempo_map
+    notes = song.notes
+    onset_s = tempo_map.seconds(notes.start)     # [s], for the chords and the report
+    chords = chord_groups(notes, tempo_map, float(chord_ms), g._step / g._d,
+                          start_seconds=onset_s)
     result = quantize(
         song.notes,
         g,
@@ -329,24 +339,21 @@ def quantize_song(
         "open_notes": int(np.count_nonzero(song.notes.open_end)),
     }
     report.update(result.counts())
-    report["before"] = timing_stats(song.notes, g, song.tempo_map, sel)
-    report["after"] = timing_stats(result.notes, g, song.tempo_map, sel)
-    report["short_notes"] = _newly_short(song.notes, result.notes, song.tempo_map, sel)
-    report["grid_fit"] = grid_fit(song.notes, g, sel)
+    before, after = notes.start[sel], result.notes.start[sel]
+    line, dist = g._locate(before)
+    report["before"] = _timing_of(before, line, dist, g, tempo_map, onset_s[sel])
+    report["grid_fit"] = _fit_of(dist, g)
+    after_s = tempo_map.seconds(after)
+    report["after"] = _timing_of(after, *g._locate(after), g, tempo_map, after_s)
+    was = tempo_map.seconds(notes.end[sel]) - onset_s[sel]
+    now = tempo_map.seconds(result.notes.end[sel]) - after_s
+    report["short_notes"] = int(np.count_nonzero((was * 1000 > SHORT_MS)
+                                                 & (now * 1000 <= SHORT_MS)))
     return song.with_notes(result.notes), report
 
 
 #: A note this short (ms) or shorter is reported when quantize made it so.
 SHORT_MS = 5.0
-
-
-def _newly_short(before, after, tempo_map, mask) -> int:
-    """Notes (in ``mask``) longer than SHORT_MS ms before and at most that after."""
-    def length_ms(notes):
-        return (tempo_map.seconds(notes.end) - tempo_map.seconds(notes.start)) * 1000.0
-
-    was, now = length_ms(before), length_ms(after)
-    return int(np.count_nonzero(mask & (was > SHORT_MS) & (now <= SHORT_MS)))
 
 
 def _fit_warning(fit: dict, grid_name: str) -> str | None:

@@ -112,7 +112,25 @@ class Grid:
         swing: float = 50,
         offset: float = 0,
     ) -> Grid:
-        """A grid from a note value: ``"1/16"``, ``"1/8T"`` (triplet), ``"1/8."`` (dotted)."""
+        """A grid from a note value: ``"1/16"``, ``"1/8T"`` (triplet), ``"1/8."`` (dotted).
+
+        Grids are immutable, so one made before is given again (a batch parses the same
+        grid for every file)."""
+        key = tuple((type(v), v) for v in (text, ticks_per_beat, triplet, dotted, swing,
+                                           offset))
+        try:
+            return _PARSED[key]
+        except (KeyError, TypeError):    # (TypeError: an unhashable argument, refused below)
+            pass
+        grid = cls._parse(text, ticks_per_beat, triplet=triplet, dotted=dotted, swing=swing,
+                          offset=offset)
+        if len(_PARSED) < 4096:
+            _PARSED[key] = grid
+        return grid
+
+    @classmethod
+    def _parse(cls, text: str, ticks_per_beat: int, *, triplet: bool, dotted: bool,
+               swing: float, offset: float) -> Grid:
         m = _GRID_RE.match(text) if isinstance(text, str) else None
         if m is None or int(m.group(1)) not in DIVISIONS:
             raise MidiParameterError(
@@ -211,6 +229,9 @@ class Grid:
         exact = np.sort(np.concatenate((base, base + self._second)))
         ticks = np.unique(self._to_ticks(exact))
         return ticks[(ticks >= start) & (ticks < stop)]
+
+
+_PARSED: dict[tuple, Grid] = {}
 
 
 @njit

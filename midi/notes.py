@@ -29,12 +29,13 @@ into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from . import smf
 from ._jit import njit
 from .errors import MidiFileError, MidiParameterError
 from .tempo import TempoMap
+
+if TYPE_CHECKING:
+    from audioquant.atomic import BackgroundCommits
 
 __all__ = ["Notes", "Song", "pair_notes", "read", "read_bytes", "write"]
 
@@ -687,10 +691,12 @@ def _encode(song: Song) -> list:
     return parts
 
 
-def write(song: Song, target: str | os.PathLike | BinaryIO) -> None:
-    """Write ``song`` to ``target``: a path, written atomically (see :func:`atomic_write`),
-    or a binary file object, written into as it is. Only what changed is encoded anew
-    (see the module docstring and ``midi.smf``).
+def write(song: Song, target: str | os.PathLike | BinaryIO, *,
+          commits: BackgroundCommits | None = None) -> None:
+    """Write ``song`` to ``target``: a path, written atomically (see :func:`atomic_write`;
+    ``commits``: synced and renamed into place by that background committer), or a
+    binary file object, written into as it is. Only what changed is encoded anew (see the
+    module docstring and ``midi.smf``).
     """
     parts = _encode(song)
 
@@ -701,26 +707,36 @@ def write(song: Song, target: str | os.PathLike | BinaryIO) -> None:
     if hasattr(target, "write"):
         put(target)  # type: ignore[arg-type]
     else:
-        atomic_write(target, put)
+        atomic_write(target, put, commits=commits)
 
 
-def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]) -> None:
+def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object], *,
+                 commits: BackgroundCommits | None = None) -> None:
     """Write a file that ends complete or not at all: ``write_to(f)`` fills the binary
     file of an :class:`audioquant.atomic.OutputFile` (a temporary file beside the file
     ``path`` names, synced and renamed over it only when complete, keeping the replaced
     file's mode and owner; a symlink is followed; a device, FIFO, socket or ``-`` is
     written into, never renamed over). On any error the target is left as it was, no
-    temporary file remains, and the error is a MidiFileError naming the path.
+    temporary file remains, and the error is a MidiFileError naming the path. With
+    ``commits`` (an :class:`audioquant.atomic.BackgroundCommits`) the complete file is
+    handed to it to sync and rename; a failure there is in its ``failures``.
     """
     from audioquant.atomic import OutputFile
     from audioquant.errors import AudioFileError
 
     try:
-        with OutputFile(path) as out:
+        out = OutputFile(path)
+        with contextlib.ExitStack() as guard:
+            guard.callback(out.abort)
             try:
                 write_to(out.file)
             except OSError as exc:
                 raise MidiFileError(f"cannot write {out.path!r}: {exc.strerror or exc}"
                                     ) from None
+            if commits is None:
+                out.commit()
+            else:
+                commits.submit(out)
+            guard.pop_all()
     except AudioFileError as exc:
         raise MidiFileError(str(exc)) from None

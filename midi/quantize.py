@@ -216,9 +216,10 @@ def quantize(
     end = notes.end
     idx = np.flatnonzero(sel)
     s_old = start[idx]
-    line, dist = grid._locate(s_old)
-    judged = dist
-    if chords is not None:
+    if chords is None:
+        line, dist = grid._locate(s_old)
+        judged = dist
+    else:
         line, dist, judged = _chord_lines(grid, s_old, _check_chords(chords, n)[idx])
     in_range, in_exclude = _windows(grid, judged, exclude, catch)
     s_cand = np.maximum(_pull(s_old, dist, grid, k), 0)  # a file starts at tick 0
@@ -341,24 +342,33 @@ def _chord_kernel(key: np.ndarray, onset: np.ndarray, window: np.ndarray,
 
 
 def chord_groups(notes: Notes, tempo_map: TempoMap, window_ms: float,
-                 step_ticks: float | None = None) -> np.ndarray:
+                 step_ticks: float | None = None, *,
+                 start_seconds: np.ndarray | None = None) -> np.ndarray:
     """A group number per note: notes of one track and channel that start within
     ``window_ms`` ms (in the file's time, through ``tempo_map``) of their group's first
     note are one chord. The window is at most a quarter of ``step_ticks`` (a grid step)
     at each note, so a fine grid never merges notes meant for neighbouring lines.
-    ``window_ms=0`` gives every note its own group."""
+    ``window_ms=0`` gives every note its own group. ``start_seconds``:
+    ``tempo_map.seconds(notes.start)``, if the caller has it."""
     n = len(notes)
     if n == 0 or window_ms <= 0:
         return np.arange(n, dtype=np.int64)
-    onset = tempo_map.seconds(notes.start)
+    onset = tempo_map.seconds(notes.start) if start_seconds is None else start_seconds
     window = np.full(n, window_ms / 1000.0)
     if step_ticks is not None:
         quarter = tempo_map.seconds(notes.start + step_ticks / 4) - onset
         window = np.minimum(window, quarter)
     key = notes.track.astype(np.int64) << 4 | notes.channel.astype(np.int64)
     # by (track, channel, start tick): the order of the onsets, with one integer sort
-    order = np.argsort(key << 41 | notes.start, kind="stable")
-    return _chord_kernel(key, onset, window, order)
+    # (none for the notes of a file, one track and channel at a time, as read)
+    return _chord_kernel(key, onset, window, _stable_order(key << 41 | notes.start))
+
+
+def _stable_order(key: np.ndarray) -> np.ndarray:
+    """The stable sort order of ``key`` [int64]: ``arange`` when it is already sorted."""
+    if key.size < 2 or bool((key[1:] >= key[:-1]).all()):
+        return np.arange(key.size, dtype=np.int64)
+    return np.argsort(key, kind="stable")
 
 
 def grid_fit(notes: Notes, grid: Grid, mask: np.ndarray | None = None
@@ -374,12 +384,19 @@ def grid_fit(notes: Notes, grid: Grid, mask: np.ndarray | None = None
     recorded without a click), and quantizing to it moves notes toward arbitrary lines.
     """
     start = notes.start if mask is None else notes.start[mask]
-    n = int(start.size)
+    if start.size == 0:
+        return _fit_of(start, grid)
+    return _fit_of(grid._locate(start)[1], grid)
+
+
+def _fit_of(dist: np.ndarray, grid: Grid) -> dict[str, float | int | bool]:
+    """:func:`grid_fit` of the starts whose distances to their nearest lines are ``dist``
+    (scaled, as ``Grid._locate`` gives them)."""
+    n = int(dist.size)
     if n == 0:
         return {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True}
-    _, dist = grid._locate(start)
-    phase = 2 * np.pi * (dist / grid._d) / float(grid.step)
-    r = float(np.hypot(np.mean(np.cos(phase)), np.mean(np.sin(phase))))
+    phase = dist * (2 * np.pi / grid._step)      # a step is a turn
+    r = float(np.hypot(np.cos(phase).mean(), np.sin(phase).mean()))
     p = float(np.exp(-n * r * r))
     fits = not (n >= 50 and (p > 0.01 or r < 0.1))
     return {"count": n, "concentration": r, "p_uniform": p, "fits": fits}
@@ -400,8 +417,16 @@ def _clean_up(
     s = new_start[idx]
     lo = int(s.min())
     span = int(s.max()) - lo + 1
-    if span < 2**31 and int(group.max()) < 2**31:
-        order = np.argsort(group << 32 | (s - lo), kind="stable")
+    order = None
+    if int(group.max()) < 2**16:  # a radix sort by group; the starts are mostly in order
+        order = np.argsort(group.astype(np.uint16), kind="stable")
+        g, t = group[order], s[order]
+        if not bool(((g[1:] != g[:-1]) | (t[1:] >= t[:-1])).all()):
+            order = None
+    if order is not None:
+        pass
+    elif span < 2**31 and int(group.max()) < 2**31:
+        order = _stable_order(group << 32 | (s - lo))
     else:
         order = np.lexsort((s, group))
     ids, gkey = idx[order], group[order]
@@ -499,6 +524,15 @@ def timing_stats(
     if tempo_map is None:
         tempo_map = TempoMap.from_changes(grid.ticks_per_beat, [])
     start = notes.start if mask is None else notes.start[mask]
+    line, dist = grid._locate(start)
+    return _timing_of(start, line, dist, grid, tempo_map)
+
+
+def _timing_of(start: np.ndarray, line: np.ndarray, dist: np.ndarray, grid: Grid,
+               tempo_map: TempoMap, start_seconds: np.ndarray | None = None
+               ) -> dict[str, float | int]:
+    """:func:`timing_stats` of ``start`` [ticks] located on ``grid`` (``line``, ``dist``:
+    ``Grid._locate``'s); ``start_seconds``: ``tempo_map.seconds(start)`` if known."""
     if start.size == 0:
         return {
             "count": 0,
@@ -508,9 +542,10 @@ def timing_stats(
             "max_ms": 0.0,
             "on_grid": 0,
         }
-    line, dist = grid._locate(start)
     ticks = np.abs(dist) / grid._d
-    ms = np.abs(tempo_map.seconds(line / grid._d) - tempo_map.seconds(start)) * 1000.0
+    if start_seconds is None:
+        start_seconds = tempo_map.seconds(start)
+    ms = np.abs(tempo_map.seconds(line / grid._d) - start_seconds) * 1000.0
     on_grid = grid._to_ticks(line) == start
     return {
         "count": int(start.size),

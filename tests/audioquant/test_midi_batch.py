@@ -195,3 +195,52 @@ def test_a_dask_cluster_writes_the_same_files_as_one_process(tmp_path, dataset):
     assert not report.failed and len(report.files) == 5
     for path in one.rglob("*.mid"):
         assert path.read_bytes() == (dask / path.relative_to(one)).read_bytes()
+
+
+def test_a_file_that_cannot_be_put_in_place_is_failed_and_the_others_written(
+        tmp_path, dataset, capsys, monkeypatch):
+    """In one process each output is synced and renamed on a second thread: a rename that
+    fails there still makes that file's result failed (exit 1, one line), leaves nothing
+    behind and no other file is lost."""
+    import os
+
+    out = tmp_path / "o"
+    out.mkdir()
+    replace = os.replace
+
+    def refuse_top(src, dst):
+        if os.path.basename(dst) == "top.mid":
+            raise OSError(28, "No space left on device")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_top)
+    assert main(["midi", "quantize", str(dataset), "--recursive", "--out-dir", str(out),
+                 "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "4 written, 0 skipped, 1 failed" in captured.out
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and "top.mid" in errors[0] and "No space left" in errors[0]
+    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert left == ["bach/fugue/a.mid", "bach/fugue/b.MID", "chopin/etude/a.mid",
+                    "chopin/etude/b.MID"]                   # no temporary file either
+
+
+def test_forked_workers_write_the_same_files_as_one_process(tmp_path, dataset):
+    """``--jobs 2`` from a fresh interpreter (no other thread: the pool forks) gives the
+    bytes of the one-process run."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    batch.quantize_batch([dataset], one, recursive=True, grid="1/8", swing=60)
+    code = ("import multiprocessing, threading\nfrom audioquant import batch\n"
+            "seen = []\nstart = batch._run_pool\n"
+            "def spy(*a):\n    seen.append(a[-1])\n    return start(*a)\n"
+            "batch._run_pool = spy\n"
+            f"r = batch.quantize_batch([{str(dataset)!r}], {str(two)!r}, recursive=True, "
+            "grid='1/8', swing=60, jobs=2)\n"
+            "assert not r.failed and len(r.files) == 5, r.files\n"
+            "assert seen == ['fork'], seen\n")
+    run = run_python(code, timeout=300)
+    assert run.returncode == 0, run.stderr
+    for path in one.rglob("*.mid"):
+        assert path.read_bytes() == (two / path.relative_to(one)).read_bytes()
