@@ -30,7 +30,6 @@ import argparse
 import csv
 import dataclasses
 import hashlib
-import json
 import os
 import platform
 import sys
@@ -57,6 +56,13 @@ SKIP_S = 5.0
 def held_out(folder: str) -> bool:
     """The split: a fixed hash of the piece folder (30 % of the pieces held out)."""
     return hashlib.sha1(folder.encode()).digest()[0] < 77
+
+
+def validation(folder: str, share: float = 0.15) -> bool:
+    """The dev pieces kept out of the onset network's training (``bench/train_beats.py``)
+    to choose its epoch and to tune the decoder and fit the downbeat model on outputs of
+    the network for music it has not seen (a fixed hash of the piece folder)."""
+    return hashlib.sha1(("val:" + folder).encode()).digest()[0] < 256 * share
 
 
 def _annotations(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -241,47 +247,6 @@ def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 30) ->
     return w
 
 
-def train_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 64, epochs: int = 10,
-              batch: int = 2048, lr: float = 3e-3, seed: int = 0) -> dict[str, list]:
-    """The onset model: one tanh layer, logistic output, cross-entropy, Adam, numpy."""
-    rng = np.random.default_rng(seed)
-    mean, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = (x - mean) / sd
-    params = [rng.standard_normal((x.shape[1], hidden)) / np.sqrt(x.shape[1]),
-              np.zeros(hidden), rng.standard_normal(hidden) / np.sqrt(hidden), np.zeros(1)]
-    m = [np.zeros_like(q) for q in params]
-    v = [np.zeros_like(q) for q in params]
-    step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(x.shape[0])
-        rate = lr * (0.5 ** max(0, epoch - epochs // 2))
-        for start in range(0, order.size, batch):
-            idx = order[start:start + batch]
-            xb, yb = z[idx], y[idx]
-            w1, b1, w2, b2 = params
-            h = np.tanh(xb @ w1 + b1)
-            p = 1 / (1 + np.exp(-(h @ w2 + b2)))
-            g = (p - yb) / idx.size
-            gw2 = h.T @ g
-            gb2 = np.array([g.sum()])
-            gh = np.outer(g, w2) * (1 - h * h)
-            grads = [xb.T @ gh + 1e-4 * w1, gh.sum(axis=0), gw2 + 1e-4 * w2, gb2]
-            step += 1
-            for q, gq, mq, vq in zip(params, grads, m, v, strict=True):
-                mq *= 0.9
-                mq += 0.1 * gq
-                vq *= 0.999
-                vq += 0.001 * gq * gq
-                q -= rate * (mq / (1 - 0.9 ** step)) / (np.sqrt(vq / (1 - 0.999 ** step)) + 1e-8)
-        w1, b1, w2, b2 = params
-        p = 1 / (1 + np.exp(-(np.tanh(z @ w1 + b1) @ w2 + b2)))
-        loss = -np.mean(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))
-        print(f"  epoch {epoch}: cross-entropy {loss:.4f}", flush=True)
-    w1, b1, w2, b2 = params
-    return {"mean": mean.tolist(), "sd": sd.tolist(), "w1": w1.tolist(), "b1": b1.tolist(),
-            "w2": w2.tolist(), "b2": float(b2[0])}
-
-
 def _features(perf: dict, settings: mb.Settings) -> tuple:
     order = np.argsort(perf["onsets"], kind="stable")
     on, pi = perf["onsets"][order], perf["pitches"][order]
@@ -290,30 +255,20 @@ def _features(perf: dict, settings: mb.Settings) -> tuple:
     return on, pi, du, times, feats, low
 
 
-def fit(perfs: list[dict], settings: mb.Settings, weights: Path) -> mb.Settings:
-    """Fit the onset network (written to ``weights``) and the downbeat logistic model."""
-    xs, ys = [], []
-    for perf in perfs:
-        _, _, _, times, feats, _ = _features(perf, settings)
-        xs.append(feats)
-        ys.append(mb._nearest_distance(times, np.sort(perf["beats"])) <= 0.05)
-    x, y = np.vstack(xs), np.concatenate(ys).astype(float)
-    print(f"onset model: {x.shape[0]} onsets, {y.mean():.3f} of them on a beat")
-    data = train_mlp(x, y)
-    data["about"] = ("onset model of midi/beats.py: P(a beat within 50 ms of an onset), "
-                     "fitted by bench/bench_beats.py --fit on the dev part of asap-dev")
-    weights.write_text(json.dumps(data, separators=(",", ":")) + "\n")
-    model = mb._load_model(str(weights))
+def fit(perfs: list[dict], settings: mb.Settings) -> mb.Settings:
+    """Fit the downbeat logistic model on the per-beat features at the annotated beats
+    (the onset network itself is trained by ``bench/train_beats.py``)."""
     bx, by = [], []
     for perf in perfs:
         on, pi, du, times, feats, low = _features(perf, settings)
-        sal = mb._salience(feats, model)
+        sal, down = mb._onset_probs(feats, settings.model)
         ref = np.sort(perf["beats"])
-        bx.append(mb._beat_features(ref, times, feats, sal, low, on, pi, du))
+        bx.append(mb._beat_features(ref, times, feats, sal, low, on, pi, du, down))
         by.append(np.isin(ref, perf["downbeats"]))
-    w_db = logistic(np.vstack(bx), np.concatenate(by).astype(float))
-    return dataclasses.replace(settings, model=model,
-                               downbeat_w=tuple(round(float(v), 3) for v in w_db))
+    y = np.concatenate(by).astype(float)
+    w_db = logistic(np.vstack(bx), y)
+    print(f"downbeat model: {y.size} beats, {y.mean():.3f} of them downbeats")
+    return dataclasses.replace(settings, downbeat_w=tuple(round(float(v), 3) for v in w_db))
 
 
 def parse_sets(items: list[str], settings: mb.Settings) -> mb.Settings:
@@ -418,19 +373,27 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--part", choices=("dev", "held", "both"), default="both")
-    ap.add_argument("--fit", action="store_true", help="refit the logistic models on dev")
+    ap.add_argument("--fit", action="store_true", help="refit the downbeat model on dev")
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="onset network file (default: the shipped one)")
     ap.add_argument("--set", nargs="*", default=[], help="Settings overrides key=value")
+    ap.add_argument("--val", action="store_true",
+                    help="dev part: only the pieces the onset network was not trained on")
     ap.add_argument("--limit", type=int, default=0, help="first N performances of a part")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS_beats.md")
     args = ap.parse_args()
     perfs = load(args.data, args.cache)
     dev = [p for p in perfs if not p["held_out"]]
     held = [p for p in perfs if p["held_out"]]
+    if args.val:
+        dev = [p for p in dev if validation(p["folder"])]
     if args.limit:
         dev, held = dev[:args.limit], held[:args.limit]
     settings = parse_sets(args.set, mb.DEFAULT)
+    if args.weights is not None:
+        settings = dataclasses.replace(settings, model=mb._load_model(str(args.weights)))
     if args.fit:
-        settings = fit(dev, settings, Path(mb._MODEL_PATH))
+        settings = fit(dev, settings)
         print("downbeat_w =", settings.downbeat_w)
     run(perfs[0], settings)  # compile
     results = {}
@@ -440,7 +403,7 @@ def main() -> None:
             print(f"{name}: {r['pieces']} pieces, {r['n']} performances, beat F1 "
                   f"{r['beat_f']:.4f}, downbeat F1 {r['downbeat_f']:.4f}, "
                   f"speed {r['speed']:.0f}x", flush=True)
-    if args.part == "both" and not args.set and not args.limit:
+    if args.part == "both" and not args.set and not args.limit and not args.val:
         check = check_mir_eval(held, settings)
         print(check)
         base = {"dev": evaluate_baseline(dev), "held": evaluate_baseline(held)}

@@ -314,18 +314,26 @@ def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndar
 
 
 def _load_model(path: str) -> tuple[np.ndarray, ...]:
-    """The onset model (``beats_weights.json`` beside this file): a network of one tanh
-    layer, ``sigmoid(w2 . tanh(W1 (x - mean) / sd + b1) + b2)`` on the onset features."""
+    """The onset model (``beats_weights.json`` beside this file): a bidirectional GRU over
+    the onsets (``layers`` layers of ``hidden`` units each way, PyTorch's gate order r, z,
+    n) on the standardised onset features, then a linear layer to two logits (a beat, a
+    downbeat within 50 ms). Returned flat: mean, sd, then per layer and direction (forward,
+    backward) W_ih, W_hh, b_ih, b_hh, then W_out, b_out."""
     try:
         with open(path) as fh:
             data = json.load(fh)
-    except (OSError, ValueError) as exc:
+        arrays = [data["mean"], data["sd"]]
+        for layer in range(int(data.get("layers", 1))):
+            for d in ("f", "b"):
+                arrays += [data[f"{k}_{d}{layer}"]
+                           for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        arrays += [data["w_out"], data["b_out"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MidiFileError(f"the beat tracker's onset model cannot be read: {path}: {exc}"
                             ) from None
-    net = tuple(np.asarray(data[k], dtype=np.float64)
-                for k in ("mean", "sd", "w1", "b1", "w2", "b2"))
-    if net[2].shape[0] != N_FEATURES:
-        raise MidiParameterError(f"{path}: the onset model has {net[2].shape[0]} inputs, "
+    net = tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
+    if net[0].shape[0] != N_FEATURES or net[2].shape[1] != N_FEATURES:
+        raise MidiParameterError(f"{path}: the onset model has {net[2].shape[1]} inputs, "
                                  f"the features {N_FEATURES}")
     return net
 
@@ -341,16 +349,58 @@ def _model() -> tuple[np.ndarray, ...]:
     return _MODEL
 
 
+@njit
+def _gru_pass(xi, whh, bhh, reverse):  # pragma: no cover - numba
+    """One GRU direction: ``xi`` [n, 3H] the input projections (W_ih x + b_ih, gates r, z,
+    n); returns the hidden states [n, H] (``reverse``: from the last onset back)."""
+    n = xi.shape[0]
+    hid = whh.shape[1]
+    out = np.empty((n, hid))
+    h = np.zeros(hid)
+    hh = np.empty(3 * hid)
+    for step in range(n):
+        t = n - 1 - step if reverse else step
+        for g in range(3 * hid):
+            acc = bhh[g]
+            for k in range(hid):
+                acc += whh[g, k] * h[k]
+            hh[g] = acc
+        for k in range(hid):
+            r = 1.0 / (1.0 + math.exp(-(xi[t, k] + hh[k])))
+            z = 1.0 / (1.0 + math.exp(-(xi[t, hid + k] + hh[hid + k])))
+            c = math.tanh(xi[t, 2 * hid + k] + r * hh[2 * hid + k])
+            out[t, k] = (1.0 - z) * c + z * h[k]
+        for k in range(hid):
+            h[k] = out[t, k]
+    return out
+
+
 def _network(x: np.ndarray, net: tuple[np.ndarray, ...]) -> np.ndarray:
-    mean, sd, w1, b1, w2, b2 = net
-    z = np.tanh(((x - mean) / sd) @ w1 + b1) @ w2 + b2
+    """The onset model on features [n, N_FEATURES]: probabilities [n, 2] (beat, downbeat)."""
+    h = (x - net[0]) / net[1]
+    layers = (len(net) - 4) // 8
+    for layer in range(layers):
+        parts = []
+        for d in range(2):
+            wih, whh, bih, bhh = net[2 + 8 * layer + 4 * d: 6 + 8 * layer + 4 * d]
+            xi = np.ascontiguousarray(h @ wih.T + bih)
+            parts.append(_gru_pass(xi, whh, bhh, d == 1))
+        h = np.concatenate(parts, axis=1)
+    z = h @ net[-2].T + net[-1]
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def _onset_probs(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (0..1) that a beat, and a downbeat, lies within 50 ms of each onset."""
+    p = _network(feats, _model() if model is None else model)
+    return np.ascontiguousarray(p[:, 0]), np.ascontiguousarray(p[:, 1])
 
 
 def _salience(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None
               ) -> np.ndarray:
     """Probability (0..1) that a beat lies within 50 ms of each onset, from its features."""
-    return _network(feats, _model() if model is None else model)
+    return _onset_probs(feats, model)[0]
 
 
 def _frames(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
@@ -504,17 +554,21 @@ def _extend(beats: np.ndarray, times: np.ndarray, snap_s: float) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 # stage 3: meter and downbeats
 
+#: Number of per-beat downbeat features (``_beat_features``).
+N_BEAT_FEATURES = 6
+
 
 def _beat_features(beats: np.ndarray, times: np.ndarray, feats: np.ndarray, sal: np.ndarray,
                    low: np.ndarray, onsets: np.ndarray, pitches: np.ndarray,
-                   durations: np.ndarray) -> np.ndarray:
-    """Per-beat downbeat features [n, 5], each z-scored over the piece: salience of the
-    onsets near the beat, their bass, their longest duration, the harmonic change (1 -
-    cosine of the pitch-class profiles of the beat spans before and after the beat), and
-    whether the lowest pitch near the beat differs from the one at the previous beat."""
+                   durations: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """Per-beat downbeat features [n, N_BEAT_FEATURES], each z-scored over the piece:
+    salience of the onsets near the beat, their bass, their longest duration, the harmonic
+    change (1 - cosine of the pitch-class profiles of the beat spans before and after the
+    beat), whether the lowest pitch near the beat differs from the one at the previous
+    beat, and the onset network's downbeat probability (``down``) near the beat."""
     n = beats.shape[0]
     if n == 0:
-        return np.zeros((0, 5))
+        return np.zeros((0, N_BEAT_FEATURES))
     half = np.empty(n)
     if n > 1:
         gaps = np.diff(beats)
@@ -526,11 +580,12 @@ def _beat_features(beats: np.ndarray, times: np.ndarray, feats: np.ndarray, sal:
     win = np.minimum(0.07, 0.3 * half)
     lo = np.searchsorted(times, beats - win, side="left")
     hi = np.searchsorted(times, beats + win, side="right")
-    f = np.zeros((n, 5))
+    f = np.zeros((n, N_BEAT_FEATURES))
     lowest = np.full(n, 128.0)
     for i in range(n):
         if hi[i] > lo[i]:
             f[i, 0] = sal[lo[i]:hi[i]].max()
+            f[i, 5] = down[lo[i]:hi[i]].max()
             f[i, 1] = feats[lo[i]:hi[i], BASS].max()
             f[i, 2] = feats[lo[i]:hi[i], DUR].max()
             lowest[i] = low[lo[i]:hi[i]].min()
@@ -776,7 +831,7 @@ def track(onsets_s: object, pitches: object, velocities: object,
     if times.size == 1:
         one = times[:1].copy()
         return result(one, np.zeros(1, dtype=np.int64), forced or 4, times)
-    sal = _salience(feats, s.model)
+    sal, down = _onset_probs(feats, s.model)
     sal_norm = sal / max(float(sal.mean()), 1e-12)
     n_frames = int(math.ceil(times[-1] * FPS)) + 3
     obs = _frames(times, sal_norm, n_frames)
@@ -790,6 +845,6 @@ def track(onsets_s: object, pitches: object, velocities: object,
     frames = _beat_dp(obs, periods, lo, hi, prior, s.cost, s.smooth, s.knee)
     beats = _extend(_snap(frames / FPS, times, sal, s.snap_s), times, s.snap_s)
     beats = _rescale(beats, {1.0: 1, 2.0: 2, 0.5: -2}[scale], times, sal, s.snap_s)
-    bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur)
+    bf = _beat_features(beats, times, feats, sal, low, onsets, pitch, dur, down)
     pos, m = _downbeats(bf, s, forced)
     return result(beats, pos, m, times)

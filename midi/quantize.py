@@ -414,23 +414,9 @@ def _clean_up(
     (group, start) here; :func:`_clean_kernel` walks each group once.
     """
     group = _group_key(notes.track[idx], notes.channel[idx], notes.pitch[idx])
-    s = new_start[idx]
-    lo = int(s.min())
-    span = int(s.max()) - lo + 1
-    order = None
-    if int(group.max()) < 2**16:  # a radix sort by group; the starts are mostly in order
-        order = np.argsort(group.astype(np.uint16), kind="stable")
-        g, t = group[order], s[order]
-        if not bool(((g[1:] != g[:-1]) | (t[1:] >= t[:-1])).all()):
-            order = None
-    if order is not None:
-        pass
-    elif span < 2**31 and int(group.max()) < 2**31:
-        order = _stable_order(group << 32 | (s - lo))
-    else:
-        order = np.lexsort((s, group))
+    order = _group_order(group, new_start[idx])
     ids, gkey = idx[order], group[order]
-    del s, order, group
+    del order, group
     stray = np.zeros((0, 4), np.int64) if stray_offs is None else \
         np.asarray(stray_offs, dtype=np.int64).reshape(-1, 4)
     s_key = _group_key(stray[:, 0], stray[:, 1], stray[:, 2])
@@ -438,6 +424,21 @@ def _clean_up(
     _clean_kernel(ids, gkey, notes.start, notes.end, new_start, new_end, open_end, nudged, trimmed,
                   np.int64(min_length), bool(keep_lengths), s_key[by],
                   np.ascontiguousarray(stray[by, 3]))
+
+
+def _group_order(group: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The order that sorts notes by (``group``, ``start``), stable: a radix sort by group
+    when the keys fit 16 bits and the starts then come in order (as they do, but for a
+    few notes moved past a neighbour, in a quantized file), else a sort of both."""
+    if int(group.max()) < 2**16:
+        order = np.argsort(group.astype(np.uint16), kind="stable")
+        g, t = group[order], start[order]
+        if bool(((g[1:] != g[:-1]) | (t[1:] >= t[:-1])).all()):
+            return order
+    lo = int(start.min())
+    if int(start.max()) - lo < 2**31 and int(group.max()) < 2**31:
+        return _stable_order(group << 32 | (start - lo))
+    return np.lexsort((start, group))
 
 
 @njit
