@@ -123,17 +123,18 @@ class Events:
     tick : np.ndarray [int64, ticks]
         Absolute time in the file's ticks.
     order : np.ndarray [int32]
-        Position of the event in its track (0-based).
+        Position of the event in its track (0-based); computed from ``track`` when asked
+        for (a property: one column less to hold for every event).
     status : np.ndarray [uint8]
         The effective status byte, running status resolved: 0x80..0xEF channel messages,
         0xFF meta, 0xF0 sysex, 0xF7 escape, 0xF1..0xF3 system common.
     data1, data2 : np.ndarray [uint8]
         The data bytes of channel and system common messages (0 where there is none);
         for a meta event ``data1`` is its type.
-    payload : np.ndarray [int64, bytes], length : np.ndarray [int32, bytes]
+    payload : np.ndarray [int32, bytes], length : np.ndarray [int32, bytes]
         Where the data of a meta or sysex event starts in ``data`` and how long it is
         (-1 and 0 for other events).
-    offset : np.ndarray [int64, bytes], size : np.ndarray [int32, bytes]
+    offset : np.ndarray [int32, bytes], size : np.ndarray [int32, bytes]
         The event's bytes in ``data`` after its delta time: ``data[offset:offset+size]``
         (with running status they start with the first data byte).
     running : np.ndarray [bool]
@@ -144,7 +145,6 @@ class Events:
 
     track: np.ndarray
     tick: np.ndarray
-    order: np.ndarray
     status: np.ndarray
     data1: np.ndarray
     data2: np.ndarray
@@ -157,6 +157,16 @@ class Events:
 
     def __len__(self) -> int:
         return int(self.tick.shape[0])
+
+    @property
+    def order(self) -> np.ndarray:
+        """Position of each event in its track (0-based) [int32]: rows are in file order,
+        track by track."""
+        t = self.track
+        n = t.shape[0]
+        first = np.flatnonzero(np.concatenate(([True], t[1:] != t[:-1]))) if n else t[:0]
+        return (np.arange(n, dtype=np.int32)
+                - np.repeat(first.astype(np.int32), np.diff(np.append(first, n))))
 
     def bytes_of(self, row: int) -> bytes:
         """The bytes of event ``row`` after its delta time, status byte included (added
@@ -513,8 +523,8 @@ def _columns(rows: int, tracks: int) -> tuple[np.ndarray, ...]:
     """Empty row arrays for ``_scan`` (tick, status, data1, data2, payload, length,
     offset, size, running) and its track array."""
     return (np.empty(rows, np.int64), np.empty(rows, np.uint8), np.empty(rows, np.uint8),
-            np.empty(rows, np.uint8), np.empty(rows, np.int64), np.empty(rows, np.int32),
-            np.empty(rows, np.int64), np.empty(rows, np.int32), np.empty(rows, np.bool_),
+            np.empty(rows, np.uint8), np.empty(rows, np.int32), np.empty(rows, np.int32),
+            np.empty(rows, np.int32), np.empty(rows, np.int32), np.empty(rows, np.bool_),
             np.zeros((tracks, _T_COLS), np.int64))  # fmt: skip
 
 
@@ -553,6 +563,9 @@ def parse(raw: bytes, name: str) -> SmfFile:
     if division == 0:
         raise MidiFileError(f"{fail}: the header gives 0 ticks per beat")
 
+    if len(smf) >= 2**31:           # (the table's byte offsets are 32-bit)
+        raise MidiFileError(f"{fail}: the file is {len(smf)} bytes long; MIDI files of 2 GiB"
+                            " or more are not read")
     data = np.frombuffer(smf, dtype=np.uint8)
     where = f"{fail} as a MIDI file"
     pos = 8 + head_len
@@ -599,9 +612,7 @@ def parse(raw: bytes, name: str) -> SmfFile:
     first_row = np.append(tracks[:, 4], rows)
     per_track = np.diff(first_row)
     track_of = np.repeat(np.arange(n_tracks, dtype=np.int32), per_track)
-    order = (np.arange(rows, dtype=np.int64) - np.repeat(first_row[:-1], per_track)).astype(
-        np.int32)
-    events = Events(track=track_of, tick=tick, order=order, status=status, data1=d1,
+    events = Events(track=track_of, tick=tick, status=status, data1=d1,
                     data2=d2, payload=payload, length=length, offset=offset, size=size,
                     running=running, data=data)  # fmt: skip
     complete = tracks[:, 1] + tracks[:, 3] <= data.shape[0]

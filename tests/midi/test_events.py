@@ -325,7 +325,7 @@ def test_pairing_kernel_equals_the_numpy_reference(seed):
     track = np.sort(rng.integers(0, 3, n)).astype(np.int32)
     tick = np.arange(n, dtype=np.int64)
     z = np.zeros(n, np.int64)
-    table = smf.Events(track=track, tick=tick, order=z.astype(np.int32), status=status,
+    table = smf.Events(track=track, tick=tick, status=status,
                        data1=d1, data2=d2, payload=z, length=z.astype(np.int32), offset=z,
                        size=z.astype(np.int32), running=z.astype(bool),
                        data=np.zeros(0, np.uint8))  # fmt: skip
