@@ -176,12 +176,17 @@ class Grid:
 
     def _scaled(self, ticks: np.ndarray) -> np.ndarray:
         t = np.asarray(ticks, dtype=np.int64)
-        if t.size and int(np.abs(t).max()) + 1 > (_LIMIT - abs(self._origin)) // self._d:
-            raise MidiParameterError(
-                f"ticks up to {int(np.abs(t).max())} are too large for the grid {self.name}"
-                " at this resolution"
-            )
+        self._check_range(t)
         return t * self._d
+
+    def _check_range(self, ticks: np.ndarray) -> None:
+        """MidiParameterError unless every tick [int64] times ``_d`` stays exact."""
+        if ticks.size and int(np.abs(ticks).max()) + 1 > (_LIMIT - abs(self._origin)
+                                                          ) // self._d:
+            raise MidiParameterError(
+                f"ticks up to {int(np.abs(ticks).max())} are too large for the grid "
+                f"{self.name} at this resolution"
+            )
 
     def _locate(self, ticks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest line (scaled) and signed distance ``line - tick`` (scaled) per tick.
@@ -234,22 +239,28 @@ class Grid:
 _PARSED: dict[tuple, Grid] = {}
 
 
+@njit(inline="always")
+def nearest_line(scaled, origin, pair, second):
+    """The nearest line of one scaled tick (see ``Grid._locate``): within each pair of
+    steps ``[0, pair)`` from ``origin`` the lines are at 0, ``second`` and ``pair``; a
+    tick half way between two goes to the later one."""
+    rel = scaled - origin
+    period = rel // pair
+    r = rel - period * pair                      # 0 <= r < pair
+    if r < second:
+        target = second if second - r <= r else 0
+    else:
+        target = second if r - second < pair - r else pair
+    return origin + period * pair + target
+
+
 @njit
 def _locate_kernel(scaled, origin, pair, second):
-    """The nearest line of each scaled tick and ``line - tick`` (see ``Grid._locate``):
-    within each pair of steps ``[0, pair)`` from ``origin`` the lines are at 0, ``second``
-    and ``pair``; a tick half way between two goes to the later one."""
+    """The nearest line of each scaled tick and ``line - tick`` (``nearest_line``)."""
     n = scaled.shape[0]
     line = np.empty(n, np.int64)
     dist = np.empty(n, np.int64)
     for i in range(n):
-        rel = scaled[i] - origin
-        period = rel // pair
-        r = rel - period * pair                  # 0 <= r < pair
-        if r < second:
-            target = second if second - r <= r else 0
-        else:
-            target = second if r - second < pair - r else pair
-        line[i] = origin + period * pair + target
+        line[i] = nearest_line(scaled[i], origin, pair, second)
         dist[i] = line[i] - scaled[i]
     return line, dist

@@ -45,7 +45,7 @@ import numpy as np
 
 from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
-from .grid import Grid
+from .grid import Grid, nearest_line
 from .notes import Notes
 from .tempo import TempoMap
 
@@ -215,32 +215,25 @@ def quantize(
     start = notes.start
     end = notes.end
     idx = np.flatnonzero(sel)
-    s_old = start[idx]
-    if chords is None:
-        line, dist = grid._locate(s_old)
-        judged = dist
-    else:
-        line, dist, judged = _chord_lines(grid, s_old, _check_chords(chords, n)[idx])
-    in_range, in_exclude = _windows(grid, judged, exclude, catch)
-    s_cand = np.maximum(_pull(s_old, dist, grid, k), 0)  # a file starts at tick 0
-    would = s_cand != s_old
-    apply = in_range & ~in_exclude
-    s_new = np.where(apply, s_cand, s_old)
-    kept_by_range = none.copy()
-    kept_by_range[idx] = would & ~in_range
-    kept_by_exclude = none.copy()
-    kept_by_exclude[idx] = would & in_range & in_exclude
-
+    grid._check_range(start[idx] if idx.size < n else start)
+    group, n_groups = np.zeros(0, np.int64), 0
+    if chords is not None:
+        group = _check_chords(chords, n)[idx]
+        if group.size and (group.min() < 0 or group.max() >= 4 * group.size + 64):
+            _, group = np.unique(group, return_inverse=True)  # (not chord_groups' numbers)
+        n_groups = int(group.max()) + 1 if group.size else 0
     new_start = start.copy()
-    new_start[idx] = s_new
     new_end = end.copy()
+    kept_by_range = none.copy()
+    kept_by_exclude = none.copy()
+    _move_starts(start, end, notes.open_end, idx, group, n_groups, np.int64(grid._origin),
+                 np.int64(grid._pair), np.int64(grid._second), np.int64(grid._d),
+                 np.int64(grid._step), np.int64(k), np.int64(exclude), np.int64(catch),
+                 mode == "lengths", new_start, new_end, kept_by_range, kept_by_exclude)
     ends_kept_by_exclude = none.copy()
     ends_kept_by_range = none.copy()
-    closed = ~notes.open_end[idx]
-    if mode == "lengths":
-        new_end[idx] = np.where(closed, end[idx] + (s_new - s_old), end[idx])
-    elif mode == "ends":
-        eidx = idx[closed]
+    if mode == "ends":
+        eidx = idx[~notes.open_end[idx]]
         e_old = end[eidx]
         e_line, e_dist = grid._locate(e_old)
         e_in_range, e_in_exclude = _windows(grid, e_dist, exclude, catch)
@@ -302,24 +295,53 @@ def _check_chords(chords: object, n: int) -> np.ndarray:
     return c.astype(np.int64, copy=False)
 
 
-def _chord_lines(grid: Grid, start: np.ndarray, group: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per note: the line nearest its group's mean start (scaled), its distance to that
-    line (scaled), and the group's own distance to it (what the windows judge)."""
-    if start.size == 0:
-        return grid._locate(start) + (np.zeros(0, np.int64),)
-    if group.min() >= 0 and group.max() < 4 * group.size + 64:   # chord_groups' numbers
-        inverse = group
-    else:
-        _, inverse = np.unique(group, return_inverse=True)
-    counts = np.bincount(inverse)
-    total = np.bincount(inverse, weights=start.astype(np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):     # (numbers with no note)
-        mean = np.floor(np.where(counts > 0, total / np.maximum(counts, 1), 0) + 0.5
-                        ).astype(np.int64)        # ticks (half rounds later)
-    line, mean_dist = grid._locate(mean)
-    line = line[inverse]
-    return line, line - grid._scaled(start), mean_dist[inverse]
+@njit
+def _move_starts(start, end, open_end, idx, group, n_groups, origin, pair, second, d, step,
+                 strength, exclude, catch, keep_lengths, new_start, new_end, kept_by_range,
+                 kept_by_exclude):
+    """Pull the starts of the notes ``idx`` toward their lines, in place in ``new_start``
+    (and, with ``keep_lengths``, ``new_end`` of the closed notes along), as the module
+    docstring says; ``kept_by_range`` / ``kept_by_exclude`` mark the notes the windows
+    kept. All in exact integer arithmetic on the grid's scaled lattice (``Grid._d``);
+    ``strength``, ``exclude`` and ``catch`` in hundredths of a percent.
+
+    ``group`` (one per note of ``idx``, ``0..n_groups-1``; empty: each note on its own):
+    a chord's notes go toward the line nearest the group's mean start (ticks, halves
+    rounding later), and the windows judge that mean's distance to it."""
+    mean = np.zeros(n_groups, np.int64)
+    if n_groups:
+        total = np.zeros(n_groups, np.float64)
+        count = np.zeros(n_groups, np.int64)
+        for j in range(idx.shape[0]):
+            total[group[j]] += start[idx[j]]
+            count[group[j]] += 1
+        for g in range(n_groups):
+            if count[g]:
+                mean[g] = np.int64(np.floor(total[g] / count[g] + 0.5))
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        old = start[i]
+        scaled = old * d
+        if n_groups:
+            at = mean[group[j]] * d
+            line = nearest_line(at, origin, pair, second)
+            judged = line - at
+        else:
+            line = nearest_line(scaled, origin, pair, second)
+            judged = line - scaled
+        dist = line - scaled
+        limit = abs(judged) * 10_000
+        in_range = limit <= catch * step
+        in_exclude = limit <= exclude * step
+        den = 10_000 * d
+        moved = max(old + (2 * strength * dist + den) // (2 * den), 0)  # (halves later;
+        would = moved != old                                             # not before 0)
+        if in_range and not in_exclude:
+            new_start[i] = moved
+            if keep_lengths and not open_end[i]:
+                new_end[i] = end[i] + (moved - old)
+        kept_by_range[i] = would and not in_range
+        kept_by_exclude[i] = would and in_range and in_exclude
 
 
 @njit
