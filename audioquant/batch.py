@@ -524,6 +524,10 @@ class MidiBatchReport(BatchReport):
         return {"notes": self.notes, **super().as_dict()}
 
 
+#: Output folders this process has made (or found) for MIDI jobs: one makedirs each.
+_folders_made: set[str] = set()
+
+
 def _quantize_file(job: QuantizeJob, threads: int | None = None,
                    progress: Callable[[int, int | None], None] | None = None,
                    commits: BackgroundCommits | None = None) -> MidiFileResult:
@@ -535,8 +539,9 @@ def _quantize_file(job: QuantizeJob, threads: int | None = None,
     started = time.perf_counter()
     try:
         folder = os.path.dirname(job.output)
-        if folder:
+        if folder and folder not in _folders_made:
             os.makedirs(folder, exist_ok=True)
+            _folders_made.add(folder)
         report = midi.quantize_file(job.source, job.output, follow=job.follow,
                                     commits=commits, **job.options)
     except AudioquantError as exc:

@@ -417,11 +417,24 @@ def _fit_of(dist: np.ndarray, grid: Grid) -> dict[str, float | int | bool]:
     n = int(dist.size)
     if n == 0:
         return {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True}
-    phase = dist * (2 * np.pi / grid._step)      # a step is a turn
-    r = float(np.hypot(np.cos(phase).mean(), np.sin(phase).mean()))
+    c, s = _turn_sums(dist, 2 * np.pi / grid._step)      # a step is a turn
+    r = float(np.hypot(c / n, s / n))
     p = float(np.exp(-n * r * r))
     fits = not (n >= 50 and (p > 0.01 or r < 0.1))
     return {"count": n, "concentration": r, "p_uniform": p, "fits": fits}
+
+
+@njit
+def _turn_sums(dist, radians_per_unit):
+    """The sums of ``cos`` and ``sin`` of ``dist * radians_per_unit`` (one pass, no
+    temporary arrays)."""
+    c = 0.0
+    s = 0.0
+    for x in dist:
+        phase = x * radians_per_unit
+        c += np.cos(phase)
+        s += np.sin(phase)
+    return c, s
 
 
 def _clean_up(
