@@ -11,7 +11,6 @@ with no partial file left (each worker removes its own temporary file).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
@@ -590,24 +589,84 @@ def run_quantize(plan: list[QuantizeJob], *, jobs: int = 1, skip_existing: bool 
     :func:`render_batch`). One bad file is reported and skipped; the others are all
     written."""
     started = time.perf_counter()
+    if backend != "dask" and jobs == 1:
+        results = _quantize_here(plan, skip_existing, progress)
+        return MidiBatchReport(results, time.perf_counter() - started)
+    # Elsewhere, files go in chunks, one round trip to a worker each (a MIDI file takes a
+    # millisecond or two: one task a file would spend as much again on the pool), at
+    # least four chunks a worker so that they share the work evenly.
+    merged: dict[int, MidiFileResult] = {}
+    todo = []
+    for i, job in enumerate(plan):
+        if skip_existing and os.path.exists(job.output):
+            merged[i] = MidiFileResult(job.source, job.output, "skipped")
+            if progress is not None:
+                progress(merged[i], len(merged), len(plan))
+        else:
+            todo.append(i)
+    size = max(1, min(32, len(todo) // (4 * jobs)))
+    chunks = [QuantizeChunk(tuple(todo[k:k + size]), tuple(plan[i] for i in todo[k:k + size]))
+              for k in range(0, len(todo), size)]
+    done = len(merged)
 
+    def chunk_done(results: list[MidiFileResult], _done: int, _total: int) -> None:
+        nonlocal done
+        for result in results:
+            done += 1
+            if progress is not None:
+                progress(result, done, len(plan))
+
+    by_chunk = run_jobs(_quantize_chunk, chunks, lambda chunk: [], jobs=jobs,
+                        backend=backend, scheduler=scheduler, progress=chunk_done,
+                        start="fork")   # (a MIDI worker needs nothing a fork lacks)
+    for chunk, results in zip(chunks, by_chunk, strict=True):
+        merged.update(zip(chunk.indices, results, strict=True))
+    return MidiBatchReport([merged[i] for i in range(len(plan))],
+                           time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class QuantizeChunk:
+    """MIDI jobs run as one task of a pool or of Dask: ``jobs``, at ``indices`` of the
+    plan. (``source`` and ``output`` are its first job's, for the runner.)"""
+
+    indices: tuple[int, ...]
+    jobs: tuple[QuantizeJob, ...]
+
+    @property
+    def source(self) -> str:
+        return self.jobs[0].source
+
+    @property
+    def output(self) -> str:
+        return self.jobs[0].output
+
+
+def _quantize_chunk(chunk: QuantizeChunk, threads: int | None = None,
+                    progress: Callable[[int, int | None], None] | None = None
+                    ) -> list[MidiFileResult]:
+    """The results of a chunk's jobs, run in this worker (see :func:`_quantize_here`)."""
+    return _quantize_here(list(chunk.jobs), False, None)
+
+
+def _quantize_here(plan: list[QuantizeJob], skip_existing: bool,
+                   progress: Callable[[MidiFileResult, int, int], None] | None
+                   ) -> list[MidiFileResult]:
+    """Run MIDI jobs in this process, each file synced and renamed into place on a
+    second thread while the next one is read and quantized; the results, final (a file
+    that could not be put in place is failed), in plan order."""
     def skipped(job: QuantizeJob) -> MidiFileResult:
         return MidiFileResult(job.source, job.output, "skipped")
 
-    # In this process, each file is synced and renamed on a second thread while the next
-    # one is read and quantized; in a pool or on Dask a job returns when its file is in
-    # place.
-    here = backend != "dask" and jobs == 1
-    with BackgroundCommits() if here else contextlib.nullcontext() as commits:
-        job = functools.partial(_quantize_file, commits=commits) if here else _quantize_file
-        results = run_jobs(job, plan, skipped, jobs=jobs, skip_existing=skip_existing,
-                           backend=backend, scheduler=scheduler, progress=progress,
-                           start="fork")   # (a MIDI worker needs nothing a fork lacks)
-    for result in results if here else ():
+    with BackgroundCommits() as commits:
+        job = functools.partial(_quantize_file, commits=commits)
+        results = run_jobs(job, plan, skipped, skip_existing=skip_existing,
+                           progress=progress)
+    for result in results:
         error = commits.failures.get(result.output)
         if error is not None:
             result.status, result.error, result.report = "failed", error, None
-    return MidiBatchReport(results, time.perf_counter() - started)
+    return results
 
 
 def quantize_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,

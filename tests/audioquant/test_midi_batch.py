@@ -244,3 +244,18 @@ def test_forked_workers_write_the_same_files_as_one_process(tmp_path, dataset):
     assert run.returncode == 0, run.stderr
     for path in one.rglob("*.mid"):
         assert path.read_bytes() == (two / path.relative_to(one)).read_bytes()
+
+
+def test_a_pool_run_with_skip_existing_keeps_the_plan_order_and_counts(tmp_path, dataset):
+    out = tmp_path / "o"
+    out.mkdir()
+    plan = batch.plan_quantize([dataset], out, recursive=True, grid="1/8")
+    (out / "top.mid").write_bytes(b"kept")
+    seen = []
+    report = batch.run_quantize(plan, jobs=2, skip_existing=True,
+                                progress=lambda r, done, total: seen.append((done, total)))
+    assert [f.output for f in report.files] == [job.output for job in plan]
+    assert [f.status for f in report.files].count("skipped") == 1
+    assert next(f for f in report.files if f.output.endswith("top.mid")).status == "skipped"
+    assert seen == [(i, 5) for i in range(1, 6)]
+    assert (out / "top.mid").read_bytes() == b"kept"
