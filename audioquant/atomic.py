@@ -26,7 +26,7 @@ from typing import BinaryIO, TypeVar
 from audioquant.errors import AudioFileError
 
 __all__ = ["TEMP_PREFIX", "BackgroundCommits", "Committed", "OutputFile", "OutputTarget",
-           "commit_all",
+           "commit_all", "remove_pending",
            "is_regular_or_new", "is_stdout", "output_target", "same_file", "strerror"]
 
 
@@ -156,9 +156,7 @@ _pending: set[str] = set()      # temporary files of unfinished outputs, for the
 def _remove_pending_and_die(signum: int, frame: object) -> None:
     """SIGTERM / SIGHUP: remove unfinished temporary files, then die of the signal as
     the default action would (so the exit status still says which signal it was)."""
-    for tmp in list(_pending):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    remove_pending()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
@@ -222,7 +220,6 @@ class OutputFile(Committed):
                 return
             _install_cleanup_handlers()
             fd, self.tmp = _new_temporary(os.path.dirname(self.target.real))
-            _pending.add(self.tmp)
             self.file = os.fdopen(fd, "wb")
         except OSError as exc:
             raise AudioFileError(f"cannot write {self.path}: {strerror(exc)}") from None
@@ -312,11 +309,28 @@ def _new_temporary(folder: str) -> tuple[int, str]:
         getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         path = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(4).hex()}.tmp")
+        _pending.add(path)          # before it exists: a signal from here on removes it
         try:
             return os.open(path, flags, 0o600), path
         except FileExistsError:
+            _pending.discard(path)
             continue
+        except BaseException:       # (Ctrl-C: the file may have been made)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            _pending.discard(path)
+            raise
     raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
+
+
+def remove_pending() -> None:
+    """Remove every temporary file of an unfinished output: the signal handlers' and the
+    CLI's clean-up after Ctrl-C (a Ctrl-C between a temporary file's creation and the
+    writer that owns it taking it over leaves it only here)."""
+    for tmp in list(_pending):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _pending.discard(tmp)
 
 
 def commit_all(outputs: list[OutputFile]) -> None:

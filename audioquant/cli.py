@@ -863,7 +863,12 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:  # the temporary output is already removed
+    except KeyboardInterrupt:
+        # The writers have removed their temporary outputs; one made just as Ctrl-C came
+        # is only in atomic's list.
+        from audioquant.atomic import remove_pending
+
+        remove_pending()
         _say_error("error: interrupted")
         return 128 + 2  # as if killed by SIGINT, like SIGTERM (143) and SIGHUP (129)
     except BrokenPipeError:

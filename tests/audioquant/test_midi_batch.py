@@ -5,6 +5,11 @@ the dataset summary, checked against mido reading the same files."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import mido
 import numpy as np
@@ -202,8 +207,6 @@ def test_a_file_that_cannot_be_put_in_place_is_failed_and_the_others_written(
     """In one process each output is synced and renamed on a second thread: a rename that
     fails there still makes that file's result failed (exit 1, one line), leaves nothing
     behind and no other file is lost."""
-    import os
-
     out = tmp_path / "o"
     out.mkdir()
     replace = os.replace
@@ -259,3 +262,37 @@ def test_a_pool_run_with_skip_existing_keeps_the_plan_order_and_counts(tmp_path,
     assert next(f for f in report.files if f.output.endswith("top.mid")).status == "skipped"
     assert seen == [(i, 5) for i in range(1, 6)]
     assert (out / "top.mid").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_batch_stopped_midway_leaves_whole_files_and_no_temporary_one(tmp_path, signum):
+    """Ctrl-C or SIGTERM while files are being written on the second thread: every file
+    left in the output folder is complete (the bytes of a full run), none is temporary."""
+    rng = np.random.default_rng(3)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(400):
+        write_mido(src / f"{i:03}.mid", random_performance(rng), ppq=480)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    full.mkdir()
+    cut.mkdir()
+    batch.quantize_batch([src], full, grid="1/16")
+    proc = subprocess.Popen([sys.executable, "-m", "audioquant", "midi", "quantize", str(src),
+                             "--out-dir", str(cut), "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while sum(n.endswith(".mid") for n in os.listdir(cut)) < 20 and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.001)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    names = os.listdir(cut)
+    assert not [n for n in names if n.startswith(".audioquant-")], names
+    assert 20 <= len(names) < 400, f"the batch ended before the signal: {err}"
+    for name in names:
+        assert (cut / name).read_bytes() == (full / name).read_bytes(), name
+    if signum == signal.SIGINT:
+        assert (proc.returncode, err) == (130, b"error: interrupted\n")
+    else:
+        assert proc.returncode == -signal.SIGTERM
