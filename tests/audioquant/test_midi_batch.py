@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import mido
@@ -235,14 +236,18 @@ def test_forked_workers_write_the_same_files_as_one_process(tmp_path, dataset):
     one.mkdir()
     two.mkdir()
     batch.quantize_batch([dataset], one, recursive=True, grid="1/8", swing=60)
-    code = ("import multiprocessing, threading\nfrom audioquant import batch\n"
-            "seen = []\nstart = batch._run_pool\n"
-            "def spy(*a):\n    seen.append(a[-1])\n    return start(*a)\n"
-            "batch._run_pool = spy\n"
-            f"r = batch.quantize_batch([{str(dataset)!r}], {str(two)!r}, recursive=True, "
-            "grid='1/8', swing=60, jobs=2)\n"
-            "assert not r.failed and len(r.files) == 5, r.files\n"
-            "assert seen == ['fork'], seen\n")
+    code = textwrap.dedent(f"""
+        from audioquant import batch
+        seen, start = [], batch._run_pool
+        def spy(*args):
+            seen.append(args[-1])        # the start method
+            return start(*args)
+        batch._run_pool = spy
+        r = batch.quantize_batch([{str(dataset)!r}], {str(two)!r}, recursive=True,
+                                 grid='1/8', swing=60, jobs=2)
+        assert not r.failed and len(r.files) == 5, r.files
+        assert seen == ['fork'], seen
+    """)
     run = run_python(code, timeout=300)
     assert run.returncode == 0, run.stderr
     for path in one.rglob("*.mid"):
