@@ -516,7 +516,7 @@ def _track_error(err: np.ndarray, data: np.ndarray, base: int, where: str) -> Mi
     return MidiFileError(f"{where}: track {t} at byte {base + at}: {what}")
 
 
-_ONE_PASS = 1 << 20  # bytes: files up to this size are read in one pass
+_ONE_PASS = 1 << 26  # bytes: files up to this size are read in one pass
 
 
 def _columns(rows: int, tracks: int) -> tuple[np.ndarray, ...]:
@@ -572,13 +572,16 @@ def parse(raw: bytes, name: str) -> SmfFile:
     err = np.zeros(9, np.int64)
     counts = np.zeros(2, np.int64)
     size = data.shape[0]
-    # every event takes 2 bytes or more, every chunk 8: a small file is read in one pass
-    # into arrays of that bound; a large one is counted first, then read into arrays of
-    # its size (a second pass, but no memory to spare)
-    rows = size // 2 + 1 if size <= _ONE_PASS else 0
-    n_tracks = size // 8 + 1 if size <= _ONE_PASS else 0
-    columns = _columns(rows, n_tracks)
-    _scan(data, pos, announced, rows > 0, *columns, err, counts)
+    # every event takes 2 bytes or more, every chunk 8: a file is read in one pass into
+    # arrays of that bound, of which only the rows used are ever touched (so only those
+    # take memory: the rest is address space); a very large one (or one whose bound the
+    # system will not map) is counted first, then read into arrays of its size
+    one_pass = size <= _ONE_PASS
+    try:
+        columns = _columns(size // 2 + 1, size // 8 + 1) if one_pass else _columns(0, 0)
+    except MemoryError:
+        one_pass, columns = False, _columns(0, 0)
+    _scan(data, pos, announced, one_pass, *columns, err, counts)
     if err[0]:
         code, t, at = int(err[0]), int(err[1]), int(err[2])
         if code == _E_CHUNK_HEAD:
@@ -602,9 +605,8 @@ def parse(raw: bytes, name: str) -> SmfFile:
         )
     if not n_tracks:
         raise MidiFileError(f"{fail}: the MIDI file has no tracks")
-    if size <= _ONE_PASS:
-        columns = tuple(c[:n_tracks].copy() if c.ndim == 2 else c[:rows].copy()
-                        for c in columns)  # fmt: skip
+    if one_pass:
+        columns = tuple(c[:n_tracks] if c.ndim == 2 else c[:rows] for c in columns)
     else:
         columns = _columns(rows, n_tracks)
         _scan(data, pos, announced, True, *columns, err, counts)

@@ -270,8 +270,8 @@ def test_cli_more_bad_input_in_process(tmp_path, rng, capsys, monkeypatch, case,
     # The same contract as above (one line, exit 1, nothing written, input untouched),
     # run in-process to stay fast: an unexpected exception would escape main() here.
     import errno
-    import tempfile
 
+    from audioquant import atomic
     from audioquant.cli import main
 
     d = tmp_path
@@ -300,7 +300,7 @@ def test_cli_more_bad_input_in_process(tmp_path, rng, capsys, monkeypatch, case,
         def refused(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied")
 
-        monkeypatch.setattr(tempfile, "mkstemp", refused)
+        monkeypatch.setattr(atomic, "_new_temporary", refused)   # (the folder says no)
     before = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
     assert main(["render", str(src), str(out)]) == 1
     err = capsys.readouterr().err

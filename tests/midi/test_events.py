@@ -421,3 +421,32 @@ def test_notes_edited_with_the_api_read_back_as_from_the_reference_writer(tmp_pa
     midi.write(song.with_notes(notes), ours)
     reference_writer.write(song.with_notes(notes), ref)
     assert events_by_track(ours) == events_by_track(ref)
+
+
+@pytest.mark.parametrize("how", ["counted first", "no room for the bound"])
+def test_a_file_read_in_two_passes_gives_the_same_table(tmp_path, monkeypatch, how):
+    """Files are read in one pass into arrays of the largest possible size; a very large
+    file (or one whose bound cannot be mapped) is counted first, then read: the table,
+    every column, is the same either way."""
+    rng = np.random.default_rng(11)
+    path = tmp_path / "take.mid"
+    write_mido(path, random_performance(rng), ppq=480)
+    raw = path.read_bytes()
+    one = smf.parse(raw, "x")
+    if how == "counted first":
+        monkeypatch.setattr(smf, "_ONE_PASS", 100)
+    else:
+        columns = smf._columns
+
+        def no_room(rows, tracks):
+            if rows == len(raw) // 2 + 1:        # the bound
+                raise MemoryError
+            return columns(rows, tracks)
+
+        monkeypatch.setattr(smf, "_columns", no_room)
+    two = smf.parse(raw, "x")
+    for name in ("track", "tick", "order", "status", "data1", "data2", "payload", "length",
+                 "offset", "size", "running", "data"):
+        assert np.array_equal(getattr(one.events, name), getattr(two.events, name)), name
+    for name in ("first_row", "end_tick", "eot_row", "chunk_start", "chunk_end", "clean"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
