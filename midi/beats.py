@@ -83,15 +83,16 @@ class Settings:
     prior_coef: tuple[float, ...] = (1.245, 0.556, -0.289, 0.542, -0.688)
     prior_width: float = 0.6         # its width (natural log of the tempo ratio)
     prior_weight: float = 0.1        # its weight per beat
-    smooth: float = 40.0             # penalty per beat on log(p/q)**2 (tempo change)
+    smooth: float = 20.0             # penalty per beat on log(p/q)**2 (tempo change)
     knee: float = 0.05               # the penalty grows linearly beyond this |log p/q|
     max_step: float = 0.4            # largest |log p/q| between consecutive intervals
     snap_s: float = 0.06             # beats move to the strongest onset within this
-    # downbeat model: bias, salience, bass, duration, harmonic change, bass change
-    downbeat_w: tuple[float, ...] = (-0.84, 0.54, 0.213, 0.237, 0.311, 0.063)
+    # downbeat model: bias, salience, bass, duration, harmonic change, bass change, the
+    # onset network's downbeat probability
+    downbeat_w: tuple[float, ...] = (-0.749, 0.599, 0.165, -0.063, 0.193, -0.012, 0.739)
     downbeat_rate: float = 0.325     # share of downbeats among the beats the model saw (0:
     #                                  the prior rate of each meter, 1 in m)
-    meter_prior: tuple[float, ...] = (-5.0, 0.0, 0.0)  # log prior per 100 beats of 2, 3, 4
+    meter_prior: tuple[float, ...] = (-20.0, 0.0, 0.0)  # log prior per 100 beats of 2, 3, 4
     phase_jump: float = 0.1          # probability per beat of a jump in the bar position
 
 

@@ -1,0 +1,173 @@
+"""Train the onset network of midi/beats.py (a bidirectional GRU over the onsets) on the
+dev part of ASAP; writes midi/beats_weights.json.
+
+    python bench/train_beats.py                  # hidden 48, 14 epochs, seed 0
+    python bench/train_beats.py --hidden 32 --epochs 10
+
+Training only: needs torch (``pip install torch``); the tracker runs the network in numpy /
+numba (``beats._gru``). Inputs: the onset features of ``beats._onset_features``; targets
+per onset: a beat within 50 ms, a downbeat within 50 ms (two sigmoid outputs, summed
+cross-entropy). Sequences are cut into chunks of ``--chunk`` onsets (start offsets drawn
+with a fixed seed); the epoch with the lowest cross-entropy on a validation share of the
+dev pieces (``--val``, chosen by a hash of the piece folder, never the held-out part) is
+kept. Deterministic: fixed seeds, one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import bench_beats as bb  # noqa: E402
+
+from audioquant.midi import beats as mb  # noqa: E402
+
+
+def sequences(perfs: list[dict], rng: np.random.Generator | None = None,
+              stretch: float = 0.0, loud: float = 0.0
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features [n, N_FEATURES], targets [n, 2]) of each performance. With ``rng``, each
+    performance is first played at another tempo (times and lengths scaled by
+    ``exp(U(-stretch, stretch))``) and loudness (velocities scaled by
+    ``exp(U(-loud, loud))``): data augmentation."""
+    out = []
+    for perf in perfs:
+        scale, gain = 1.0, 1.0
+        if rng is not None:
+            scale = float(np.exp(rng.uniform(-stretch, stretch)))
+            gain = float(np.exp(rng.uniform(-loud, loud)))
+        order = np.argsort(perf["onsets"], kind="stable")
+        vel = np.clip(np.rint(perf["velocities"][order] * gain), 1, 127)
+        times, feats, _, _ = mb._onset_features(
+            perf["onsets"][order] * scale, perf["pitches"][order], vel,
+            perf["durations"][order] * scale, mb.DEFAULT.chord_s)
+        beat = mb._nearest_distance(times, np.sort(perf["beats"]) * scale) <= 0.05
+        down = mb._nearest_distance(times, np.sort(perf["downbeats"]) * scale) <= 0.05
+        out.append((feats, np.stack([beat, down], axis=1).astype(np.float32)))
+    return out
+
+
+def main() -> None:
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hidden", type=int, default=48)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--chunk", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--val", type=float, default=0.15)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stretch", type=float, default=0.25,
+                    help="tempo augmentation: log scale range of the times")
+    ap.add_argument("--loud", type=float, default=0.2,
+                    help="loudness augmentation: log scale range of the velocities")
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="dropout on the inputs and on the GRU outputs (training only)")
+    ap.add_argument("--decay", type=float, default=1e-4, help="Adam weight decay")
+    ap.add_argument("--out", type=Path, default=Path(mb._MODEL_PATH))
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(args.seed)
+
+    perfs = [p for p in bb.load(bb.DATA, bb.CACHE) if not p["held_out"]]
+    train_perfs = [p for p in perfs if not bb.validation(p["folder"], args.val)]
+    train = sequences(train_perfs)
+    val = sequences([p for p in perfs if bb.validation(p["folder"], args.val)])
+    allx = np.vstack([x for x, _ in train])
+    mean, sd = allx.mean(axis=0), allx.std(axis=0) + 1e-6
+    print(f"train {len(train)} performances, {allx.shape[0]} onsets; val {len(val)}",
+          flush=True)
+
+    def norm(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((x - mean) / sd).astype(np.float32))
+
+    val_t = [(norm(x)[None], torch.from_numpy(y)[None]) for x, y in val]
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(mb.N_FEATURES, args.hidden, num_layers=args.layers,
+                                    batch_first=True, bidirectional=True)
+            self.out = torch.nn.Linear(2 * args.hidden, 2)
+            self.drop = torch.nn.Dropout(args.dropout)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.drop(self.gru(self.drop(x))[0]))
+
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    best, best_state = np.inf, None
+    for epoch in range(args.epochs):
+        t0 = time.time()
+        for group in opt.param_groups:
+            group["lr"] = args.lr * (0.6 ** max(0, epoch - args.epochs // 2))
+        if args.stretch or args.loud:
+            train = sequences(train_perfs, rng, args.stretch, args.loud)
+        train_t = [(norm(x), torch.from_numpy(y)) for x, y in train]
+        chunks = []
+        for i, (x, _) in enumerate(train_t):
+            n = x.shape[0]
+            edges = sorted({0, n, *range(int(rng.integers(1, args.chunk)), n, args.chunk)})
+            chunks += [(i, s, e) for s, e in zip(edges[:-1], edges[1:], strict=True)]
+        order = rng.permutation(len(chunks))
+        net.train()
+        for b in range(0, order.size, args.batch):
+            parts = [chunks[k] for k in order[b:b + args.batch]]
+            xs = torch.nn.utils.rnn.pad_sequence([train_t[i][0][s:e] for i, s, e in parts],
+                                                 batch_first=True)
+            ys = torch.nn.utils.rnn.pad_sequence([train_t[i][1][s:e] for i, s, e in parts],
+                                                 batch_first=True, padding_value=-1.0)
+            mask = ys >= 0
+            logits = net(xs)
+            loss = loss_fn(logits[mask], ys[mask])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            tot = cnt = 0.0
+            for x, y in val_t:
+                tot += float(loss_fn(net(x), y)) * y.shape[1]
+                cnt += y.shape[1]
+        vloss = tot / cnt
+        print(f"epoch {epoch}: val cross-entropy {vloss:.4f} ({time.time() - t0:.0f} s)",
+              flush=True)
+        if vloss < best:
+            best = vloss
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    assert best_state is not None
+
+    def arr(key: str) -> list:
+        return np.round(best_state[key].numpy().astype(np.float64), 6).tolist()
+
+    data = {"about": ("onset model of midi/beats.py: a bidirectional GRU over the onsets; "
+                      "outputs P(beat within 50 ms), P(downbeat within 50 ms); fitted by "
+                      "bench/train_beats.py on the dev part of asap-dev"),
+            "kind": "bigru", "hidden": args.hidden, "layers": args.layers,
+            "mean": np.round(mean, 6).tolist(), "sd": np.round(sd, 6).tolist()}
+    for layer in range(args.layers):
+        for d, suffix in (("f", ""), ("b", "_reverse")):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                data[f"{name}_{d}{layer}"] = arr(f"gru.{name}_l{layer}{suffix}")
+    data["w_out"] = arr("out.weight")
+    data["b_out"] = arr("out.bias")
+    args.out.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    print(f"best val cross-entropy {best:.4f}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
