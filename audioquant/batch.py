@@ -523,7 +523,7 @@ class MidiBatchReport(BatchReport):
         return {"notes": self.notes, **super().as_dict()}
 
 
-#: Output folders this process has made (or found) for MIDI jobs: one makedirs each.
+#: Output folders made (or found) for the MIDI jobs of this run: one makedirs each.
 _folders_made: set[str] = set()
 
 
@@ -658,6 +658,7 @@ def _quantize_here(plan: list[QuantizeJob], skip_existing: bool,
     def skipped(job: QuantizeJob) -> MidiFileResult:
         return MidiFileResult(job.source, job.output, "skipped")
 
+    _folders_made.clear()   # (a folder made by an earlier batch may have been removed)
     with BackgroundCommits() as commits:
         job = functools.partial(_quantize_file, commits=commits)
         results = run_jobs(job, plan, skipped, skip_existing=skip_existing,

@@ -94,6 +94,8 @@ class Settings:
     #                                  the prior rate of each meter, 1 in m)
     meter_prior: tuple[float, ...] = (-20.0, 0.0, 0.0)  # log prior per 100 beats of 2, 3, 4
     phase_jump: float = 0.1          # probability per beat of a jump in the bar position
+    alternation: float = 1e9         # 2 beats per bar becomes 4 when the downbeats of odd
+    #                                  and even bars differ by more (mean log-odds, nats)
 
 
 DEFAULT = Settings()
@@ -645,6 +647,16 @@ def _bar_viterbi(logodds, meter, jump):  # pragma: no cover - numba
     return pos, total
 
 
+def _alternation(rel: np.ndarray, pos: np.ndarray) -> float:
+    """How much the odd and even bars of a bar path differ: the mean downbeat log-odds
+    (``rel``) of the downbeats of even bars minus that of odd bars, absolute (nats). Two
+    beats per bar whose downbeats alternate strong, weak are a 4-beat bar."""
+    down = rel[pos == 0]
+    if down.size < 4:
+        return 0.0
+    return abs(float(down[0::2].mean()) - float(down[1::2].mean()))
+
+
 def _downbeats(bf: np.ndarray, settings: Settings, meter: int | None) -> tuple[np.ndarray, int]:
     """Positions in the bar (0 = downbeat) and the meter (given or inferred)."""
     n = bf.shape[0]
@@ -653,7 +665,7 @@ def _downbeats(bf: np.ndarray, settings: Settings, meter: int | None) -> tuple[n
     w = np.asarray(settings.downbeat_w, dtype=np.float64)
     logodds = w[0] + bf @ w[1:]
     candidates = (meter,) if meter is not None else METERS
-    best: tuple[float, np.ndarray, int] | None = None
+    found: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
     # p(downbeat | features) / p(downbeat) over the same for "not a downbeat": the scaled
     # likelihood ratio of the HMM (the model's posterior divided by its training prior)
     rate = settings.downbeat_rate
@@ -665,10 +677,12 @@ def _downbeats(bf: np.ndarray, settings: Settings, meter: int | None) -> tuple[n
         pos, total = _bar_viterbi(rel, m, settings.phase_jump)
         if meter is None:
             total += settings.meter_prior[METERS.index(m)] * n / 100.0
-        if best is None or total > best[0] + 1e-12:
-            best = (float(total), pos, m)
-    assert best is not None
-    return best[1], best[2]
+        found[m] = (float(total), pos, rel)
+    best = max(found, key=lambda m: (found[m][0], -m))
+    if (best == 2 and 4 in found
+            and _alternation(found[2][2], found[2][1]) > settings.alternation):
+        best = 4
+    return found[best][1], best
 
 
 # ----------------------------------------------------------------------------------------

@@ -301,3 +301,14 @@ def test_a_batch_stopped_midway_leaves_whole_files_and_no_temporary_one(tmp_path
         assert (proc.returncode, err) == (130, b"error: interrupted\n")
     else:
         assert proc.returncode == -signal.SIGTERM
+
+
+def test_a_second_batch_makes_its_folders_again(tmp_path, dataset):
+    import shutil
+
+    out = tmp_path / "o"
+    out.mkdir()
+    for _ in range(2):       # the first run's folders removed before the second
+        report = batch.quantize_batch([dataset], out, recursive=True, grid="1/8")
+        assert not report.failed and len(report.files) == 5
+        shutil.rmtree(out / "bach")
