@@ -21,11 +21,13 @@ The method, in three stages, each a small pure function:
    are one onset (a chord, with its asynchrony). Each onset gets 58 features (note count,
    velocities, bass against the piece and against its neighbours, durations, loudness
    against the onsets around, the times to the previous and next onsets, the same for the
-   4 onsets either side: ``_onset_features``) and a small network (one tanh layer of 64)
-   gives the probability that a beat lies within 50 ms of it. The weights
-   (``beats_weights.json``, 80 kB) were fitted on the development part of ASAP by
-   ``bench/bench_beats.py --fit``; inference is two matrix products in numpy. The
-   probabilities, divided by their mean, are spread on a 50 Hz frame grid.
+   4 onsets either side: ``_onset_features``) and a bidirectional GRU over the sequence of
+   onsets (48 units each way, then a linear layer) gives two probabilities per onset: a
+   beat, and a downbeat, within 50 ms of it. The weights (``beats_weights.json``, 0.3 MB)
+   were trained on the development part of ASAP by ``bench/train_beats.py`` (torch, for
+   training only); inference is numpy matrix products and a numba loop over the onsets
+   (``_gru_pass``). The beat probabilities, divided by their mean, are spread on a 50 Hz
+   frame grid.
 2. **Beats: dynamic programming over (time, period).** A beat at frame ``t`` reached with
    the interval ``p`` (frames) scores ``obs[t] - cost + prior(p)`` plus the best earlier
    beat at ``t - p`` whose own interval ``q`` is close to ``p`` (``|log p/q| <= max_step``),
@@ -38,10 +40,12 @@ The method, in three stages, each a small pure function:
    before the first and after the last while an onset is there (a weak pickup).
 3. **Meter and downbeats: a bar-pointer HMM over the beats.** Each beat gets a downbeat
    log-odds from its features (bass, salience, long notes, harmonic change against the
-   previous beat, a new bass pitch: a logistic model fitted like the network above); a
-   Viterbi pass over the position in the bar (m -> m + 1, or a jump with ``phase_jump``)
-   for each candidate meter (2, 3, 4 beats per bar) gives the downbeats, and the meter
-   whose best path scores highest, with its prior per 100 beats, wins.
+   previous beat, a new bass pitch, the network's downbeat probability: a logistic model
+   fitted by ``bench/bench_beats.py --fit``); a Viterbi pass over the position in the bar
+   (m -> m + 1, or a jump with ``phase_jump``) for each candidate meter (2, 3, 4 beats per
+   bar) gives the downbeats, and the meter whose best path scores highest, with its prior
+   per 100 beats, wins; 2 beats per bar whose odd and even bars differ (``alternation``)
+   are 4.
 
 Deterministic: no random numbers; ties are broken by index.
 """
@@ -75,7 +79,7 @@ class Settings:
     """
 
     chord_s: float = 0.03            # notes within this of a group's first note: one onset
-    model: tuple | None = None       # onset model arrays (None: beats_weights.json)
+    model: tuple | None = None       # onset networks (None: beats_weights.json)
     cost: float = 0.75               # per-beat cost, in units of the mean onset salience
     prior_bpm: float = 90.0          # centre of the log-normal tempo prior
     # the prior's centre: a regression on the onset statistics (see _tempo_centre); () for
@@ -316,36 +320,42 @@ def _onset_features(onsets: np.ndarray, pitches: np.ndarray, velocities: np.ndar
     return first, f, low, group
 
 
-def _load_model(path: str) -> tuple[np.ndarray, ...]:
-    """The onset model (``beats_weights.json`` beside this file): a bidirectional GRU over
-    the onsets (``layers`` layers of ``hidden`` units each way, PyTorch's gate order r, z,
-    n) on the standardised onset features, then a linear layer to two logits (a beat, a
-    downbeat within 50 ms). Returned flat: mean, sd, then per layer and direction (forward,
-    backward) W_ih, W_hh, b_ih, b_hh, then W_out, b_out."""
+def _read_net(data: dict) -> tuple[np.ndarray, ...]:
+    """One network of the weights file, flat: mean, sd, then per layer and direction
+    (forward, backward) W_ih, W_hh, b_ih, b_hh, then W_out, b_out."""
+    arrays = [data["mean"], data["sd"]]
+    for layer in range(int(data.get("layers", 1))):
+        for d in ("f", "b"):
+            arrays += [data[f"{k}_{d}{layer}"]
+                       for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    arrays += [data["w_out"], data["b_out"]]
+    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
+
+
+def _load_model(path: str) -> tuple[tuple[np.ndarray, ...], ...]:
+    """The onset model (``beats_weights.json`` beside this file): one or more (``nets``,
+    averaged) bidirectional GRUs over the onsets (``layers`` layers of ``hidden`` units
+    each way, PyTorch's gate order r, z, n) on the standardised onset features, then a
+    linear layer to two logits (a beat, a downbeat within 50 ms)."""
     try:
         with open(path) as fh:
             data = json.load(fh)
-        arrays = [data["mean"], data["sd"]]
-        for layer in range(int(data.get("layers", 1))):
-            for d in ("f", "b"):
-                arrays += [data[f"{k}_{d}{layer}"]
-                           for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        arrays += [data["w_out"], data["b_out"]]
+        nets = tuple(_read_net(d) for d in data.get("nets", [data]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MidiFileError(f"the beat tracker's onset model cannot be read: {path}: {exc}"
                             ) from None
-    net = tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
-    if net[0].shape[0] != N_FEATURES or net[2].shape[1] != N_FEATURES:
-        raise MidiParameterError(f"{path}: the onset model has {net[2].shape[1]} inputs, "
-                                 f"the features {N_FEATURES}")
-    return net
+    for net in nets:
+        if net[0].shape[0] != N_FEATURES or net[2].shape[1] != N_FEATURES:
+            raise MidiParameterError(f"{path}: the onset model has {net[2].shape[1]} "
+                                     f"inputs, the features {N_FEATURES}")
+    return nets
 
 
 _MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "beats_weights.json")
-_MODEL: tuple[np.ndarray, ...] | None = None
+_MODEL: tuple[tuple[np.ndarray, ...], ...] | None = None
 
 
-def _model() -> tuple[np.ndarray, ...]:
+def _model() -> tuple[tuple[np.ndarray, ...], ...]:
     global _MODEL
     if _MODEL is None:
         _MODEL = _load_model(_MODEL_PATH)
@@ -393,14 +403,16 @@ def _network(x: np.ndarray, net: tuple[np.ndarray, ...]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _onset_probs(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None
+def _onset_probs(feats: np.ndarray, model: tuple[tuple[np.ndarray, ...], ...] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (0..1) that a beat, and a downbeat, lies within 50 ms of each onset."""
-    p = _network(feats, _model() if model is None else model)
+    """Probabilities (0..1) that a beat, and a downbeat, lies within 50 ms of each onset
+    (the mean over the networks of the model)."""
+    nets = _model() if model is None else model
+    p = sum(_network(feats, net) for net in nets) / len(nets)
     return np.ascontiguousarray(p[:, 0]), np.ascontiguousarray(p[:, 1])
 
 
-def _salience(feats: np.ndarray, model: tuple[np.ndarray, ...] | None = None
+def _salience(feats: np.ndarray, model: tuple[tuple[np.ndarray, ...], ...] | None = None
               ) -> np.ndarray:
     """Probability (0..1) that a beat lies within 50 ms of each onset, from its features."""
     return _onset_probs(feats, model)[0]

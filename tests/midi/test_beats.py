@@ -270,3 +270,43 @@ def test_onset_groups_against_a_loop():
         else:
             groups.append(groups[-1])
     assert np.array_equal(mb._group_onsets(onsets, 0.03), groups)
+
+
+def _gru_reference(x, wih, whh, bih, bhh):
+    """A GRU direction written out as PyTorch documents it (gates r, z, n)."""
+    hid = whh.shape[1]
+    h = np.zeros(hid)
+    out = []
+    for xt in x:
+        gi, gh = wih @ xt + bih, whh @ h + bhh
+        r = 1 / (1 + np.exp(-(gi[:hid] + gh[:hid])))
+        z = 1 / (1 + np.exp(-(gi[hid:2 * hid] + gh[hid:2 * hid])))
+        n = np.tanh(gi[2 * hid:] + r * gh[2 * hid:])
+        h = (1 - z) * n + z * h
+        out.append(h)
+    return np.array(out)
+
+
+def test_onset_network_matches_a_written_out_gru():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 5))
+    wih, whh = rng.standard_normal((12, 5)), rng.standard_normal((12, 4))
+    bih, bhh = rng.standard_normal(12), rng.standard_normal(12)
+    xi = np.ascontiguousarray(x @ wih.T + bih)
+    assert np.allclose(mb._gru_pass(xi, whh, bhh, False), _gru_reference(x, wih, whh, bih, bhh))
+    back = mb._gru_pass(xi, whh, bhh, True)
+    assert np.allclose(back[::-1], _gru_reference(x[::-1], wih, whh, bih, bhh))
+
+
+def test_shipped_onset_model_gives_probabilities():
+    p = perf.performance(4, perf.steady(100), seed=5)
+    order = np.argsort(p.onsets_s, kind="stable")
+    times, feats, _, _ = mb._onset_features(p.onsets_s[order], p.pitches[order],
+                                            p.velocities[order], p.durations_s[order], 0.03)
+    beat, down = mb._onset_probs(feats)
+    assert beat.shape == down.shape == times.shape
+    assert np.all((beat >= 0) & (beat <= 1)) and np.all((down >= 0) & (down <= 1))
+    on_beat = mb._nearest_distance(times, p.beats_s) <= 0.05
+    on_down = mb._nearest_distance(times, p.downbeats_s) <= 0.05
+    assert beat[on_beat].mean() > 2 * beat[~on_beat].mean()
+    assert down[on_down].mean() > 2 * down[on_beat & ~on_down].mean()
