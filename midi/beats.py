@@ -96,9 +96,9 @@ class Settings:
     downbeat_w: tuple[float, ...] = (-0.749, 0.599, 0.165, -0.063, 0.193, -0.012, 0.739)
     downbeat_rate: float = 0.325     # share of downbeats among the beats the model saw (0:
     #                                  the prior rate of each meter, 1 in m)
-    meter_prior: tuple[float, ...] = (-2.0, 0.0, 0.0)  # log prior per 100 beats of 2, 3, 4
+    meter_prior: tuple[float, ...] = (-10.0, 0.0, 0.0)  # log prior per 100 beats of 2, 3, 4
     phase_jump: float = 0.1          # probability per beat of a jump in the bar position
-    alternation: float = 0.5         # 2 beats per bar becomes 4 when the downbeats of odd
+    alternation: float = 0.3         # 2 beats per bar becomes 4 when the downbeats of odd
     #                                  and even bars differ by more (mean log-odds, nats)
 
 
