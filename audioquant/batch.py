@@ -394,7 +394,10 @@ class ProgressBars:
     """
 
     def __init__(self, names: list[str], *, file: Any = None, delay: float = 1.0) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm as plain
+
+        class tqdm(plain):     # no monitor thread: a MIDI batch forks its workers only
+            monitor_interval = 0   # from a process running no other thread
 
         self._tqdm = tqdm
         self._file = file if file is not None else sys.stderr

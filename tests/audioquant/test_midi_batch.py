@@ -312,3 +312,20 @@ def test_a_second_batch_makes_its_folders_again(tmp_path, dataset):
         report = batch.quantize_batch([dataset], out, recursive=True, grid="1/8")
         assert not report.failed and len(report.files) == 5
         shutil.rmtree(out / "bach")
+
+
+def test_the_progress_bars_start_no_thread():
+    """On a terminal a batch draws bars; they must not start tqdm's monitor thread, or a
+    MIDI batch with --jobs would spawn its workers (a full start-up each) instead of
+    forking them. (A fresh interpreter: tqdm's monitor outlives the bar that started
+    it.)"""
+    code = textwrap.dedent("""
+        import threading
+        from audioquant import batch
+        bars = batch.ProgressBars(["a.mid", "b.mid"])
+        bars.finished(batch.MidiFileResult("a.mid", "o/a.mid", "written"), 1, 2)
+        assert threading.active_count() == 1, threading.enumerate()
+        bars.close()
+    """)
+    run = run_python(code, timeout=120)
+    assert run.returncode == 0, run.stderr
