@@ -12,7 +12,7 @@ import numpy as np
 from .errors import MidiParameterError
 from .grid import Grid
 from .notes import Song, read, write
-from .quantize import _fit_of, _timing_of, chord_groups, grid_fit, quantize, timing_stats
+from .quantize import _timing_and_fit, _timing_of, chord_groups, quantize
 
 if TYPE_CHECKING:
     from audioquant.atomic import BackgroundCommits
@@ -109,8 +109,8 @@ def stats_file(path: str | os.PathLike, grid: str = "1/16", **grid_options) -> d
     g = Grid.parse(grid, song.ticks_per_beat, **grid_options)
     report = {"file": os.fspath(path), "grid": g.name, "grid_description": g.describe()}
     report.update(_summary(song))
-    report["timing"] = timing_stats(song.notes, g, song.tempo_map)
-    report["grid_fit"] = grid_fit(song.notes, g)
+    report["timing"], report["grid_fit"] = _timing_and_fit(song.notes.start, g,
+                                                           song.tempo_map)
     return report
 
 
@@ -140,9 +140,8 @@ def stats_files(paths: Iterable[str | os.PathLike], grid: str = "1/16", **grid_o
         info = _summary(song)
         del info["tracks"]
         info["tracks"] = song.n_tracks
-        rows.append({"file": name, **info,
-                     "timing": timing_stats(song.notes, g, song.tempo_map),
-                     "grid_fits": bool(grid_fit(song.notes, g)["fits"])})
+        timing, fit = _timing_and_fit(song.notes.start, g, song.tempo_map)
+        rows.append({"file": name, **info, "timing": timing, "grid_fits": bool(fit["fits"])})
     counted = [r for r in rows if r["timing"]["count"]]
     onsets = sum(r["timing"]["count"] for r in counted)
     ppq: dict[str, int] = {}
@@ -340,9 +339,8 @@ def quantize_song(
     }
     report.update(result.counts())
     before, after = notes.start[sel], result.notes.start[sel]
-    line, dist = g._locate(before)
-    report["before"] = _timing_of(before, line, dist, g, tempo_map, onset_s[sel])
-    report["grid_fit"] = _fit_of(dist, g)
+    report["before"], report["grid_fit"] = _timing_and_fit(before, g, tempo_map,
+                                                           onset_s[sel])
     after_s = tempo_map.seconds(after)
     report["after"] = _timing_of(after, *g._locate(after), g, tempo_map, after_s)
     was = tempo_map.seconds(notes.end[sel]) - onset_s[sel]

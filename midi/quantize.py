@@ -411,6 +411,14 @@ def grid_fit(notes: Notes, grid: Grid, mask: np.ndarray | None = None
     return _fit_of(grid._locate(start)[1], grid)
 
 
+def _timing_and_fit(start: np.ndarray, grid: Grid, tempo_map: TempoMap,
+                    start_seconds: np.ndarray | None = None) -> tuple[dict, dict]:
+    """:func:`timing_stats` and :func:`grid_fit` of the starts ``start`` [ticks], the
+    starts located once (``start_seconds``: their ``tempo_map.seconds``, if known)."""
+    line, dist = grid._locate(start)
+    return _timing_of(start, line, dist, grid, tempo_map, start_seconds), _fit_of(dist, grid)
+
+
 def _fit_of(dist: np.ndarray, grid: Grid) -> dict[str, float | int | bool]:
     """:func:`grid_fit` of the starts whose distances to their nearest lines are ``dist``
     (scaled, as ``Grid._locate`` gives them)."""
