@@ -526,24 +526,23 @@ class MidiBatchReport(BatchReport):
         return {"notes": self.notes, **super().as_dict()}
 
 
-#: Output folders made (or found) for the MIDI jobs of this run: one makedirs each.
-_folders_made: set[str] = set()
-
-
 def _quantize_file(job: QuantizeJob, threads: int | None = None,
                    progress: Callable[[int, int | None], None] | None = None,
-                   commits: BackgroundCommits | None = None) -> MidiFileResult:
+                   commits: BackgroundCommits | None = None,
+                   folders: set[str] | None = None) -> MidiFileResult:
     """One MIDI job: read, quantize, write (atomically, making its folder), every failure
     a failed result naming it in one line. ``commits``: the output is synced and renamed
-    into place there (a failure there is in its ``failures``, not in this result)."""
+    into place there (a failure there is in its ``failures``, not in this result).
+    ``folders``: the output folders this run has made already (one makedirs each)."""
     from audioquant import midi
 
     started = time.perf_counter()
     try:
         folder = os.path.dirname(job.output)
-        if folder and folder not in _folders_made:
+        if folder and folder not in (folders or ()):
             os.makedirs(folder, exist_ok=True)
-            _folders_made.add(folder)
+            if folders is not None:
+                folders.add(folder)
         report = midi.quantize_file(job.source, job.output, follow=job.follow,
                                     commits=commits, **job.options)
     except AudioquantError as exc:
@@ -598,19 +597,10 @@ def run_quantize(plan: list[QuantizeJob], *, jobs: int = 1, skip_existing: bool 
     # Elsewhere, files go in chunks, one round trip to a worker each (a MIDI file takes a
     # millisecond or two: one task a file would spend as much again on the pool), at
     # least four chunks a worker so that they share the work evenly.
-    merged: dict[int, MidiFileResult] = {}
-    todo = []
-    for i, job in enumerate(plan):
-        if skip_existing and os.path.exists(job.output):
-            merged[i] = MidiFileResult(job.source, job.output, "skipped")
-            if progress is not None:
-                progress(merged[i], len(merged), len(plan))
-        else:
-            todo.append(i)
-    size = max(1, min(32, len(todo) // (4 * jobs)))
-    chunks = [QuantizeChunk(tuple(todo[k:k + size]), tuple(plan[i] for i in todo[k:k + size]))
-              for k in range(0, len(todo), size)]
-    done = len(merged)
+    size = max(1, min(32, len(plan) // (4 * jobs)))
+    chunks = [QuantizeChunk(tuple(plan[k:k + size]), skip_existing)
+              for k in range(0, len(plan), size)]
+    done = 0
 
     def chunk_done(results: list[MidiFileResult], _done: int, _total: int) -> None:
         nonlocal done
@@ -622,34 +612,24 @@ def run_quantize(plan: list[QuantizeJob], *, jobs: int = 1, skip_existing: bool 
     by_chunk = run_jobs(_quantize_chunk, chunks, lambda chunk: [], jobs=jobs,
                         backend=backend, scheduler=scheduler, progress=chunk_done,
                         start="fork")   # (a MIDI worker needs nothing a fork lacks)
-    for chunk, results in zip(chunks, by_chunk, strict=True):
-        merged.update(zip(chunk.indices, results, strict=True))
-    return MidiBatchReport([merged[i] for i in range(len(plan))],
+    return MidiBatchReport([r for results in by_chunk for r in results],
                            time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
 class QuantizeChunk:
-    """MIDI jobs run as one task of a pool or of Dask: ``jobs``, at ``indices`` of the
-    plan. (``source`` and ``output`` are its first job's, for the runner.)"""
+    """MIDI jobs run as one task of a pool or of Dask, in plan order (``skip_existing``:
+    a job whose output exists is skipped, as :func:`run_jobs` does)."""
 
-    indices: tuple[int, ...]
     jobs: tuple[QuantizeJob, ...]
-
-    @property
-    def source(self) -> str:
-        return self.jobs[0].source
-
-    @property
-    def output(self) -> str:
-        return self.jobs[0].output
+    skip_existing: bool
 
 
 def _quantize_chunk(chunk: QuantizeChunk, threads: int | None = None,
                     progress: Callable[[int, int | None], None] | None = None
                     ) -> list[MidiFileResult]:
     """The results of a chunk's jobs, run in this worker (see :func:`_quantize_here`)."""
-    return _quantize_here(list(chunk.jobs), False, None)
+    return _quantize_here(list(chunk.jobs), chunk.skip_existing, None)
 
 
 def _quantize_here(plan: list[QuantizeJob], skip_existing: bool,
@@ -661,9 +641,8 @@ def _quantize_here(plan: list[QuantizeJob], skip_existing: bool,
     def skipped(job: QuantizeJob) -> MidiFileResult:
         return MidiFileResult(job.source, job.output, "skipped")
 
-    _folders_made.clear()   # (a folder made by an earlier batch may have been removed)
     with BackgroundCommits() as commits:
-        job = functools.partial(_quantize_file, commits=commits)
+        job = functools.partial(_quantize_file, commits=commits, folders=set())
         results = run_jobs(job, plan, skipped, skip_existing=skip_existing,
                            progress=progress)
     for result in results:
