@@ -129,7 +129,15 @@ def sf_bytes(frames: int = 1000, channels: int = 1, rate: int = 44100, fmt: str 
         for key, value in (tags or {}).items():
             setattr(f, key, value)
         f.write(audio)
-    return buf.getvalue()
+    return _unstamped(buf.getvalue())
+
+
+def _unstamped(data: bytes) -> bytes:
+    """``data`` with the time in its PEAK chunk set to 0: libsndfile stamps a float file's
+    PEAK chunk (WAV, AIFF) with the second it was written, so the same case made a second
+    later had other bytes. The chunk heads the file: id, size, version, then the time."""
+    at = data.find(b"PEAK", 0, 256)
+    return data if at < 0 else data[:at + 12] + bytes(4) + data[at + 16:]
 
 
 def chunk(cid: bytes, payload: bytes, size: int | None = None, big: bool = False) -> bytes:
