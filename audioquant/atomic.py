@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import signal
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from audioquant.errors import AudioFileError
 
 __all__ = ["TEMP_PREFIX", "BackgroundCommits", "Committed", "OutputFile", "OutputTarget",
-           "commit_all", "remove_pending",
+           "commit_all", "remove_pending", "sync_group",
            "is_regular_or_new", "is_stdout", "output_target", "same_file", "strerror"]
 
 
@@ -224,14 +226,16 @@ class OutputFile(Committed):
         except OSError as exc:
             raise AudioFileError(f"cannot write {self.path}: {strerror(exc)}") from None
 
-    def commit(self) -> None:
-        """Finish: flush and rename the temporary file into place (or just flush a stream)."""
+    def commit(self, synced: bool = False) -> None:
+        """Finish: flush, sync and rename the temporary file into place (or just flush a
+        stream). ``synced``: its bytes are on the disk already (:func:`sync_group`)."""
         try:
             self.file.flush()
             if self.tmp is None:
                 self.file.close()
                 return
-            os.fsync(self.file.fileno())
+            if not synced:
+                os.fsync(self.file.fileno())
             self.file.close()
             _give_mode(self.tmp, self.target)
             os.replace(self.tmp, self.target.real)
@@ -257,16 +261,22 @@ class OutputFile(Committed):
 
 class BackgroundCommits:
     """Commit finished :class:`OutputFile` outputs on one background thread, so a batch
-    computes its next file while the last one is synced to disk (``fsync`` waits on the
+    computes its next file while the last ones are synced to disk (syncing waits on the
     disk, not the CPU, and releases the GIL).
 
     ``submit(out)`` hands over an output whose bytes are all written; it is committed
-    (synced, then renamed into place) in the order given. An output that cannot be
-    committed is removed as :meth:`OutputFile.commit` does, and its error message is in
-    ``failures`` under its path. ``close()`` (also the end of a ``with`` block, normal or
-    not) commits what was handed over and waits for it: until then a file handed over is
-    complete but not yet in place. Outputs not handed over are not this object's.
+    (synced, then renamed into place) in the order given. The outputs handed over within
+    50 ms are synced together (:func:`sync_group`: one flush of their filesystem instead
+    of one per file, which on ext4 is a journal commit each: 806 small files took
+    1.3-1.8 s one by one, 0.17 s in groups of 64). An output that cannot
+    be committed is removed as :meth:`OutputFile.commit` does, and its error message is
+    in ``failures`` under its path. ``close()`` (also the end of a ``with`` block, normal
+    or not) commits what was handed over and waits for it: until then a file handed over
+    is complete but not yet in place. Outputs not handed over are not this object's.
     """
+
+    #: A group is the outputs handed over within WAIT seconds of its first, at most GROUP.
+    GROUP, WAIT = 64, 0.05
 
     def __init__(self, depth: int = 64) -> None:
         import queue
@@ -281,9 +291,28 @@ class BackgroundCommits:
         self._queue.put(out)
 
     def _run(self) -> None:
-        while (out := self._queue.get()) is not None:
+        import queue
+        import time
+
+        stop = False
+        while not stop:
+            group = [self._queue.get()]
+            until = time.monotonic() + self.WAIT
+            while len(group) < self.GROUP and group[-1] is not None:
+                try:
+                    group.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
+                except queue.Empty:
+                    break
+            if group[-1] is None:
+                stop = True
+                group.pop()
+            self._commit(group)
+
+    def _commit(self, group: list[OutputFile]) -> None:
+        synced = sync_group(group)
+        for out in group:
             try:
-                out.commit()
+                out.commit(synced=out in synced)
             except BaseException as exc:  # (commit has removed the temporary file)
                 self.failures[out.path] = str(exc) if isinstance(exc, AudioFileError) \
                     else f"cannot write {out.path}: {type(exc).__name__}: {exc}"
@@ -299,6 +328,52 @@ class BackgroundCommits:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def sync_group(outputs: list[OutputFile]) -> set[OutputFile]:
+    """Put the written bytes of several temporary outputs on the disk at once: one
+    ``syncfs`` of each filesystem they are on (Linux 5.8 and later, where syncfs reports
+    a write-back error of the filesystem since the file was opened, as fsync does for
+    the file). Returns the outputs so synced; the others (streams, another system, a
+    failed flush or sync) are left to :meth:`OutputFile.commit`'s own fsync, which then
+    reports any error. Syncing a filesystem also writes other programs' pending data on
+    it, as an ext4 fsync's journal commit mostly does anyway."""
+    syncfs = _syncfs()
+    if syncfs is None or len(outputs) < 2:
+        return set()
+    by_device: dict[int, list[OutputFile]] = {}
+    for out in outputs:
+        if out.tmp is None:
+            continue
+        try:
+            out.file.flush()
+            by_device.setdefault(os.fstat(out.file.fileno()).st_dev, []).append(out)
+        except (OSError, ValueError):
+            continue                # (commit meets the same error and reports it)
+    synced: set[OutputFile] = set()
+    for group in by_device.values():
+        if syncfs(group[0].file.fileno()) == 0:
+            synced.update(group)
+    return synced
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs(fd)`` (0 on success), where it reports write-back errors (Linux
+    5.8 and later); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+        if (major, minor) < (5, 8):
+            return None
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).syncfs   # (releases the GIL)
+    except (ValueError, OSError, AttributeError):
+        return None
+    call.argtypes, call.restype = [ctypes.c_int], ctypes.c_int
+    return call
 
 
 def _new_temporary(folder: str) -> tuple[int, str]:

@@ -4,8 +4,12 @@ in place when it closes, a failure kept for the caller, nothing left behind."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
+from audioquant import atomic
 from audioquant.atomic import BackgroundCommits, OutputFile
 
 
@@ -37,3 +41,70 @@ def test_a_failed_commit_is_reported_by_path_and_the_old_file_kept(tmp_path, mon
     assert list(commits.failures) == [out.path]
     assert "No space left on device" in commits.failures[out.path]
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["kept.bin"]
+
+
+def _written(folder, n, data=b"new"):
+    outs = []
+    for i in range(n):
+        out = OutputFile(folder / f"{i}.bin")
+        out.file.write(data)
+        outs.append(out)
+    return outs
+
+
+def test_a_group_is_synced_once_per_filesystem(tmp_path, monkeypatch):
+    calls = []
+
+    def syncfs(fd):
+        calls.append(os.fstat(fd).st_dev)
+        return 0
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda: syncfs)
+    outs = _written(tmp_path, 5)
+    other = Path("/dev/shm")
+    if other.is_dir() and os.access(other, os.W_OK) \
+            and os.stat(other).st_dev != os.stat(tmp_path).st_dev:
+        folder = Path(tempfile.mkdtemp(dir=other))
+        outs += _written(folder, 3)
+    else:
+        folder = None
+    try:
+        synced = atomic.sync_group(outs)
+        assert synced == set(outs)
+        assert sorted(calls) == sorted({os.stat(o.tmp).st_dev for o in outs})
+        for out in outs:
+            out.commit(synced=True)
+        assert (tmp_path / "4.bin").read_bytes() == b"new"
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder)
+
+
+def test_a_group_whose_sync_fails_falls_back_to_each_files_fsync(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "_syncfs", lambda: (lambda fd: -1))
+    fsynced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        fsynced.append(fd)
+        if len(fsynced) == 2:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    commits = BackgroundCommits()
+    commits._commit(_written(tmp_path, 4))
+    commits.close()
+    assert len(fsynced) == 4
+    assert list(commits.failures) == [str(tmp_path / "1.bin")]
+    assert sorted(os.listdir(tmp_path)) == ["0.bin", "2.bin", "3.bin"]
+
+
+def test_the_real_syncfs_syncs_a_group(tmp_path):
+    outs = _written(tmp_path, 3)
+    synced = atomic.sync_group(outs)
+    if atomic._syncfs() is not None:      # (Linux 5.8 and later)
+        assert synced == set(outs)
+    for out in outs:
+        out.commit(synced=out in synced)
+    assert sorted(os.listdir(tmp_path)) == ["0.bin", "1.bin", "2.bin"]
