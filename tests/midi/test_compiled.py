@@ -1,0 +1,121 @@
+"""The midi kernels compiled at install (midi/_jit.py, midi/_aot.py, setup.py): a
+quantize or stats command loads no numba; the compiled kernels write what numba's write;
+a call with other argument types goes to numba instead of crashing the compiled code."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from audioquant.midi import _jit
+from tests.corpus import MIDI
+from tests.midi.helpers import SAMPLE, run_python
+
+#: The readable files of the hardening corpus, and the bundled sample.
+READABLE = [case for case in MIDI if not hasattr(case.expect, "fragments")]
+
+
+def test_the_install_built_the_kernels_of_this_source():
+    ext = _jit._extension()
+    assert ext is not None, (
+        f"no audioquant.midi._kernels_{_jit.source_tag()}: midi/{_jit.AOT_MODULES} changed "
+        "since the install; run `pip install -e .` again to compile them")
+    assert any(name.startswith("k_smf___encode__") for name in dir(ext))
+
+
+def test_quantize_and_stats_commands_load_no_numba(tmp_path):
+    out = tmp_path / "out.mid"
+    r = run_python(
+        "import sys\n"
+        "from audioquant.cli import main\n"
+        f"for argv in (['midi', 'quantize', {str(SAMPLE)!r}, {str(out)!r}, '--grid', '1/16',\n"
+        f"              '--swing', '60'], ['midi', 'stats', {str(SAMPLE)!r}, '--json']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), exc.code\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')]\n"
+        "assert not loaded, loaded[:5]\n")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:4] == b"MThd"
+
+
+def _batch(folder, out, env_jit: bool, options: list[str]) -> dict:
+    env = dict(os.environ, AUDIOQUANT_JIT="1" if env_jit else "0")
+    out.mkdir()
+    r = subprocess.run([sys.executable, "-m", "audioquant", "midi", "quantize", str(folder),
+                        "--out-dir", str(out), "--report", str(out / "report.json"),
+                        *options], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads((out / "report.json").read_text())
+
+
+@pytest.mark.parametrize("options", [["--grid", "1/16"],
+                                     ["--grid", "1/8", "--ends", "--strength", "70"],
+                                     ["--grid", "1/16", "--starts-only", "--swing", "62",
+                                      "--exclude-within", "10"]])
+def test_compiled_kernels_write_what_numba_writes(tmp_path, options):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for case in READABLE:
+        (folder / f"{case.name}.mid").write_bytes(case.data())
+    (folder / "sample.mid").write_bytes(SAMPLE.read_bytes())
+    compiled = _batch(folder, tmp_path / "compiled", False, options)
+    numba = _batch(folder, tmp_path / "numba", True, options)
+    names = sorted(p.name for p in folder.iterdir())
+    for name in names:
+        assert (tmp_path / "compiled" / name).read_bytes() == \
+            (tmp_path / "numba" / name).read_bytes(), name
+
+    def reports(batch, out):
+        return [json.dumps({k: v for k, v in f.items() if k != "seconds"}).replace(out, "OUT")
+                for f in batch["files"]]
+    assert reports(compiled, str(tmp_path / "compiled")) == \
+        reports(numba, str(tmp_path / "numba"))
+
+
+def test_other_argument_types_go_to_numba_not_the_compiled_code():
+    # (compiled for int64 ticks)
+    kernel = importlib.import_module("audioquant.midi.quantize")._turn_sums
+    assert isinstance(kernel, _jit.Kernel)
+    ticks = np.array([0, 5, 130, 247, 1000], np.int32)  # (compiled for int64 only)
+    strided = np.arange(10, dtype=np.int64)[::2]
+    for arg in (ticks, strided):
+        expected = kernel.py_func(np.ascontiguousarray(arg, np.int64), 120.0)
+        np.testing.assert_allclose(kernel(arg, 120.0), expected, rtol=1e-12)
+
+
+def test_argument_kinds_are_checked_exactly():
+    kinds = (("A", "i8", 1, "C"), ("f8",), ("i8",), ("b1",))
+    a = np.zeros(4, np.int64)
+    assert _jit._fits((a, 1.5, 3, True), kinds)
+    assert _jit._fits((a, 2, np.int32(3), np.bool_(False)), kinds)     # (converted)
+    assert not _jit._fits((a.astype(np.int32), 1.5, 3, True), kinds)   # dtype
+    assert not _jit._fits((a[::2], 1.5, 3, True), kinds)               # layout
+    assert not _jit._fits((a.reshape(2, 2), 1.5, 3, True), kinds)      # dimensions
+    assert not _jit._fits((a, 1.5, True, True), kinds)                 # bool for an int
+    assert not _jit._fits((a, 1.5, 3.0, True), kinds)                  # float for an int
+    assert not _jit._fits((a, 1.5, 3), kinds)                          # count
+    assert not _jit._fits((list(a), 1.5, 3, True), kinds)              # not an array
+
+
+def test_export_names_describe_their_types():
+    kinds = (("A", "u1", 1, "C"), ("i8",), ("A", "f8", 2, "A"), ("b1",))
+    name = _jit.export_name("smf", "_scan", kinds)
+    module, func, code = name[2:].split("__")
+    assert (module, func, _jit._parse_kinds(code)) == ("smf", "_scan", kinds)
+
+
+def test_the_tag_follows_the_source(tmp_path):
+    for name in _jit.AOT_MODULES:
+        (tmp_path / f"{name}.py").write_text("x = 1\n")
+    before = _jit.source_tag(str(tmp_path))
+    (tmp_path / "grid.py").write_text("x = 2\n")
+    assert _jit.source_tag(str(tmp_path)) != before
+    assert len(before) == 12 and int(before, 16) >= 0
