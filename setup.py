@@ -35,8 +35,9 @@ class BuildKernels(build_ext):
         target = self.get_ext_fullpath(ext.name)
         folder = os.path.dirname(target)
         os.makedirs(folder, exist_ok=True)
-        for old in glob.glob(os.path.join(glob.escape(folder), "_kernels_*")):
-            os.remove(old)          # (an earlier build's, for another source)
+        for place in {folder, os.path.join(HERE, "midi")}:   # (the build's; in place)
+            for old in glob.glob(os.path.join(glob.escape(place), "_kernels_*")):
+                os.remove(old)      # (an earlier build's, for another source)
         done = subprocess.run([sys.executable, os.path.join(HERE, "midi", "_aot.py"),
                                target], cwd=HERE)
         if done.returncode != 0 or not os.path.exists(target):

@@ -315,6 +315,7 @@ def quantize_song(
         chords=chords,
     )
     sel = result.selected
+    sel = slice(None) if sel.all() else sel      # (all selected: views, not copies)
     report = {
         "grid": g.name,
         "grid_description": g.describe(),

@@ -588,7 +588,6 @@ def _moved(tick, status, data1, data2, track, start, end, pitch, velocity, relea
     (its file row; new events after all rows, by note), the row whose bytes it keeps
     (-1: a new message, ``b_code``)."""
     n_rows = tick.shape[0]
-    late = np.int64(2**61)
     k = 0
     for side in range(2):
         for j in range(start.shape[0]):
@@ -609,7 +608,7 @@ def _moved(tick, status, data1, data2, track, start, end, pitch, velocity, relea
             valid = 0 <= r < n_rows
             b_track[k] = note_track[j]
             b_tick[k] = at
-            b_order[k] = r if r >= 0 else late + j
+            b_order[k] = r if r >= 0 else n_rows + j
             if valid and tick[r] == at:
                 b_bucket[k] = 1
             else:
@@ -623,25 +622,27 @@ def _moved(tick, status, data1, data2, track, start, end, pitch, velocity, relea
 
 
 def _sort_moved(b_track, b_tick, b_bucket, b_order) -> np.ndarray:
-    """The permutation that sorts moved events by (track, tick, bucket, order): two stable
-    sorts (order, then a packed key) when the values fit, else ``np.lexsort``."""
+    """The permutation that sorts moved events by (track, tick, bucket, order): one sort
+    of the four packed into an int64 when they fit (keys distinct: no two events share
+    an order and a bucket), else ``np.lexsort``."""
     if b_tick.size == 0:
         return np.zeros(0, np.int64)
-    if int(b_tick.max()) >= 2**40 or int(b_track.max()) >= 2**20:
+    order_bits = int(b_order.max()).bit_length()
+    tick_bits = int(b_tick.max()).bit_length()
+    if int(b_track.max()).bit_length() + tick_bits + 2 + order_bits > 63:
         return np.lexsort((b_order, b_bucket, b_tick, b_track))
-    first = np.argsort(b_order, kind="stable")
-    key = np.empty(first.shape[0], np.int64)
-    _pack(b_track, b_tick, b_bucket, first, key)
-    return first[np.argsort(key, kind="stable")]
+    key = np.empty(b_tick.shape[0], np.int64)
+    _pack(b_track, b_tick, b_bucket, b_order, order_bits, tick_bits, key)
+    return np.argsort(key, kind="stable")   # (runs of sorted events: timsort is quick)
 
 
 @njit
-def _pack(track, tick, bucket, first, key):
-    """``key[k]``: track, tick and bucket of event ``first[k]`` in one int64 (tick below
-    2**40, track below 2**20)."""
-    for k in range(first.shape[0]):
-        e = first[k]
-        key[k] = np.int64(track[e]) << 42 | tick[e] << 2 | np.int64(bucket[e])
+def _pack(track, tick, bucket, order, order_bits, tick_bits, key):
+    """``key[k]``: track, tick, bucket and order of event k in one int64, order in the
+    lowest ``order_bits`` bits, tick in the ``tick_bits`` above the 2 bits of bucket."""
+    for k in range(key.shape[0]):
+        key[k] = ((np.int64(track[k]) << tick_bits | tick[k]) << 2
+                  | np.int64(bucket[k])) << order_bits | np.int64(order[k])
 
 
 def _encode(song: Song) -> list:
@@ -668,7 +669,7 @@ def _encode(song: Song) -> list:
     b_track = np.empty(m, np.int32)
     b_tick = np.empty(m, np.int64)
     b_bucket = np.empty(m, np.int8)
-    b_order = np.empty(m, np.int64)
+    b_order = np.empty(m, np.int32)      # (rows + notes < 2**31: files are < 2 GiB)
     b_src = np.empty(m, np.int32)
     b_code = np.empty(m, np.int32)
     _moved(*cols, *note_cols, notes.off_is_note_on, notes.on_index, notes.off_index, on_b,
