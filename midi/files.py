@@ -12,7 +12,7 @@ import numpy as np
 from .errors import MidiParameterError
 from .grid import Grid
 from .notes import Song, read, write
-from .quantize import _timing_and_fit, _timing_of, chord_groups, quantize
+from .quantize import _timing_and_fit, chord_groups, quantize
 
 if TYPE_CHECKING:
     from audioquant.atomic import BackgroundCommits
@@ -343,7 +343,7 @@ def quantize_song(
     report["before"], report["grid_fit"] = _timing_and_fit(before, g, tempo_map,
                                                            onset_s[sel])
     after_s = tempo_map.seconds(after)
-    report["after"] = _timing_of(after, *g._locate(after), g, tempo_map, after_s)
+    report["after"] = _timing_and_fit(after, g, tempo_map, after_s, fit=False)[0]
     was = tempo_map.seconds(notes.end[sel]) - onset_s[sel]
     now = tempo_map.seconds(result.notes.end[sel]) - after_s
     report["short_notes"] = int(np.count_nonzero((was * 1000 > SHORT_MS)

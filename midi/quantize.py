@@ -406,43 +406,81 @@ def grid_fit(notes: Notes, grid: Grid, mask: np.ndarray | None = None
     recorded without a click), and quantizing to it moves notes toward arbitrary lines.
     """
     start = notes.start if mask is None else notes.start[mask]
-    if start.size == 0:
-        return _fit_of(start, grid)
-    return _fit_of(grid._locate(start)[1], grid)
+    return _timing_and_fit(start, grid, TempoMap.from_changes(grid.ticks_per_beat, []))[1]
 
 
 def _timing_and_fit(start: np.ndarray, grid: Grid, tempo_map: TempoMap,
-                    start_seconds: np.ndarray | None = None) -> tuple[dict, dict]:
-    """:func:`timing_stats` and :func:`grid_fit` of the starts ``start`` [ticks], the
-    starts located once (``start_seconds``: their ``tempo_map.seconds``, if known)."""
-    line, dist = grid._locate(start)
-    return _timing_of(start, line, dist, grid, tempo_map, start_seconds), _fit_of(dist, grid)
-
-
-def _fit_of(dist: np.ndarray, grid: Grid) -> dict[str, float | int | bool]:
-    """:func:`grid_fit` of the starts whose distances to their nearest lines are ``dist``
-    (scaled, as ``Grid._locate`` gives them)."""
-    n = int(dist.size)
+                    start_seconds: np.ndarray | None = None, fit: bool = True
+                    ) -> tuple[dict, dict | None]:
+    """:func:`timing_stats` and (``fit``) :func:`grid_fit` of the starts ``start``
+    [ticks] in one pass (``_timing_sums``); ``start_seconds``: their
+    ``tempo_map.seconds``, if known."""
+    start = np.ascontiguousarray(start, dtype=np.int64).reshape(-1)
+    n = int(start.size)
     if n == 0:
-        return {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True}
-    c, s = _turn_sums(dist, 2 * np.pi / grid._step)      # a step is a turn
+        return ({"count": 0, "mean_ticks": 0.0, "max_ticks": 0.0, "mean_ms": 0.0,
+                 "max_ms": 0.0, "on_grid": 0},
+                {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True}
+                if fit else None)
+    grid._check_range(start)
+    if start_seconds is None:
+        start_seconds = tempo_map.seconds(start)
+    at, starts, per_tick = tempo_map._segments
+    sum_d, max_d, sum_ms, max_ms, on_grid, c, s = _timing_sums(
+        start, np.ascontiguousarray(start_seconds, dtype=np.float64), np.int64(grid._origin),
+        np.int64(grid._pair), np.int64(grid._second), np.int64(grid._d), at, starts,
+        per_tick, 2 * np.pi / grid._step if fit else 0.0)    # (a step is a turn)
+    timing = {"count": n, "mean_ticks": sum_d / grid._d / n, "max_ticks": max_d / grid._d,
+              "mean_ms": sum_ms / n, "max_ms": max_ms, "on_grid": int(on_grid)}
+    if not fit:
+        return timing, None
     r = float(np.hypot(c / n, s / n))
     p = float(np.exp(-n * r * r))
     fits = not (n >= 50 and (p > 0.01 or r < 0.1))
-    return {"count": n, "concentration": r, "p_uniform": p, "fits": fits}
+    return timing, {"count": n, "concentration": r, "p_uniform": p, "fits": fits}
 
 
 @njit
-def _turn_sums(dist, radians_per_unit):
-    """The sums of ``cos`` and ``sin`` of ``dist * radians_per_unit`` (one pass, no
-    temporary arrays)."""
+def _timing_sums(start, start_seconds, origin, pair, second, d, at, starts, per_tick,
+                 radians_per_unit):
+    """One pass over the starts [ticks] to their nearest lines (``grid.nearest_line``):
+    the sum and the largest of the distances (scaled ticks), of the distances in ms
+    (through the tempo segments ``at`` [ticks], ``starts`` [s], ``per_tick`` [s], as
+    ``TempoMap.seconds``), the count of starts on their line's tick, and the sums of
+    cos and sin of distance x ``radians_per_unit`` (0: not computed)."""
+    sum_d = np.int64(0)
+    max_d = np.int64(0)
+    sum_ms = 0.0
+    max_ms = 0.0
+    on_grid = 0
     c = 0.0
     s = 0.0
-    for x in dist:
-        phase = x * radians_per_unit
-        c += np.cos(phase)
-        s += np.sin(phase)
-    return c, s
+    segment = 0
+    for i in range(start.shape[0]):
+        scaled = start[i] * d
+        line = nearest_line(scaled, origin, pair, second)
+        dist = line - scaled
+        a = abs(dist)
+        sum_d += a
+        max_d = max(max_d, a)
+        x = line / d
+        if at.shape[0] == 1:
+            seconds = x * per_tick[0]
+        else:                   # (starts mostly ascend: walk from the last segment)
+            while segment + 1 < at.shape[0] and at[segment + 1] <= x:
+                segment += 1
+            while segment > 0 and at[segment] > x:
+                segment -= 1
+            seconds = starts[segment] + (x - at[segment]) * per_tick[segment]
+        ms = abs(seconds - start_seconds[i]) * 1000.0
+        sum_ms += ms
+        max_ms = max(max_ms, ms)
+        if (2 * line + d) // (2 * d) == start[i]:
+            on_grid += 1
+        if radians_per_unit != 0.0:
+            c += np.cos(dist * radians_per_unit)
+            s += np.sin(dist * radians_per_unit)
+    return sum_d, max_d, sum_ms, max_ms, on_grid, c, s
 
 
 def _clean_up(
@@ -568,34 +606,4 @@ def timing_stats(
     if tempo_map is None:
         tempo_map = TempoMap.from_changes(grid.ticks_per_beat, [])
     start = notes.start if mask is None else notes.start[mask]
-    line, dist = grid._locate(start)
-    return _timing_of(start, line, dist, grid, tempo_map)
-
-
-def _timing_of(start: np.ndarray, line: np.ndarray, dist: np.ndarray, grid: Grid,
-               tempo_map: TempoMap, start_seconds: np.ndarray | None = None
-               ) -> dict[str, float | int]:
-    """:func:`timing_stats` of ``start`` [ticks] located on ``grid`` (``line``, ``dist``:
-    ``Grid._locate``'s); ``start_seconds``: ``tempo_map.seconds(start)`` if known."""
-    if start.size == 0:
-        return {
-            "count": 0,
-            "mean_ticks": 0.0,
-            "max_ticks": 0.0,
-            "mean_ms": 0.0,
-            "max_ms": 0.0,
-            "on_grid": 0,
-        }
-    ticks = np.abs(dist) / grid._d
-    if start_seconds is None:
-        start_seconds = tempo_map.seconds(start)
-    ms = np.abs(tempo_map.seconds(line / grid._d) - start_seconds) * 1000.0
-    on_grid = grid._to_ticks(line) == start
-    return {
-        "count": int(start.size),
-        "mean_ticks": float(ticks.mean()),
-        "max_ticks": float(ticks.max()),
-        "mean_ms": float(ms.mean()),
-        "max_ms": float(ms.max()),
-        "on_grid": int(np.count_nonzero(on_grid)),
-    }
+    return _timing_and_fit(start, grid, tempo_map, fit=False)[0]

@@ -82,13 +82,14 @@ def test_compiled_kernels_write_what_numba_writes(tmp_path, options):
 
 def test_other_argument_types_go_to_numba_not_the_compiled_code():
     # (compiled for int64 ticks)
-    kernel = importlib.import_module("audioquant.midi.quantize")._turn_sums
+    kernel = importlib.import_module("audioquant.midi.grid")._locate_kernel
     assert isinstance(kernel, _jit.Kernel)
     ticks = np.array([0, 5, 130, 247, 1000], np.int32)  # (compiled for int64 only)
-    strided = np.arange(10, dtype=np.int64)[::2]
+    strided = np.arange(0, 2000, 7, dtype=np.int64)[::2]
     for arg in (ticks, strided):
-        expected = kernel.py_func(np.ascontiguousarray(arg, np.int64), 120.0)
-        np.testing.assert_allclose(kernel(arg, 120.0), expected, rtol=1e-12)
+        expected = kernel.py_func(np.ascontiguousarray(arg, np.int64), 0, 240, 120)
+        for got, want in zip(kernel(arg, 0, 240, 120), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_argument_kinds_are_checked_exactly():
