@@ -29,7 +29,7 @@ def test_the_install_built_the_kernels_of_this_source():
     assert any(name.startswith("k_smf___encode__") for name in dir(ext))
 
 
-def test_quantize_and_stats_commands_load_no_numba(tmp_path):
+def test_quantize_and_stats_commands_load_no_numba_and_no_huge_pages(tmp_path):
     out = tmp_path / "out.mid"
     r = run_python(
         "import sys\n"
@@ -41,7 +41,9 @@ def test_quantize_and_stats_commands_load_no_numba(tmp_path):
         "    except SystemExit as exc:\n"
         "        assert exc.code in (0, None), exc.code\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')]\n"
-        "assert not loaded, loaded[:5]\n")
+        "assert not loaded, loaded[:5]\n"
+        "import numpy\n"             # (and numpy's arrays on ordinary pages: small_pages)
+        "assert not numpy._core.multiarray._get_madvise_hugepage()\n")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:4] == b"MThd"
 
