@@ -447,7 +447,17 @@ def _timing_sums(start, start_seconds, origin, pair, second, d, at, starts, per_
     the sum and the largest of the distances (scaled ticks), of the distances in ms
     (through the tempo segments ``at`` [ticks], ``starts`` [s], ``per_tick`` [s], as
     ``TempoMap.seconds``), the count of starts on their line's tick, and the sums of
-    cos and sin of distance x ``radians_per_unit`` (0: not computed)."""
+    cos and sin of distance x ``radians_per_unit`` (0: not computed). A distance is an
+    integer within half a pair of steps of 0, so where there are fewer such values than
+    starts, their cos and sin come from a table."""
+    n = start.shape[0]
+    half = pair // 2 + 1
+    table = radians_per_unit != 0.0 and 2 * half + 1 <= n
+    cos_of = np.empty(2 * half + 1 if table else 0)
+    sin_of = np.empty(2 * half + 1 if table else 0)
+    for k in range(cos_of.shape[0]):
+        cos_of[k] = np.cos((k - half) * radians_per_unit)
+        sin_of[k] = np.sin((k - half) * radians_per_unit)
     sum_d = np.int64(0)
     max_d = np.int64(0)
     sum_ms = 0.0
@@ -456,7 +466,7 @@ def _timing_sums(start, start_seconds, origin, pair, second, d, at, starts, per_
     c = 0.0
     s = 0.0
     segment = 0
-    for i in range(start.shape[0]):
+    for i in range(n):
         scaled = start[i] * d
         line = nearest_line(scaled, origin, pair, second)
         dist = line - scaled
@@ -475,9 +485,12 @@ def _timing_sums(start, start_seconds, origin, pair, second, d, at, starts, per_
         ms = abs(seconds - start_seconds[i]) * 1000.0
         sum_ms += ms
         max_ms = max(max_ms, ms)
-        if (2 * line + d) // (2 * d) == start[i]:
+        if -d <= 2 * dist < d:  # (the line rounds, half a tick up, to the start's tick)
             on_grid += 1
-        if radians_per_unit != 0.0:
+        if table:
+            c += cos_of[dist + half]
+            s += sin_of[dist + half]
+        elif radians_per_unit != 0.0:
             c += np.cos(dist * radians_per_unit)
             s += np.sin(dist * radians_per_unit)
     return sum_d, max_d, sum_ms, max_ms, on_grid, c, s

@@ -134,3 +134,31 @@ def test_the_clean_up_order_is_a_stable_sort_by_group_then_start(groups, spread)
     start = np.sort(rng.integers(0, 10**6, 3000)) + rng.integers(-spread, spread + 1, 3000)
     start[::7] = start[1::7][: start[::7].size]                 # ties
     assert np.array_equal(_group_order(group, start), np.lexsort((start, group)))
+
+
+@pytest.mark.parametrize("n", [40, 5000])          # (cos and sin computed, or from a table)
+@pytest.mark.parametrize("grid", [("1/16", 50), ("1/8", 62), ("1/8T", 50)])
+def test_timing_and_fit_in_one_pass_match_plain_numpy(n, grid):
+    """The one-pass timing and grid-fit sums against the same figures in plain numpy:
+    distances from Grid.distance, seconds from TempoMap.seconds (a tempo map of three
+    tempos), the Rayleigh sums from np.cos / np.sin."""
+    from audioquant.midi.quantize import _timing_and_fit
+
+    rng = np.random.default_rng(n)
+    start = np.sort(rng.integers(0, 200_000, n))
+    g = midi.Grid.parse(grid[0], 480, swing=grid[1])
+    tempo = midi.TempoMap.from_changes(480, [(0, 500_000), (40_000, 400_000),
+                                             (120_000, 650_000)])
+    timing, fit = _timing_and_fit(start, g, tempo)
+    dist = g.distance(start)                          # [ticks, float]
+    ms = np.abs(tempo.seconds(start + dist) - tempo.seconds(start)) * 1000
+    assert timing["count"] == n
+    assert timing["mean_ticks"] == pytest.approx(np.abs(dist).mean(), rel=1e-12)
+    assert timing["max_ticks"] == pytest.approx(np.abs(dist).max(), rel=1e-12)
+    assert timing["mean_ms"] == pytest.approx(ms.mean(), rel=1e-9)
+    assert timing["max_ms"] == pytest.approx(ms.max(), rel=1e-9)
+    assert timing["on_grid"] == int(np.count_nonzero(g.nearest(start) == start))
+    phase = 2 * np.pi * dist * g._d / g._step
+    r = np.hypot(np.cos(phase).mean(), np.sin(phase).mean())
+    assert fit["concentration"] == pytest.approx(r, rel=1e-9, abs=1e-12)
+    assert fit["p_uniform"] == pytest.approx(np.exp(-n * r * r), rel=1e-6, abs=1e-300)
