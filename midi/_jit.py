@@ -115,7 +115,7 @@ _SCALARS = {"i8": (int, np.integer), "f8": (float, int, np.floating, np.integer)
 
 def _fits(args: tuple, kinds: tuple) -> bool:
     """Whether ``args`` have the types a compiled version takes (a wrong one would crash
-    it: compiled code does not check). About 0.2 us an argument: it runs on every call."""
+    it: compiled code does not check). About 0.35 us an argument: it runs on every call."""
     if len(args) != len(kinds):
         return False
     for a, k in zip(args, kinds, strict=True):
