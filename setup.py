@@ -1,10 +1,14 @@
-"""The one build step pyproject.toml cannot state: the midi kernels compiled ahead of
-time into ``audioquant.midi._kernels_<tag>`` (midi/_aot.py; see midi/_jit.py), so that
-reading, quantizing and writing MIDI files loads no numba. Optional: where it cannot be
-built (no C compiler), the install goes on and the kernels compile on first use."""
+"""The build steps pyproject.toml cannot state: the midi kernels compiled ahead of time
+into ``audioquant.midi._kernels_<tag>`` (midi/_aot.py; see midi/_jit.py), so that
+reading, quantizing and writing MIDI files loads no numba (optional: where it cannot be
+built, with no C compiler, the install goes on and the kernels compile on first use);
+and the source tree's bytecode, which an editable install does not otherwise get (with
+PYTHONDONTWRITEBYTECODE set, every command compiled our modules again: 70 ms of the
+0.35 s of a small ``midi quantize``)."""
 
 from __future__ import annotations
 
+import compileall
 import glob
 import importlib.util
 import os
@@ -30,6 +34,11 @@ def _source_tag() -> str:
 class BuildKernels(build_ext):
     """build_ext for the kernels extension: midi/_aot.py writes it (no sources to
     compile here)."""
+
+    def run(self) -> None:
+        super().run()
+        for folder in ("audioquant", "midi", "dsp"):
+            compileall.compile_dir(os.path.join(HERE, folder), quiet=1)
 
     def build_extension(self, ext: Extension) -> None:
         target = self.get_ext_fullpath(ext.name)
