@@ -21,13 +21,15 @@ The method, in three stages, each a small pure function:
    are one onset (a chord, with its asynchrony). Each onset gets 58 features (note count,
    velocities, bass against the piece and against its neighbours, durations, loudness
    against the onsets around, the times to the previous and next onsets, the same for the
-   4 onsets either side: ``_onset_features``) and a bidirectional GRU over the sequence of
-   onsets (48 units each way, then a linear layer) gives two probabilities per onset: a
-   beat, and a downbeat, within 50 ms of it. The weights (``beats_weights.json``, 0.3 MB)
-   were trained on the development part of ASAP by ``bench/train_beats.py`` (torch, for
-   training only); inference is numpy matrix products and a numba loop over the onsets
-   (``_gru_pass``). The beat probabilities, divided by their mean, are spread on a 50 Hz
-   frame grid.
+   4 onsets either side: ``_onset_features``) and bidirectional GRUs over the sequence of
+   onsets (48 units each way, then a linear layer) give two probabilities per onset: a
+   beat, and a downbeat, within 50 ms of it. ``beats_weights.json`` holds an ensemble of
+   such networks (8: the last 4 epochs of 2 training runs, 2.4 MB) whose
+   probabilities are averaged; they were trained on the development part of ASAP by
+   ``bench/train_beats.py`` (torch, for training only) with tempo, tempo-curve, loudness,
+   timing and dropped-note augmentation. Inference is numpy matrix products and a numba
+   loop over the onsets (``_gru_pass``). The beat probabilities, divided by their mean,
+   are spread on a 50 Hz frame grid.
 2. **Beats: dynamic programming over (time, period).** A beat at frame ``t`` reached with
    the interval ``p`` (frames) scores ``obs[t] - cost + prior(p)`` plus the best earlier
    beat at ``t - p`` whose own interval ``q`` is close to ``p`` (``|log p/q| <= max_step``),

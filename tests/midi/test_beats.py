@@ -310,3 +310,32 @@ def test_shipped_onset_model_gives_probabilities():
     on_down = mb._nearest_distance(times, p.downbeats_s) <= 0.05
     assert beat[on_beat].mean() > 2 * beat[~on_beat].mean()
     assert down[on_down].mean() > 2 * down[on_beat & ~on_down].mean()
+
+
+def test_an_ensemble_file_averages_its_networks(tmp_path):
+    # A weights file {"nets": [a, b]} is the mean of a's and b's probabilities: written
+    # here from two networks of the shipped file, one of them with its output layer
+    # negated (so the two differ: sigmoid(-z) = 1 - sigmoid(z)).
+    import json
+
+    with open(mb._MODEL_PATH) as fh:
+        data = json.load(fh)
+    nets = data.get("nets", [data])
+    a = nets[0]
+    b = dict(nets[-1], w_out=(-np.asarray(nets[-1]["w_out"])).tolist(),
+             b_out=(-np.asarray(nets[-1]["b_out"])).tolist())
+    paths = []
+    for name, content in (("a", a), ("b", b), ("ab", {"nets": [a, b]})):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(content))
+    p = perf.performance(4, perf.steady(100), seed=5)
+    order = np.argsort(p.onsets_s, kind="stable")
+    _, feats, _, _ = mb._onset_features(p.onsets_s[order], p.pitches[order],
+                                        p.velocities[order], p.durations_s[order], 0.03)
+    pa, pb, pab = (np.stack(mb._onset_probs(feats, mb._load_model(str(path))))
+                   for path in paths)
+    assert np.allclose(pab, (pa + pb) / 2, rtol=0, atol=1e-12)
+    assert not np.allclose(pa, pb, atol=1e-3)
+    if len(nets) > 1:   # the shipped ensemble: several different networks
+        assert len(mb._model()) == len(nets)
+        assert not np.array_equal(mb._model()[0][2], mb._model()[1][2])
