@@ -42,7 +42,7 @@ def test_quantize_and_stats_commands_load_no_numba_and_no_huge_pages(tmp_path):
         "        assert exc.code in (0, None), exc.code\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')]\n"
         "assert not loaded, loaded[:5]\n"
-        "import numpy\n"             # (and numpy's arrays on ordinary pages: small_pages)
+        "import numpy\n"             # (and numpy's arrays on ordinary pages: tune_memory)
         "assert not numpy._core.multiarray._get_madvise_hugepage()\n")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:4] == b"MThd"
