@@ -8,8 +8,9 @@ MIDI file run without loading numba (see :mod:`midi._jit`). Run by setup.py at i
 The argument types each kernel is compiled for are the ones it meets in a small
 workload, run here under numba from this source tree: a made-up type-1 file (tempo
 map, running status, note-offs of both kinds, a sysex, controllers) read, quantized in
-each mode, written and summarised, as ``audioquant midi quantize`` and ``midi stats``
-do. Needs numba and numpy (setup.py's build requirements) and a C compiler.
+each mode, written, summarised and given the tempo map of its beats, as ``audioquant
+midi quantize``, ``midi stats``, ``midi beats`` and ``midi tempo`` do. Needs numba
+and numpy (setup.py's build requirements) and a C compiler.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def workload_file(notes: int = 400) -> bytes:
 
 
 def run_workload(midi) -> None:
-    """What ``midi quantize`` and ``midi stats`` run, on :func:`workload_file`."""
-    from audioquant.midi import files, smf
+    """What ``midi quantize`` (with and without ``--follow-beats``), ``midi stats``,
+    ``midi beats`` and ``midi tempo`` run, on :func:`workload_file`."""
+    from audioquant.midi import adapt, files, smf
 
     data = workload_file()
     with tempfile.TemporaryDirectory() as folder:
@@ -91,6 +93,11 @@ def run_workload(midi) -> None:
                         {"exclude_within": 10, "swing": 60, "strength": 80}):
             files.quantize_file(src, os.path.join(folder, "out.mid"), **options)
         files.stats_files([src])
+        files.quantize_file(src, os.path.join(folder, "out.mid"), follow={})
+        song = midi.read(src)
+        for meter in (None, "3/4"):
+            beats = adapt.find_beats(song, meter=meter)
+            adapt.adapt(song.to_bytes(), beats.beats, beats.downbeats, beats.meter, src)
         one_pass, smf._ONE_PASS = smf._ONE_PASS, 0      # the two-pass read of large files
         try:
             midi.read(src)
@@ -127,10 +134,12 @@ def build(output: str) -> list[str]:
     """Compile the kernels into the extension file ``output``; returns the names of the
     compiled versions."""
     midi = _midi_from_source()
+    from audioquant.midi import _jit
+
+    for name in _jit.AOT_MODULES:   # (before numba loads: their kernels are _jit.Kernels)
+        importlib.import_module(f"audioquant.midi.{name}")
     run_workload(midi)
     from numba.pycc import CC
-
-    from audioquant.midi import _jit
 
     folder, filename = os.path.split(os.path.abspath(output))
     cc = CC(filename.split(".")[0])

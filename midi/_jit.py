@@ -2,15 +2,16 @@
 on first use (set up as for ``audioquant.dsp``, :mod:`audioquant.numba_setup`: a
 writable cache folder, no BLAS probe, kernels that load with the signals held).
 
-Reading, quantizing and writing a file runs the kernels of :data:`AOT_MODULES`. The
+Reading, quantizing and writing a file, and finding its beats, runs the kernels of
+:data:`AOT_MODULES`. The
 install compiles them with ``numba.pycc`` (``midi/_aot.py``, run by ``setup.py``) into
 the extension ``audioquant.midi._kernels_<tag>``, ``<tag>`` a hash of those modules'
 source: a process that only quantizes files then never imports numba, which saves its
 import and first kernel load (about 0.4 s and 100 MB of every ``audioquant midi``
 command). A kernel's compiled version is used when the arguments have the types it was
 compiled for (array dtype, dimensions, layout; int, float or bool scalars); anything
-else, a source edited since the install (another tag), ``AUDIOQUANT_JIT=1``, or a
-kernel of another module (the beat tracker's) goes to numba, as every kernel did before.
+else, a source edited since the install (another tag) or ``AUDIOQUANT_JIT=1`` goes to
+numba, as every kernel did before.
 
 Importing midi loads no numba: only a kernel run under numba does.
 """
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 #: The modules (files of midi/) whose kernels the install compiles ahead of time.
-AOT_MODULES = ("grid", "notes", "quantize", "smf")
+AOT_MODULES = ("adapt", "beats", "grid", "notes", "quantize", "smf")
 
 #: Every kernel made by :func:`njit`, in the order defined.
 _KERNELS: list[Kernel] = []

@@ -29,13 +29,16 @@ def test_the_install_built_the_kernels_of_this_source():
     assert any(name.startswith("k_smf___encode__") for name in dir(ext))
 
 
-def test_quantize_and_stats_commands_load_no_numba_and_no_huge_pages(tmp_path):
-    out = tmp_path / "out.mid"
+def test_midi_commands_load_no_numba_and_no_huge_pages(tmp_path):
+    out, mapped = tmp_path / "out.mid", tmp_path / "mapped.mid"
     r = run_python(
         "import sys\n"
         "from audioquant.cli import main\n"
         f"for argv in (['midi', 'quantize', {str(SAMPLE)!r}, {str(out)!r}, '--grid', '1/16',\n"
-        f"              '--swing', '60'], ['midi', 'stats', {str(SAMPLE)!r}, '--json']):\n"
+        f"              '--swing', '60'], ['midi', 'stats', {str(SAMPLE)!r}, '--json'],\n"
+        f"             ['midi', 'beats', {str(SAMPLE)!r}, '--meter', '3/4'],\n"
+        f"             ['midi', 'tempo', {str(SAMPLE)!r}, {str(mapped)!r}],\n"
+        f"             ['midi', 'quantize', {str(SAMPLE)!r}, {str(out)!r}, '--follow-beats']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit as exc:\n"
@@ -45,7 +48,7 @@ def test_quantize_and_stats_commands_load_no_numba_and_no_huge_pages(tmp_path):
         "import numpy\n"             # (and numpy's arrays on ordinary pages: tune_memory)
         "assert not numpy._core.multiarray._get_madvise_hugepage()\n")
     assert r.returncode == 0, r.stderr
-    assert out.read_bytes()[:4] == b"MThd"
+    assert out.read_bytes()[:4] == b"MThd" and mapped.read_bytes()[:4] == b"MThd"
 
 
 def _batch(folder, out, env_jit: bool, options: list[str]) -> dict:
@@ -122,3 +125,22 @@ def test_the_tag_follows_the_source(tmp_path):
     (tmp_path / "grid.py").write_text("x = 2\n")
     assert _jit.source_tag(str(tmp_path)) != before
     assert len(before) == 12 and int(before, 16) >= 0
+
+
+def test_compiled_beat_tracker_finds_what_numba_finds(tmp_path):
+    """``midi beats --json`` and ``midi tempo`` with the compiled kernels and with numba's:
+    the same beats (to the last digit) and the same bytes."""
+    def run(jit: bool) -> tuple[str, bytes]:
+        env = dict(os.environ, AUDIOQUANT_JIT="1" if jit else "0")
+        out = tmp_path / f"mapped_{jit}.mid"
+        found = subprocess.run([sys.executable, "-m", "audioquant", "midi", "beats",
+                                str(SAMPLE), "--json"], capture_output=True, text=True,
+                               timeout=300, env=env)
+        made = subprocess.run([sys.executable, "-m", "audioquant", "midi", "tempo",
+                               str(SAMPLE), str(out)], capture_output=True, text=True,
+                              timeout=300, env=env)
+        assert found.returncode == 0 and made.returncode == 0, found.stderr + made.stderr
+        return found.stdout, out.read_bytes()
+
+    compiled, numba = run(False), run(True)
+    assert json.loads(compiled[0])["beats"] and compiled == numba
