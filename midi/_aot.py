@@ -42,19 +42,13 @@ def _midi_from_source():
     return module
 
 
-def _vlq(value: int) -> bytes:
-    out = [value & 0x7F]
-    while value := value >> 7:
-        out.append(0x80 | (value & 0x7F))
-    return bytes(reversed(out))
-
-
 def workload_file(notes: int = 400) -> bytes:
     """A type-1 file at 480 PPQ: a tempo track (set tempo, time signature, a tempo
     change) and a piano track of ``notes`` humanized notes with running status, chords,
     note-offs as 0x80 and as velocity-0 note-ons, a program change, a sysex, pedal."""
+    from audioquant.midi.smf import encode_vlq
     tempo = (b"\x00\xff\x51\x03\x07\xa1\x20" + b"\x00\xff\x58\x04\x04\x02\x18\x08"
-             + _vlq(1920 * 4) + b"\xff\x51\x03\x06\x1a\x80" + b"\x00\xff\x2f\x00")
+             + encode_vlq(1920 * 4) + b"\xff\x51\x03\x06\x1a\x80" + b"\x00\xff\x2f\x00")
     events, seed = [], 12345
     for k in range(notes):
         seed = (1103515245 * seed + 12345) % 2**31
@@ -69,7 +63,7 @@ def workload_file(notes: int = 400) -> bytes:
     events.sort(key=lambda e: (e[0], e[1]))
     body, last, running = bytearray(b"\x00\xc0\x00" + b"\x00\xf0\x03\x7e\x01\xf7"), 0, 0
     for tick, _, msg in events:
-        body += _vlq(tick - last)
+        body += encode_vlq(tick - last)
         last = tick
         body += msg[1:] if msg[0] == running else msg
         running = msg[0]
@@ -111,23 +105,17 @@ def _kinds(sig) -> tuple | None:
     does not make (a scalar other than int64, float64, bool: a kernel called only from
     another kernel)."""
     from numba import types
+    from numba.np.numpy_support import as_dtype
 
     kinds = []
     for t in sig:
         if isinstance(t, types.Array) and t.layout in "CA":
-            kinds.append(("A", _dtype_code(t.dtype), t.ndim, t.layout))
+            kinds.append(("A", as_dtype(t.dtype), t.ndim, t.layout))
         elif t in (types.boolean, types.int64, types.float64):
             kinds.append(({types.boolean: "b1", types.int64: "i8"}.get(t, "f8"),))
         else:
             return None
     return tuple(kinds)
-
-
-def _dtype_code(dtype) -> str:
-    import numpy as np
-    from numba.np.numpy_support import as_dtype
-
-    return np.dtype(as_dtype(dtype)).str[1:]
 
 
 def build(output: str) -> list[str]:
