@@ -331,8 +331,8 @@ def tune_memory() -> None:
 
 def cmd_quantize_batch(args: argparse.Namespace) -> int:
     """``audioquant midi quantize IN... --out-dir DIR``: every input into DIR, a summary
-    table, one ``error:`` line per failed file and exit 1 if any failed."""
-    tune_memory()
+    table, one ``error:`` line per failed file and exit 1 if any failed (called by
+    :func:`cmd_quantize`, which has set the process up: :func:`tune_memory`)."""
     from audioquant import atomic, batch
     from audioquant.cli import _say_error
 
