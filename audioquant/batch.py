@@ -457,21 +457,31 @@ class ProgressBars:
 MIDI_EXTENSIONS = (".mid", ".midi", ".kar", ".rmi", ".smf")
 
 
-def midi_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = False
-                ) -> list[tuple[str, str]]:
+def midi_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = False,
+                out_dir: str | os.PathLike | None = None) -> list[tuple[str, str]]:
     """``(input, name in the output folder)`` for each MIDI file of ``paths``: a file is
     itself (its base name); a folder gives its MIDI files (by extension, sorted), and with
     ``recursive`` those of its subfolders too, named by their path under the folder (so
-    ``asap/Bach/Fugue/a.mid`` keeps ``Bach/Fugue/a.mid``). A path that does not exist is
-    kept, to be reported as that file's failure. ParameterError for a folder given
-    without ``recursive`` that has only subfolders, or for no MIDI file at all."""
+    ``asap/Bach/Fugue/a.mid`` keeps ``Bach/Fugue/a.mid``), except the output folder
+    ``out_dir`` when it is one of them (its files are a run's outputs: taking them in
+    would quantize them again, into a folder of its own, each run). A path that does not
+    exist is kept, to be reported as that file's failure. ParameterError for a folder
+    given without ``recursive`` that has only subfolders, or for no MIDI file at all."""
     out = []
+    outputs = None if out_dir is None else os.path.realpath(out_dir)
     for path in map(os.fspath, paths):
         if not os.path.isdir(path):
             out.append((path, os.path.basename(path)))
             continue
         found = []
+        top = os.path.realpath(path)
+        inside = os.path.relpath(outputs, top) if outputs is not None and outputs != top \
+            and os.path.commonpath([top, outputs]) == top else None
         for root, dirs, files in os.walk(path):
+            if inside is not None:      # (the output folder's path under this folder)
+                here = os.path.relpath(root, path)
+                dirs[:] = [d for d in dirs if os.path.normpath(os.path.join(here, d))
+                           != inside]
             dirs.sort()
             found += [os.path.join(root, f) for f in sorted(files)
                       if f.lower().endswith(MIDI_EXTENSIONS)]
@@ -573,7 +583,7 @@ def plan_quantize(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
 
     checked = QuantizeOptions(**options).as_dict()
     plan, seen = [], {}
-    for src, name in midi_inputs(inputs, recursive=recursive):
+    for src, name in midi_inputs(inputs, recursive=recursive, out_dir=out_dir):
         dst = os.path.join(os.fspath(out_dir), name)
         if dst in seen:
             raise ParameterError(f"{src} and {seen[dst]} would both be written to {dst}; "

@@ -72,6 +72,21 @@ def test_a_folder_recursively_mirrors_its_paths_and_puts_every_onset_on_the_grid
     assert "bach/fugue/a.mid " in summary and "chopin/etude/a.mid " in summary
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_taken_in(dataset, capsys):
+    """A second run into the same folder finds the same five inputs, not the first
+    run's outputs too (which it would quantize again, into ``tight/tight``)."""
+    out = dataset / "tight"
+    out.mkdir()
+    for _ in range(2):
+        assert main(["midi", "quantize", str(dataset), "--recursive", "--out-dir",
+                     str(out), "--quiet"]) == 0
+        assert "5 written, 0 skipped, 0 failed" in capsys.readouterr().out
+    assert not (out / "tight").exists()
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["bach/fugue/a.mid", "bach/fugue/b.MID", "chopin/etude/a.mid",
+                       "chopin/etude/b.MID", "top.mid"]
+
+
 def test_a_folder_of_folders_needs_recursive(tmp_path, dataset, capsys):
     out = tmp_path / "o"
     out.mkdir()
