@@ -365,7 +365,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     tune_memory()
     from audioquant import atomic, midi  # (atomic: stdlib only, no soundfile for MIDI)
     from audioquant.errors import AudioFileError
-    from audioquant.midi.files import read_quantized
+    from audioquant.midi.files import quantized_parts
 
     if getattr(args, "options", None) is None:    # parsed without the checks
         check_quantize(args)
@@ -381,8 +381,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                 raise AudioFileError(
                     f"{what} {path} is the same file as {other}; choose another path"
                 )
-    quantized, report = read_quantized(args.input, args.output, follow=args.follow,
-                                       **args.options.as_dict())
+    parts, report = quantized_parts(args.input, args.output, follow=args.follow,
+                                    **args.options.as_dict())
     # Both files are complete (synced temporary files) before either is committed, and
     # committed as one: a failure leaves neither (nor changes a file either replaces).
     outputs: list[atomic.OutputFile] = []
@@ -390,7 +390,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         for path in paths:
             outputs.append(atomic.OutputFile(path))
         try:
-            midi.write(quantized, outputs[0].file)
+            for part in parts:
+                outputs[0].file.write(memoryview(part))
             if args.report is not None:
                 outputs[1].file.write((json.dumps(report, indent=2) + "\n").encode())
         except BrokenPipeError:

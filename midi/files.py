@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from .errors import MidiParameterError
+from . import smf
+from .errors import MidiParameterError, check_percent
 from .grid import Grid
-from .notes import Song, read, write
-from .quantize import _timing_and_fit, chord_groups, quantize
+from .notes import _MAX_TICK, Song, _encode, _load, atomic_write, read, read_bytes
+from .quantize import (
+    FILE_COUNTS,
+    _quantize_smf,
+    _timing_and_fit,
+    _timing_dicts,
+    chord_groups,
+    quantize,
+)
+from .smf import read_header
+from .tempo import DEFAULT_TEMPO
 
 if TYPE_CHECKING:
     from audioquant.atomic import BackgroundCommits
@@ -225,23 +237,90 @@ def quantize_file(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
     MidiParameterError, MidiFileError
         Before anything is written.
     """
-    quantized, report = read_quantized(in_path, out_path, follow=follow, **options)
-    write(quantized, report["output"], commits=commits)
+    parts, report = quantized_parts(in_path, out_path, follow=follow, **options)
+
+    def put(f: BinaryIO) -> None:
+        for part in parts:
+            f.write(memoryview(part))
+
+    atomic_write(report["output"], put, commits=commits)
     return report
 
 
-def read_quantized(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
-                   follow: dict | None = None, **options) -> tuple[Song, dict]:
-    """:func:`quantize_file` up to the writing: the quantized song and the report (which
-    names ``out_path``, refused when it is ``in_path``), for a caller that writes it."""
+def quantized_parts(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
+                    follow: dict | None = None, **options) -> tuple[list, dict]:
+    """:func:`quantize_file` up to the writing: the bytes of the output file (a list of
+    buffers, to write in order) and the report (which names ``out_path``, refused when
+    it is ``in_path``), for a caller that writes them."""
     src, dst = os.fspath(in_path), os.fspath(out_path)
     if _same_file(src, dst):
         raise MidiParameterError(f"out_path must differ from in_path, got {dst!r} for both")
-    song, followed = followed_song(read(src), follow)
+    raw, name = _load(src)
+    done = _quantize_bytes(raw, name, options) if follow is None else None
+    if done is not None:            # (the usual case, in one kernel call)
+        data, report = done
+        return [data], {"input": src, "output": dst, **report}
+    song, followed = followed_song(read_bytes(raw, name), follow)
     quantized, report = quantize_song(song, **options)
     if followed is not None:
         report["follow_beats"] = followed
-    return quantized, {"input": src, "output": dst, **report}
+    return _encode(quantized), {"input": src, "output": dst, **report}
+
+
+@functools.cache
+def _song_options() -> inspect.Signature:
+    return inspect.signature(quantize_song)
+
+
+def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, dict] | None:
+    """:func:`quantize_file`'s work on the bytes of a file in one kernel call
+    (``quantize._quantize_smf``): the bytes to write and the report, the same as
+    :func:`read_bytes`, :func:`quantize_song` and :func:`write` give; None where that
+    call does not apply (a selection of notes, mode "ends", a minimum length, a very
+    large file, an error: the caller takes the usual way, which reports it)."""
+    try:
+        bound = _song_options().bind(None, **options)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    o = bound.arguments
+    if (o["mode"] not in ("starts", "lengths") or o["tracks"] is not None
+            or o["channels"] is not None or o["pitch_range"] is not None
+            or type(o["min_length"]) is not int or o["min_length"] != 1
+            or not isinstance(o["chord_ms"], (int, float))):
+        return None
+    smf_bytes, _, fmt, announced, division, head_len = read_header(raw, name)
+    if len(smf_bytes) > smf._ONE_PASS:
+        return None
+    g = Grid.parse(o["grid"], division, triplet=o["triplet"], dotted=o["dotted"],
+                   swing=o["swing"], offset=o["offset"])
+    k = int(check_percent("strength", o["strength"], 0, 100) * 100)
+    exclude = int(check_percent("exclude_within", o["exclude_within"], 0, 100) * 100)
+    catch = int(check_percent("catch_range", o["catch_range"], 0, 100) * 100)
+    counts = np.zeros(len(FILE_COUNTS), np.int64)
+    sums = np.zeros(6)
+    i8 = np.int64
+    data = _quantize_smf(
+        np.frombuffer(smf_bytes, np.uint8), i8(8 + head_len), i8(announced), i8(fmt),
+        i8(_MAX_TICK), i8(division), i8(DEFAULT_TEMPO), i8(g._origin), i8(g._pair),
+        i8(g._second), i8(g._d), i8(g._step), i8(g._limit), i8(k), i8(exclude), i8(catch),
+        o["mode"] == "lengths", float(o["chord_ms"]) / 1000.0, g._step / g._d / 4,
+        2 * np.pi / g._step, float(SHORT_MS), counts, sums)
+    if data is None:
+        return None
+    c = dict(zip(FILE_COUNTS, counts.tolist(), strict=True))
+    sums = sums.tolist()
+    n = c["notes"]
+    before, fit = _timing_dicts(n, g, c["before_sum"], c["before_max"], sums[0], sums[1],
+                                c["before_on_grid"], sums[2], sums[3])
+    after, _ = _timing_dicts(n, g, c["after_sum"], c["after_max"], sums[4], sums[5],
+                             c["after_on_grid"])
+    counts_dict = {"notes": n, "selected": n, "moved": c["moved"],
+                   "kept_by_exclude": c["kept_by_exclude"],
+                   "kept_by_range": c["kept_by_range"], "ends_kept_by_exclude": 0,
+                   "ends_kept_by_range": 0, "nudged": c["nudged"], "trimmed": c["trimmed"]}
+    return data, _report(g, o, None, division, c["open_notes"], counts_dict, before, fit,
+                         after, c["short_notes"])
 
 
 def followed_song(song: Song, follow: dict | None) -> tuple[Song, dict | None]:
@@ -316,39 +395,55 @@ def quantize_song(
     )
     sel = result.selected
     sel = slice(None) if sel.all() else sel      # (all selected: views, not copies)
-    report = {
+    before, after = notes.start[sel], result.notes.start[sel]
+    timing, fit = _timing_and_fit(before, g, tempo_map, onset_s[sel])
+    after_s = tempo_map.seconds(after)
+    was = tempo_map.seconds(notes.end[sel]) - onset_s[sel]
+    now = tempo_map.seconds(result.notes.end[sel]) - after_s
+    short = int(np.count_nonzero((was * 1000 > SHORT_MS) & (now * 1000 <= SHORT_MS)))
+    settings = {"grid": grid, "strength": strength, "exclude_within": exclude_within,
+                "catch_range": catch_range, "mode": mode, "chord_ms": chord_ms,
+                "channels": channels, "pitch_range": pitch_range, "min_length": min_length}
+    return song.with_notes(result.notes), _report(
+        g, settings, track_ids, song.ticks_per_beat,
+        int(np.count_nonzero(song.notes.open_end)), result.counts(), timing, fit,
+        _timing_and_fit(after, g, tempo_map, after_s, fit=False)[0], short)
+
+
+def _report(g: Grid, o: dict, track_ids: list[int] | None, ticks_per_beat: int,
+            open_notes: int, counts: dict, before: dict, fit: dict, after: dict,
+            short: int) -> dict:
+    """:func:`quantize_song`'s report: the grid, the settings ``o`` (its keywords),
+    ``counts`` (``QuantizeResult.counts``), the timing before and after, the grid fit
+    and the notes made short."""
+    channels, pitch_range = o["channels"], o["pitch_range"]
+    return {
         "grid": g.name,
         "grid_description": g.describe(),
         "settings": {
-            "grid": grid,
+            "grid": o["grid"],
             "triplet": g.triplet,
             "dotted": g.dotted,
             "swing": float(g.swing),
             "offset": float(g.offset),
-            "strength": float(strength),
-            "exclude_within": float(exclude_within),
-            "catch_range": float(catch_range),
-            "mode": mode,
-            "chord_ms": float(chord_ms),
+            "strength": float(o["strength"]),
+            "exclude_within": float(o["exclude_within"]),
+            "catch_range": float(o["catch_range"]),
+            "mode": o["mode"],
+            "chord_ms": float(o["chord_ms"]),
             "tracks": track_ids,
             "channels": None if channels is None else [int(c) for c in channels],
             "pitch_range": None if pitch_range is None else list(pitch_range),
-            "min_length": min_length,
+            "min_length": o["min_length"],
         },
-        "ticks_per_beat": song.ticks_per_beat,
-        "open_notes": int(np.count_nonzero(song.notes.open_end)),
+        "ticks_per_beat": ticks_per_beat,
+        "open_notes": open_notes,
+        **counts,
+        "before": before,
+        "grid_fit": fit,
+        "after": after,
+        "short_notes": short,
     }
-    report.update(result.counts())
-    before, after = notes.start[sel], result.notes.start[sel]
-    report["before"], report["grid_fit"] = _timing_and_fit(before, g, tempo_map,
-                                                           onset_s[sel])
-    after_s = tempo_map.seconds(after)
-    report["after"] = _timing_and_fit(after, g, tempo_map, after_s, fit=False)[0]
-    was = tempo_map.seconds(notes.end[sel]) - onset_s[sel]
-    now = tempo_map.seconds(result.notes.end[sel]) - after_s
-    report["short_notes"] = int(np.count_nonzero((was * 1000 > SHORT_MS)
-                                                 & (now * 1000 <= SHORT_MS)))
-    return song.with_notes(result.notes), report
 
 
 #: A note this short (ms) or shorter is reported when quantize made it so.

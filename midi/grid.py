@@ -179,10 +179,14 @@ class Grid:
         self._check_range(t)
         return t * self._d
 
+    @property
+    def _limit(self) -> int:
+        """Ticks [int64] below this (in magnitude, less one) stay exact times ``_d``."""
+        return (_LIMIT - abs(self._origin)) // self._d
+
     def _check_range(self, ticks: np.ndarray) -> None:
         """MidiParameterError unless every tick [int64] times ``_d`` stays exact."""
-        if ticks.size and int(np.abs(ticks).max()) + 1 > (_LIMIT - abs(self._origin)
-                                                          ) // self._d:
+        if ticks.size and int(np.abs(ticks).max()) + 1 > self._limit:
             raise MidiParameterError(
                 f"ticks up to {int(np.abs(ticks).max())} are too large for the grid "
                 f"{self.name} at this resolution"

@@ -46,7 +46,8 @@ import numpy as np
 from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
 from .grid import Grid, nearest_line
-from .notes import Notes
+from .notes import Notes, _claim, _moved, _pack, _pair
+from .smf import MAX_VLQ, _encode, _scan
 from .tempo import TempoMap
 
 __all__ = ["MODES", "QuantizeResult", "chord_groups", "grid_fit", "quantize", "select",
@@ -418,21 +419,31 @@ def _timing_and_fit(start: np.ndarray, grid: Grid, tempo_map: TempoMap,
     start = np.ascontiguousarray(start, dtype=np.int64).reshape(-1)
     n = int(start.size)
     if n == 0:
-        return ({"count": 0, "mean_ticks": 0.0, "max_ticks": 0.0, "mean_ms": 0.0,
-                 "max_ms": 0.0, "on_grid": 0},
-                {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True}
-                if fit else None)
+        return _timing_dicts(0, grid, 0, 0, 0.0, 0.0, 0, *((0.0, 0.0) if fit else ()))
     grid._check_range(start)
     if start_seconds is None:
         start_seconds = tempo_map.seconds(start)
     at, starts, per_tick = tempo_map._segments
-    sum_d, max_d, sum_ms, max_ms, on_grid, c, s = _timing_sums(
+    sums = _timing_sums(
         start, np.ascontiguousarray(start_seconds, dtype=np.float64), np.int64(grid._origin),
         np.int64(grid._pair), np.int64(grid._second), np.int64(grid._d), at, starts,
         per_tick, 2 * np.pi / grid._step if fit else 0.0)    # (a step is a turn)
+    return _timing_dicts(n, grid, *(sums if fit else sums[:5]))
+
+
+def _timing_dicts(n: int, grid: Grid, sum_d: int, max_d: int, sum_ms: float, max_ms: float,
+                  on_grid: int, c: float | None = None, s: float | None = None
+                  ) -> tuple[dict, dict | None]:
+    """:func:`timing_stats` and (given the cos and sin sums ``c``, ``s``) :func:`grid_fit`
+    of ``n`` starts from ``_timing_sums``'s figures."""
+    if n == 0:
+        return ({"count": 0, "mean_ticks": 0.0, "max_ticks": 0.0, "mean_ms": 0.0,
+                 "max_ms": 0.0, "on_grid": 0},
+                None if c is None else
+                {"count": 0, "concentration": 0.0, "p_uniform": 1.0, "fits": True})
     timing = {"count": n, "mean_ticks": sum_d / grid._d / n, "max_ticks": max_d / grid._d,
               "mean_ms": sum_ms / n, "max_ms": max_ms, "on_grid": int(on_grid)}
-    if not fit:
+    if c is None:
         return timing, None
     r = float(np.hypot(c / n, s / n))
     p = float(np.exp(-n * r * r))
@@ -620,3 +631,396 @@ def timing_stats(
         tempo_map = TempoMap.from_changes(grid.ticks_per_beat, [])
     start = notes.start if mask is None else notes.start[mask]
     return _timing_and_fit(start, grid, tempo_map, fit=False)[0]
+
+
+
+# ------------------------------------------------------------------ one file in one call
+
+#: What ``_quantize_smf`` counts, in order, in its ``counts`` array.
+FILE_COUNTS = ("notes", "open_notes", "moved", "kept_by_exclude", "kept_by_range",
+               "nudged", "trimmed", "short_notes", "before_sum", "before_max",
+               "before_on_grid", "after_sum", "after_max", "after_on_grid")
+
+
+@njit
+def _sorted_order(key):
+    """:func:`_stable_order` inside a kernel."""
+    for i in range(1, key.shape[0]):
+        if key[i] < key[i - 1]:
+            return np.argsort(key, kind="mergesort")
+    return np.arange(key.shape[0])
+
+
+@njit
+def _bucket_order(key, buckets):
+    """The stable sort order of ``key`` (integers in ``0..buckets-1``), by counting."""
+    count = np.zeros(buckets + 1, np.int64)
+    for i in range(key.shape[0]):
+        count[key[i] + 1] += 1
+    for b in range(buckets):
+        count[b + 1] += count[b]
+    order = np.empty(key.shape[0], np.int64)
+    for i in range(key.shape[0]):
+        order[count[key[i]]] = i
+        count[key[i]] += 1
+    return order
+
+
+@njit
+def _by_key_then(key, buckets, then):
+    """The stable order by (``key`` in ``0..buckets-1``, ``then``): by counting when
+    ``then`` ascends within each key in index order (as the notes of a file do), else a
+    merge sort of both (and when there are many more buckets than keys)."""
+    if buckets > 4 * key.shape[0] + 65536:
+        return _by_two(key, then)
+    order = _bucket_order(key, buckets)
+    for j in range(1, order.shape[0]):
+        if key[order[j]] == key[order[j - 1]] and then[order[j]] < then[order[j - 1]]:
+            return _by_two(key, then)
+    return order
+
+
+@njit
+def _nearly_sorted_order(key, split):
+    """The sort order of distinct ``key`` values made of two runs that are each nearly in
+    order (``[0, split)`` and the rest: the moved note-ons and note-offs): an insertion
+    sort of each, then a merge; a quicksort when the runs are far from sorted."""
+    n = key.shape[0]
+    order = np.arange(n)
+    work = 0
+    for lo, hi in ((0, split), (split, n)):
+        for i in range(lo + 1, hi):
+            x = order[i]
+            kx = key[x]
+            j = i - 1
+            while j >= lo and key[order[j]] > kx:
+                order[j + 1] = order[j]
+                j -= 1
+            work += i - 1 - j
+            order[j + 1] = x
+            if work > 16 * n + 1024:
+                return np.argsort(key)
+    out = np.empty(n, np.int64)
+    a, b = 0, split
+    for k in range(n):
+        if b >= n or (a < split and key[order[a]] < key[order[b]]):
+            out[k] = order[a]
+            a += 1
+        else:
+            out[k] = order[b]
+            b += 1
+    return out
+
+
+@njit
+def _by_two(primary, secondary):
+    """The stable order by (``primary``, ``secondary``), as ``np.lexsort((secondary,
+    primary))``."""
+    first = np.argsort(secondary, kind="mergesort")
+    return first[np.argsort(primary[first], kind="mergesort")]
+
+
+@njit
+def _bits(x):
+    """``int(x).bit_length()`` of an integer >= 0."""
+    k = 0
+    while x > 0:
+        k += 1
+        x >>= 1
+    return k
+
+
+@njit
+def _seconds(ticks, at, starts, per_tick):
+    """``TempoMap.seconds`` of ``ticks`` [float64 ticks], through its ``_segments``."""
+    out = np.empty(ticks.shape[0])
+    if at.shape[0] == 1:
+        for i in range(ticks.shape[0]):
+            out[i] = ticks[i] * per_tick[0]
+        return out
+    for i in range(ticks.shape[0]):
+        k = max(np.searchsorted(at, ticks[i], side="right") - 1, 0)
+        out[i] = starts[k] + (ticks[i] - at[k]) * per_tick[k]
+    return out
+
+
+@njit
+def _read_table(data, pos, announced, max_tick):
+    """``smf.parse`` after the header, in one call: the table's columns and the tracks'
+    (first row, end tick, end-of-track row, chunk start and end, clean), or None for
+    anything ``parse`` would refuse (or ``read_bytes``: a tick of ``max_tick`` or more)."""
+    size = data.shape[0]
+    cap = size // 2 + 1
+    tick = np.empty(cap, np.int64)
+    status = np.empty(cap, np.uint8)
+    d1 = np.empty(cap, np.uint8)
+    d2 = np.empty(cap, np.uint8)
+    payload = np.empty(cap, np.int32)
+    length = np.empty(cap, np.int32)
+    offset = np.empty(cap, np.int32)
+    nbytes = np.empty(cap, np.int32)
+    running = np.empty(cap, np.bool_)
+    info = np.zeros((size // 8 + 1, 9), np.int64)
+    err = np.zeros(9, np.int64)
+    found = np.zeros(2, np.int64)
+    _scan(data, pos, announced, True, tick, status, d1, d2, payload, length, offset, nbytes,
+          running, info, err, found)
+    rows, n_tracks = found[0], found[1]
+    if err[0] != 0 or n_tracks < announced or n_tracks == 0:
+        return None
+    first_row = np.empty(n_tracks + 1, np.int64)
+    clean = np.empty(n_tracks, np.bool_)
+    track = np.empty(rows, np.int32)
+    first_row[n_tracks] = rows
+    for t in range(n_tracks):
+        first_row[t] = info[t, 4]
+        clean[t] = (info[t, 1] + info[t, 3] <= size and info[t, 6] >= 0
+                    and info[t, 7] == info[t, 2] and info[t, 8] == 0)
+        if info[t, 5] >= max_tick:
+            return None
+    for t in range(n_tracks):
+        track[first_row[t]:first_row[t + 1]] = t
+    return (track, tick[:rows], status[:rows], d1[:rows], d2[:rows], payload[:rows],
+            length[:rows], offset[:rows], nbytes[:rows], running[:rows], first_row,
+            info[:n_tracks, 5].copy(), info[:n_tracks, 6].copy(),
+            info[:n_tracks, 0].copy(), info[:n_tracks, 2].copy(), clean)
+
+
+@njit
+def _tempo_segments(data, tick, status, d1, payload, length, ticks_per_beat, default_tempo):
+    """``TempoMap.from_changes(...)._segments`` of the table's set_tempo events (in file
+    order, the last one above 0 at a tick wins, ``default_tempo`` at tick 0 before any):
+    each segment's start tick (float), start second and seconds per tick."""
+    rows = tick.shape[0]
+    k = 1
+    for r in range(rows):
+        if status[r] == 0xFF and d1[r] == 0x51 and length[r] == 3:
+            k += 1
+    t_tick = np.empty(k, np.int64)
+    t_value = np.empty(k, np.int64)
+    t_tick[0] = 0
+    t_value[0] = default_tempo
+    k = 1
+    for r in range(rows):
+        if status[r] == 0xFF and d1[r] == 0x51 and length[r] == 3:
+            p = payload[r]
+            value = (np.int64(data[p]) << 16 | np.int64(data[p + 1]) << 8
+                     | np.int64(data[p + 2]))
+            if value > 0:
+                t_tick[k] = tick[r]
+                t_value[k] = value
+                k += 1
+    by = _sorted_order(t_tick[:k])
+    keep = np.empty(k, np.bool_)
+    for j in range(k):
+        keep[j] = j + 1 == k or t_tick[by[j + 1]] != t_tick[by[j]]
+    rows_kept = by[keep]
+    ticks = t_tick[rows_kept]
+    per_tick = t_value[rows_kept] / (1e6 * ticks_per_beat)
+    starts = np.zeros(ticks.shape[0])
+    total = 0.0
+    for j in range(1, ticks.shape[0]):
+        total += (ticks[j] - ticks[j - 1]) * per_tick[j - 1]
+        starts[j] = total
+    return ticks.astype(np.float64), starts, per_tick
+
+
+@njit
+def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_tempo,
+                  origin, pair, second, d, step, limit, strength, exclude, catch,
+                  keep_lengths, chord_s, quarter, radians, short_ms, counts, sums):
+    """Read, quantize and write one MIDI file in one call: what ``notes.read_bytes``,
+    ``files.quantize_song`` (every note selected, mode "starts" or, with
+    ``keep_lengths``, "lengths", minimum length 1 tick) and ``notes.write`` do, through
+    the same kernels, for the bytes ``data`` of a plain SMF whose header the caller has
+    read (type ``fmt``, ``announced`` tracks, which start at byte ``pos``).
+
+    The grid is ``Grid``'s lattice (``origin``, ``pair``, ``second``, ``d``, ``step``;
+    ``limit``: ``Grid._limit``), the settings are as ``quantize`` takes them,
+    ``chord_s`` is the chord window [s], ``quarter`` a quarter step [ticks],
+    ``radians`` the grid fit's angle per scaled tick, ``short_ms``
+    :data:`files.SHORT_MS` [ms].
+
+    Returns the bytes of the output file, and fills ``counts`` (:data:`FILE_COUNTS`) and
+    ``sums`` (before: the ms sum and max, cos and sin sums; after: the ms sum and max)
+    for the report; None, with ``counts`` untouched, for anything that path refuses or
+    takes another way: the caller then runs it (so that an error gets its message
+    there)."""
+    table = _read_table(data, pos, announced, max_tick)
+    if table is None:
+        return None
+    (track, tick, status, d1, d2, payload, length, offset, nbytes, running, first_row,
+     end_tick, eot_row, chunk_start, chunk_end, clean) = table
+    rows = tick.shape[0]
+    n_tracks = end_tick.shape[0]
+
+    # the notes (notes.pair_notes)
+    n = 0
+    for r in range(rows):
+        if status[r] & 0xF0 == 0x90 and d2[r] > 0:
+            n += 1
+    start = np.empty(n, np.int64)
+    end = np.empty(n, np.int64)
+    pitch = np.empty(n, np.int16)
+    velocity = np.empty(n, np.int16)
+    release = np.empty(n, np.int16)
+    channel = np.empty(n, np.int16)
+    note_track = np.empty(n, np.int32)
+    open_end = np.empty(n, np.bool_)
+    off_is_on = np.empty(n, np.bool_)
+    on_index = np.empty(n, np.int64)
+    off_index = np.empty(n, np.int64)
+    keep = np.empty(rows, np.bool_)
+    _pair(status, d1, d2, track, tick, end_tick, n, start, end, pitch, velocity, release,
+          channel, note_track, open_end, off_is_on, on_index, off_index, keep)
+    kept = np.flatnonzero(keep)
+    for i in range(n):
+        if abs(start[i]) + 1 > limit:
+            return None                 # (Grid._check_range)
+    at, starts, per_tick = _tempo_segments(data, tick, status, d1, payload, length,
+                                           ticks_per_beat, default_tempo)
+
+    # the chords (chord_groups)
+    onset = _seconds(start.astype(np.float64), at, starts, per_tick)
+    if n == 0 or chord_s <= 0:
+        group = np.arange(n)
+    else:
+        window = _seconds(start + quarter, at, starts, per_tick) - onset
+        for i in range(n):
+            window[i] = min(chord_s, window[i])
+        key = np.empty(n, np.int64)
+        for i in range(n):
+            key[i] = np.int64(note_track[i]) << 4 | np.int64(channel[i])
+        group = _chord_kernel(key, onset, window, _by_key_then(key, 16 * n_tracks, start))
+    n_groups = group.max() + 1 if n else 0
+
+    # the move and the clean-up (quantize, _clean_up)
+    idx = np.arange(n)
+    new_start = start.copy()
+    new_end = end.copy()
+    kept_by_range = np.zeros(n, np.bool_)
+    kept_by_exclude = np.zeros(n, np.bool_)
+    _move_starts(start, end, open_end, idx, group, n_groups, origin, pair, second, d, step,
+                 strength, exclude, catch, keep_lengths, new_start, new_end, kept_by_range,
+                 kept_by_exclude)
+    new_open = open_end.copy()
+    nudged = np.zeros(n, np.bool_)
+    trimmed = np.zeros(n, np.bool_)
+    changed = False
+    for i in range(n):
+        if new_start[i] != start[i] or new_end[i] != end[i]:
+            changed = True
+            break
+    if changed:
+        gkey = np.empty(n, np.int64)
+        for i in range(n):
+            gkey[i] = (np.int64(note_track[i]) << 11 | np.int64(channel[i]) << 7
+                       | np.int64(pitch[i]))
+        order = _by_key_then(gkey, 2048 * n_tracks, new_start)    # (_group_order)
+        n_stray = 0
+        for r in kept:
+            if 0x80 <= status[r] < 0xA0:
+                n_stray += 1
+        s_key = np.empty(n_stray, np.int64)
+        s_tick = np.empty(n_stray, np.int64)
+        j = 0
+        for r in kept:
+            if 0x80 <= status[r] < 0xA0:
+                s_key[j] = (np.int64(track[r]) << 11 | (np.int64(status[r]) & 15) << 7
+                            | np.int64(d1[r]))
+                s_tick[j] = tick[r]
+                j += 1
+        by = _by_two(s_key, s_tick)
+        _clean_kernel(order, gkey[order], start, end, new_start, new_end, new_open, nudged,
+                      trimmed, np.int64(1), keep_lengths, s_key[by], s_tick[by])
+    for i in range(n):
+        if abs(new_start[i]) + 1 > limit:
+            return None
+
+    # the report's figures (quantize_song)
+    after = _seconds(new_start.astype(np.float64), at, starts, per_tick)
+    b_d, b_max, b_ms, b_max_ms, b_on, b_c, b_s = _timing_sums(
+        start, onset, origin, pair, second, d, at, starts, per_tick, radians)
+    a_d, a_max, a_ms, a_max_ms, a_on, _, _ = _timing_sums(
+        new_start, after, origin, pair, second, d, at, starts, per_tick, 0.0)
+    was = _seconds(end.astype(np.float64), at, starts, per_tick) - onset
+    now = _seconds(new_end.astype(np.float64), at, starts, per_tick) - after
+    short = 0
+    moved = 0
+    for i in range(n):
+        if was[i] * 1000 > short_ms and now[i] * 1000 <= short_ms:
+            short += 1
+        if new_start[i] != start[i] or new_end[i] != end[i]:
+            moved += 1
+
+    # the output (notes._encode, smf.encode_tracks)
+    ends = end_tick.copy()
+    a_code = np.full(rows, -1, np.int32)
+    on_b = np.empty(n, np.bool_)
+    off_b = np.empty(n, np.bool_)
+    m = _claim(tick, status, d1, d2, track, kept, new_start, new_end, pitch, velocity,
+               release, channel, note_track, new_open, off_is_on, on_index, off_index,
+               a_code, on_b, off_b, ends)
+    b_track = np.empty(m, np.int32)
+    b_tick = np.empty(m, np.int64)
+    b_bucket = np.empty(m, np.int8)
+    b_order = np.empty(m, np.int32)
+    b_src = np.empty(m, np.int32)
+    b_code = np.empty(m, np.int32)
+    _moved(tick, status, d1, d2, track, new_start, new_end, pitch, velocity, release,
+           channel, note_track, off_is_on, on_index, off_index, on_b, off_b, b_track, b_tick,
+           b_bucket, b_order, b_src, b_code)
+    if m:
+        order_bits = _bits(b_order.max())
+        tick_bits = _bits(b_tick.max())
+        if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:
+            return None
+        sort_key = np.empty(m, np.int64)
+        _pack(b_track, b_tick, b_bucket, b_order, order_bits, tick_bits, sort_key)
+        perm = _nearly_sorted_order(sort_key, np.count_nonzero(on_b))
+    else:
+        perm = np.zeros(0, np.int64)
+    bridges = 0
+    for t in range(n_tracks):
+        bridges += max(ends[t], end_tick[t]) // MAX_VLQ + 2
+    if m:
+        bridges += (b_tick.max() // MAX_VLQ + 2) * n_tracks
+    room = nbytes.sum() + 5 * rows + 8 * m + 16 * n_tracks + 7 * bridges
+    body = np.empty(room, np.uint8)
+    spans = np.zeros((n_tracks, 2), np.int64)
+    _encode(data, tick, status, offset, nbytes, running, first_row, eot_row, clean,
+            end_tick, a_code, b_track, b_tick, b_bucket, b_order, b_src, b_code, perm, ends,
+            body, spans)
+    kind = fmt if n_tracks == 1 or fmt == 1 else 1      # (type 0 with tracks: type 1)
+    header_same = kind == fmt and announced == n_tracks
+    total = pos if header_same else 14
+    for t in range(n_tracks):
+        total += (chunk_end[t] - chunk_start[t]) if spans[t, 0] < 0 else \
+            (spans[t, 1] - spans[t, 0])
+    out = np.empty(total, np.uint8)
+    if header_same:
+        out[:pos] = data[:pos]
+        o = pos
+    else:                     # MThd, 6, type, tracks, ticks per beat
+        head = (0x4D, 0x54, 0x68, 0x64, 0, 0, 0, 6, kind >> 8, kind & 0xFF, n_tracks >> 8,
+                n_tracks & 0xFF, ticks_per_beat >> 8, ticks_per_beat & 0xFF)
+        for j in range(14):
+            out[j] = head[j]
+        o = 14
+    for t in range(n_tracks):
+        if spans[t, 0] < 0:
+            a, b = chunk_start[t], chunk_end[t]
+            out[o:o + b - a] = data[a:b]
+        else:
+            a, b = spans[t, 0], spans[t, 1]
+            out[o:o + b - a] = body[a:b]
+        o += b - a
+
+    c = counts
+    c[0], c[1], c[2] = n, np.count_nonzero(open_end), moved
+    c[3], c[4] = np.count_nonzero(kept_by_exclude), np.count_nonzero(kept_by_range)
+    c[5], c[6], c[7] = np.count_nonzero(nudged), np.count_nonzero(trimmed), short
+    c[8], c[9], c[10], c[11], c[12], c[13] = b_d, b_max, b_on, a_d, a_max, a_on
+    sums[0], sums[1], sums[2], sums[3] = b_ms, b_max_ms, b_c, b_s
+    sums[4], sums[5] = a_ms, a_max_ms
+    return out

@@ -528,11 +528,10 @@ def _columns(rows: int, tracks: int) -> tuple[np.ndarray, ...]:
             np.zeros((tracks, _T_COLS), np.int64))  # fmt: skip
 
 
-def parse(raw: bytes, name: str) -> SmfFile:
-    """Parse the bytes of a MIDI file into its event table (``name`` is used in messages).
-
-    Raises MidiFileError for everything the module's docstring says is refused.
-    """
+def read_header(raw: bytes, name: str) -> tuple[bytes, int, int, int, int, int]:
+    """The checks of :func:`parse` on a file's header (MidiFileError for a refused one):
+    the SMF's bytes (an RMID wrapper removed), their offset in ``raw``, the file type,
+    the tracks the header announces, the ticks per beat and the header's length."""
     fail = f"cannot read {name!r}"
     if not raw:
         raise MidiFileError(f"{fail}: not a MIDI file (it is empty)")
@@ -562,10 +561,19 @@ def parse(raw: bytes, name: str) -> SmfFile:
         )
     if division == 0:
         raise MidiFileError(f"{fail}: the header gives 0 ticks per beat")
-
     if len(smf) >= 2**31:           # (the table's byte offsets are 32-bit)
         raise MidiFileError(f"{fail}: the file is {len(smf)} bytes long; MIDI files of 2 GiB"
                             " or more are not read")
+    return smf, base, fmt, announced, division, head_len
+
+
+def parse(raw: bytes, name: str) -> SmfFile:
+    """Parse the bytes of a MIDI file into its event table (``name`` is used in messages).
+
+    Raises MidiFileError for everything the module's docstring says is refused.
+    """
+    smf, base, fmt, announced, division, head_len = read_header(raw, name)
+    fail = f"cannot read {name!r}"
     data = np.frombuffer(smf, dtype=np.uint8)
     where = f"{fail} as a MIDI file"
     pos = 8 + head_len
