@@ -217,10 +217,11 @@ def check_batch_options(out_dir: str, jobs: object, backend: str) -> None:
 def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int = 1,
              skip_existing: bool = False, backend: str = "process",
              scheduler: str | None = None, progress: Callable[[Any, int, int], None] | None
-             = None, file_progress: FileProgress | None = None, start: str = "spawn"
-             ) -> list:
+             = None, file_progress: FileProgress | None = None, start: str = "spawn",
+             threads: int = 1) -> list:
     """Run ``job`` on every spec of ``plan`` (each has ``source`` and ``output``): in this
-    process (``jobs=1``), on a pool of ``jobs`` processes (``start``: how they start, a
+    process (``jobs=1``; on ``threads`` threads, for a job whose work releases the GIL),
+    on a pool of ``jobs`` processes (``start``: how they start, a
     :mod:`multiprocessing` start method; ``"fork"`` is used only where it is offered and
     this process runs no other thread), or on Dask; the results in plan order. With
     ``skip_existing``, a spec whose output exists gets ``skipped(spec)`` instead.
@@ -244,6 +245,8 @@ def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int =
             todo.append(i)
     if backend == "dask":
         _run_dask(job, plan, todo, jobs, scheduler, finished)
+    elif (jobs == 1 or len(todo) <= 1) and threads > 1 and len(todo) > 1:
+        _run_threads(job, plan, todo, threads, finished)
     elif jobs == 1 or len(todo) <= 1:
         for i in todo:
             own = None if file_progress is None else _Throttled(file_progress, i)
@@ -308,6 +311,56 @@ def _run_pool(job: Job, plan: list, todo: list[int], workers: int,
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP while :func:`_run_threads` runs."""
+
+
+def _run_threads(job: Job, plan: list, todo: list[int], threads: int,
+                 finished: Callable[[int, Any], None]) -> None:
+    """Run ``todo`` on ``threads`` threads of this process, ``finished`` called in this
+    thread for each, in plan order. Ctrl-C, SIGTERM and SIGHUP stop it the same way: no file is
+    started after them, the files being written are finished (a few milliseconds), then
+    Ctrl-C goes on as KeyboardInterrupt and the signals to their clean-up
+    (``atomic``'s: unfinished temporary files removed, then the process dies of the
+    signal), with no thread left to make a file in the meantime."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audioquant import atomic
+
+    stop = threading.Event()
+
+    def run(i: int) -> Any:
+        return None if stop.is_set() else job(plan[i], None, None)
+
+    def stopped(signum: int, frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        atomic._install_cleanup_handlers()      # (workers cannot: not the main thread)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, stopped)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="audioquant-file")
+    try:
+        futures = [pool.submit(run, i) for i in todo]
+        for i, future in zip(todo, futures, strict=True):    # (in plan order)
+            finished(i, future.result())
+    except BaseException as exc:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        previous.clear()
+        if isinstance(exc, _Stopped):
+            os.kill(os.getpid(), exc.args[0])   # (to the handler that was there)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _listen(reports: Any, file_progress: FileProgress) -> None:
@@ -638,23 +691,29 @@ class QuantizeChunk:
 def _quantize_chunk(chunk: QuantizeChunk, threads: int | None = None,
                     progress: Callable[[int, int | None], None] | None = None
                     ) -> list[MidiFileResult]:
-    """The results of a chunk's jobs, run in this worker (see :func:`_quantize_here`)."""
-    return _quantize_here(list(chunk.jobs), chunk.skip_existing, None)
+    """The results of a chunk's jobs, run in this worker on its share of the cores
+    (``threads``; see :func:`_quantize_here`)."""
+    return _quantize_here(list(chunk.jobs), chunk.skip_existing, None, threads or 1)
 
 
 def _quantize_here(plan: list[QuantizeJob], skip_existing: bool,
-                   progress: Callable[[MidiFileResult, int, int], None] | None
-                   ) -> list[MidiFileResult]:
-    """Run MIDI jobs in this process, each file synced and renamed into place on a
-    second thread while the next one is read and quantized; the results, final (a file
-    that could not be put in place is failed), in plan order."""
+                   progress: Callable[[MidiFileResult, int, int], None] | None,
+                   threads: int | None = None) -> list[MidiFileResult]:
+    """Run MIDI jobs in this process on ``threads`` threads (None: ``max_threads()``,
+    the cores; a file's kernel releases the GIL, so files run side by side), each file
+    synced and renamed into place on another thread while the next ones are read and
+    quantized; the results, final (a file that could not be put in place is failed), in
+    plan order."""
+    from audioquant.threads import max_threads
+
     def skipped(job: QuantizeJob) -> MidiFileResult:
         return MidiFileResult(job.source, job.output, "skipped")
 
+    threads = max_threads() if threads is None else threads
     with BackgroundCommits() as commits:
         job = functools.partial(_quantize_file, commits=commits, folders=set())
         results = run_jobs(job, plan, skipped, skip_existing=skip_existing,
-                           progress=progress)
+                           progress=progress, threads=threads)
     for result in results:
         error = commits.failures.get(result.output)
         if error is not None:

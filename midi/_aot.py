@@ -130,6 +130,14 @@ def build(output: str) -> list[str]:
         importlib.import_module(f"audioquant.midi.{name}")
     run_workload(midi)
     from numba.pycc import CC
+    from numba.pycc import compiler as pycc_compiler
+
+    class _Flags(pycc_compiler.Flags):     # (pycc's wrappers otherwise hold the GIL)
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    pycc_compiler.Flags = _Flags
 
     folder, filename = os.path.split(os.path.abspath(output))
     cc = CC(filename.split(".")[0])

@@ -977,7 +977,20 @@ def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_t
             return None
         sort_key = np.empty(m, np.int64)
         _pack(b_track, b_tick, b_bucket, b_order, order_bits, tick_bits, sort_key)
-        perm = _nearly_sorted_order(sort_key, np.count_nonzero(on_b))
+        # the note-ons come in file order, the note-offs in their notes' order: taken in
+        # the file order of their rows instead, they too are nearly in time order
+        ons = np.count_nonzero(on_b)
+        slot = np.full(rows, -1, np.int64)
+        for k in range(ons, m):
+            slot[b_order[k]] = k        # (every note is the file's: its rows are < rows)
+        take = np.empty(m, np.int64)
+        take[:ons] = np.arange(ons)
+        k = ons
+        for r in range(rows):
+            if slot[r] >= 0:
+                take[k] = slot[r]
+                k += 1
+        perm = take[_nearly_sorted_order(sort_key[take], ons)]
     else:
         perm = np.zeros(0, np.int64)
     bridges = 0

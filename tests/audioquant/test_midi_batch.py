@@ -269,6 +269,37 @@ def test_forked_workers_write_the_same_files_as_one_process(tmp_path, dataset):
         assert path.read_bytes() == (two / path.relative_to(one)).read_bytes()
 
 
+def test_threads_write_the_same_files_as_one_thread_in_plan_order(tmp_path, dataset,
+                                                                   monkeypatch):
+    """One process runs its files on its cores' threads (the kernel releases the GIL):
+    the bytes, the reports and the order of the results are those of one thread."""
+    from audioquant import threads
+
+    used = []
+    real = batch._run_threads
+    monkeypatch.setattr(batch, "_run_threads",
+                        lambda *args: used.append(args[3]) or real(*args))
+    runs = {}
+    for n in (1, 3):
+        out = tmp_path / f"t{n}"
+        out.mkdir()
+        threads.set_max_threads(n)
+        try:
+            seen: list[str] = []
+            runs[n] = batch.quantize_batch(
+                [dataset], out, recursive=True, grid="1/8", swing=58,
+                progress=lambda r, done, total, seen=seen: seen.append(r.output))
+        finally:
+            threads.set_max_threads(None)
+        assert seen == [f.output for f in runs[n].files]
+    assert used == [3]
+    assert [f.report for f in runs[1].files] == [
+        {**f.report, "output": f.report["output"].replace("t3", "t1")} for f in runs[3].files]
+    for path in (tmp_path / "t1").rglob("*.mid"):
+        assert path.read_bytes() == (tmp_path / "t3" / path.relative_to(tmp_path / "t1")
+                                     ).read_bytes()
+
+
 def test_a_pool_run_with_skip_existing_keeps_the_plan_order_and_counts(tmp_path, dataset):
     out = tmp_path / "o"
     out.mkdir()
