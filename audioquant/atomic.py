@@ -221,7 +221,10 @@ class OutputFile(Committed):
                 self.file = _open_stream(self.target)
                 return
             _install_cleanup_handlers()
-            fd, self.tmp = _new_temporary(os.path.dirname(self.target.real))
+            # a new file gets the mode a plain open() gives (0666 less the umask) as it
+            # is made; one that replaces a file is private until it takes that file's
+            fd, self.tmp = _new_temporary(os.path.dirname(self.target.real),
+                                          0o666 if self.target.mode is None else 0o600)
             self.file = os.fdopen(fd, "wb")
         except OSError as exc:
             raise AudioFileError(f"cannot write {self.path}: {strerror(exc)}") from None
@@ -237,7 +240,8 @@ class OutputFile(Committed):
             if not synced:
                 os.fsync(self.file.fileno())
             self.file.close()
-            _give_mode(self.tmp, self.target)
+            if self.target.mode is not None:
+                _give_mode(self.tmp, self.target)
             os.replace(self.tmp, self.target.real)
             _pending.discard(self.tmp)
             self.tmp = None
@@ -376,17 +380,17 @@ def _syncfs() -> Callable[[int], int] | None:
     return call
 
 
-def _new_temporary(folder: str) -> tuple[int, str]:
-    """A new empty file, mode 0600, under a free temporary name in ``folder``
-    (``.audioquant-XXXXXXXX.tmp``): its descriptor and path. (``tempfile.mkstemp`` does
-    the same, with a slower name generator.)"""
+def _new_temporary(folder: str, mode: int = 0o600) -> tuple[int, str]:
+    """A new empty file, ``mode`` (less the umask), under a free temporary name in
+    ``folder`` (``.audioquant-XXXXXXXX.tmp``): its descriptor and path.
+    (``tempfile.mkstemp`` does the same, mode 0600, with a slower name generator.)"""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
         getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         path = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(4).hex()}.tmp")
         _pending.add(path)          # before it exists: a signal from here on removes it
         try:
-            return os.open(path, flags, 0o600), path
+            return os.open(path, flags, mode), path
         except FileExistsError:
             _pending.discard(path)
             continue
@@ -474,13 +478,7 @@ def _open_stream(target: OutputTarget) -> BinaryIO:
 
 
 def _give_mode(tmp: str, target: OutputTarget) -> None:
-    """The permission bits (and, as root, the owner) of the file being replaced, or for
-    a new file the mode a plain ``open()`` gives under the umask (mkstemp makes 0600)."""
-    if target.mode is None:
-        umask = os.umask(0o077)   # read it (a file made meanwhile is only more private)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        return
+    """The permission bits (and, as root, the owner) of the file being replaced."""
     if target.owner is not None and os.geteuid() == 0:
         with contextlib.suppress(OSError):
             os.chown(tmp, *target.owner)
