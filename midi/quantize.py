@@ -760,7 +760,7 @@ def _read_table(data, pos, announced, max_tick):
     offset = np.empty(cap, np.int32)
     nbytes = np.empty(cap, np.int32)
     running = np.empty(cap, np.bool_)
-    info = np.zeros((size // 8 + 1, 9), np.int64)
+    info = np.empty((size // 8 + 1, 9), np.int64)   # (_scan fills the rows it uses)
     err = np.zeros(9, np.int64)
     found = np.zeros(2, np.int64)
     _scan(data, pos, announced, True, tick, status, d1, d2, payload, length, offset, nbytes,
