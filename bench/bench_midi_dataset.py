@@ -15,8 +15,9 @@ Each tool runs as its own process, start-up included, timed from outside (wall t
 peak RSS from GNU time): symusic ``Score(path)`` + ``dump_midi``, mido ``MidiFile`` +
 ``save``, pretty_midi ``PrettyMIDI`` + ``write`` (each a load and a save of every file,
 no change), and ``audioquant midi quantize DIR --recursive --out-dir OUT --grid 1/16``
-(one process, the whole folder: read, quantize, write every file atomically; and with
-``--jobs 2``, two forked workers: ``--jobs``). Each is run
+(one process, the whole folder: read, quantize, write every file atomically, on the
+cores' threads; the same on one thread, ``AUDIOQUANT_THREADS=1``; and with ``--jobs 2``,
+two forked workers: ``--jobs``). Each is run
 twice, the faster kept (the first run warms the page cache and numba's cache). Notes are
 note-ons with velocity above 0 as counted by our reader.
 """
@@ -85,7 +86,8 @@ def main() -> None:
                         help="the peers to run, comma-separated (default: all)")
     parser.add_argument("--note", default="", help="a line added under the table")
     parser.add_argument("--jobs", default="1,2",
-                        help="audioquant's --jobs values for the folder, comma-separated")
+                        help="audioquant's --jobs values for the folder, comma-separated "
+                             "(1 also runs with one thread: AUDIOQUANT_THREADS=1)")
     args = parser.parse_args()
     peers = {name: PEERS[name] for name in args.peers.split(",")}
     load = os.getloadavg()[0]
@@ -115,6 +117,9 @@ def main() -> None:
                     tool = "audioquant midi quantize" + (f" --jobs {jobs}" if jobs != "1"
                                                          else "")
                     rows.append((label, len(paths), notes, tool, best(cmd, out)))
+                    if jobs == "1":
+                        rows.append((label, len(paths), notes, f"{tool}, one thread",
+                                     best(["env", "AUDIOQUANT_THREADS=1", *cmd], out)))
             else:
                 cmd = [*ours, str(big), str(out / "big.mid"), "--grid", "1/16"]
                 rows.append((label, len(paths), notes, "audioquant midi quantize",
@@ -134,8 +139,11 @@ def main() -> None:
         "Each tool is one process over all the files, start-up included (wall time, best "
         "of 2; peak RSS of the process). Peers load and save every file unchanged; "
         "audioquant reads, quantizes to 1/16 (strength 100) and writes every file "
-        "atomically (synced, then renamed into place); `--jobs 2` runs two forked worker "
-        "processes, its peak RSS is the largest process's.",
+        "atomically (synced, then renamed into place). Its one process runs the files on "
+        f"as many threads as there are cores ({os.cpu_count()} here; the kernel of a file "
+        "releases the GIL); `, one thread` is the same with `AUDIOQUANT_THREADS=1`; "
+        "`--jobs 2` runs two forked worker processes (one thread each), its peak RSS is "
+        "the largest process's.",
         "",
         "| input | files | notes | tool | time | notes/s | peak RSS |",
         "|---|---:|---:|---|---:|---:|---:|",
