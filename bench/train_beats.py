@@ -10,6 +10,13 @@ The shipped ensemble (8 networks: epochs 2..5 of two runs, averaged by the track
         --jitter 0.015 --warp 0.15 --keep 2,3,4,5 --out /tmp/beats_s$seed.json; done
     python bench/train_beats.py --merge /tmp/beats_s2.json /tmp/beats_s4.json
 
+K-fold by piece over all of dev (out-of-fold networks, so decoder settings can be scored
+on 554 performances instead of the 77 of the validation share; about 5 min per fold):
+
+    for k in 0 1 2 3; do python bench/train_beats.py --epochs 6 --seed 2 --drop 0.3 \
+        --jitter 0.015 --warp 0.15 --keep 2,3,4,5 --fold $k/4 --out /tmp/folds/f$k.json; done
+    python bench/bench_beats.py --part dev --folds /tmp/folds --set knee=0.1
+
 Training only: needs torch (``pip install torch``); the tracker runs the network in numpy /
 numba (``beats._gru``). Inputs: the onset features of ``beats._onset_features``; targets
 per onset: a beat within 50 ms, a downbeat within 50 ms (two sigmoid outputs, summed
@@ -112,6 +119,9 @@ def main() -> None:
     ap.add_argument("--val", type=float, default=0.15,
                     help="validation share of the dev pieces (0: train on all of dev for "
                          "--epochs epochs and keep the last)")
+    ap.add_argument("--fold", type=str, default="",
+                    help="K-fold by piece over dev: 'k/K' holds out the pieces of fold k "
+                         "(bench_beats.fold) instead of the --val share")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stretch", type=float, default=0.25,
                     help="tempo augmentation: log scale range of the times")
@@ -145,9 +155,17 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
 
     perfs = [p for p in bb.load(bb.DATA, bb.CACHE) if not p["held_out"]]
-    train_perfs = [p for p in perfs if not bb.validation(p["folder"], args.val)]
+    if args.fold:
+        k, n_folds = (int(v) for v in args.fold.split("/"))
+
+        def is_val(folder: str) -> bool:
+            return bb.fold(folder, n_folds) == k
+    else:
+        def is_val(folder: str) -> bool:
+            return bb.validation(folder, args.val)
+    train_perfs = [p for p in perfs if not is_val(p["folder"])]
     train = sequences(train_perfs)
-    val = sequences([p for p in perfs if bb.validation(p["folder"], args.val)])
+    val = sequences([p for p in perfs if is_val(p["folder"])])
     allx = np.vstack([x for x, _ in train])
     mean, sd = allx.mean(axis=0), allx.std(axis=0) + 1e-6
     print(f"train {len(train)} performances, {allx.shape[0]} onsets; val {len(val)}",
