@@ -980,13 +980,13 @@ def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_t
         # the note-ons come in file order, the note-offs in their notes' order: taken in
         # the file order of their rows instead, they too are nearly in time order
         ons = np.count_nonzero(on_b)
-        slot = np.full(rows, -1, np.int64)
+        slot = np.full(rows + n, -1, np.int64)
         for k in range(ons, m):
-            slot[b_order[k]] = k        # (every note is the file's: its rows are < rows)
-        take = np.empty(m, np.int64)
+            slot[b_order[k]] = k        # (a row, or rows + j for a new note-off: an
+        take = np.empty(m, np.int64)    # open note trimmed gets one)
         take[:ons] = np.arange(ons)
         k = ons
-        for r in range(rows):
+        for r in range(rows + n):
             if slot[r] >= 0:
                 take[k] = slot[r]
                 k += 1

@@ -33,7 +33,7 @@ OPTIONS = [
 def performances(tmp_path_factory) -> list[tuple[str, bytes]]:
     """The readable files of the hardening corpus, the sample, and made-up performances:
     tempo changes, several channels in a track (type 0), same-pitch overlaps, forty
-    tracks, timing far off the grid, odd resolutions."""
+    tracks, timing far off the grid, notes with no note-off, odd resolutions."""
     rng = np.random.default_rng(11)
     folder = tmp_path_factory.mktemp("performances")
 
@@ -52,6 +52,10 @@ def performances(tmp_path_factory) -> list[tuple[str, bytes]]:
                                                                notes_per_track=20))))
     out.append(("far off the grid", _mido_bytes(random_performance(rng, jitter=200,
                                                                    overlap_free=False))))
+    open_notes = [[(int(t), mido.Message("note_on", note=60 + int(t) % 3, velocity=70))
+                   for t in np.sort(rng.integers(0, 4000, 40))]
+                  + [(4100, mido.MetaMessage("marker", text="end"))]]
+    out.append(("notes without note-offs", _mido_bytes(open_notes)))
     for ppq in (96, 1001):
         out.append((f"{ppq} PPQ", _mido_bytes(random_performance(rng, ppq=ppq), ppq=ppq)))
     return out
