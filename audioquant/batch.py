@@ -245,7 +245,7 @@ def run_jobs(job: Job, plan: list, skipped: Callable[[Any], Any], *, jobs: int =
             todo.append(i)
     if backend == "dask":
         _run_dask(job, plan, todo, jobs, scheduler, finished)
-    elif (jobs == 1 or len(todo) <= 1) and threads > 1 and len(todo) > 1:
+    elif jobs == 1 and threads > 1 and len(todo) > 1:
         _run_threads(job, plan, todo, threads, finished)
     elif jobs == 1 or len(todo) <= 1:
         for i in todo:
@@ -345,22 +345,20 @@ def _run_threads(job: Job, plan: list, todo: list[int], threads: int,
                 previous[signum] = signal.signal(signum, stopped)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="audioquant-file")
     try:
-        futures = [pool.submit(run, i) for i in todo]
-        for i, future in zip(todo, futures, strict=True):    # (in plan order)
-            finished(i, future.result())
-    except BaseException as exc:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        previous.clear()
-        if isinstance(exc, _Stopped):
-            os.kill(os.getpid(), exc.args[0])   # (to the handler that was there)
+        try:
+            futures = [pool.submit(run, i) for i in todo]
+            for i, future in zip(todo, futures, strict=True):    # (in plan order)
+                finished(i, future.result())
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    except _Stopped as exc:
+        os.kill(os.getpid(), exc.args[0])       # (to the handler that was there)
         raise
-    finally:
-        pool.shutdown(wait=True)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _listen(reports: Any, file_progress: FileProgress) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from .errors import MidiParameterError, check_percent
+from .errors import MidiParameterError
 from .grid import Grid
 from .notes import _MAX_TICK, Song, _encode, _load, atomic_write, read, read_bytes
 from .quantize import (
@@ -20,6 +20,7 @@ from .quantize import (
     _timing_and_fit,
     _timing_dicts,
     chord_groups,
+    hundredths,
     quantize,
 )
 from .smf import read_header
@@ -303,9 +304,7 @@ def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, d
         return None
     g = Grid.parse(o["grid"], division, triplet=o["triplet"], dotted=o["dotted"],
                    swing=o["swing"], offset=o["offset"])
-    k = int(check_percent("strength", o["strength"], 0, 100) * 100)
-    exclude = int(check_percent("exclude_within", o["exclude_within"], 0, 100) * 100)
-    catch = int(check_percent("catch_range", o["catch_range"], 0, 100) * 100)
+    k, exclude, catch = hundredths(o["strength"], o["exclude_within"], o["catch_range"])
     counts = np.zeros(len(FILE_COUNTS), np.int64)
     sums = np.zeros(6)
     i8 = np.int64

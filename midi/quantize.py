@@ -47,7 +47,7 @@ from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
 from .grid import Grid, nearest_line
 from .notes import Notes, _claim, _moved, _pack, _pair
-from .smf import MAX_VLQ, _encode, _scan
+from .smf import _encode, _scan, encode_room
 from .tempo import TempoMap
 
 __all__ = ["MODES", "QuantizeResult", "chord_groups", "grid_fit", "quantize", "select",
@@ -203,9 +203,7 @@ def quantize(
         raise MidiParameterError(f"notes must be a midi.Notes, got {type(notes).__name__}")
     if not isinstance(grid, Grid):
         raise MidiParameterError(f"grid must be a midi.Grid, got {type(grid).__name__}")
-    k = int(check_percent("strength", strength, 0, 100) * 100)
-    exclude = int(check_percent("exclude_within", exclude_within, 0, 100) * 100)
-    catch = int(check_percent("catch_range", catch_range, 0, 100) * 100)
+    k, exclude, catch = hundredths(strength, exclude_within, catch_range)
     if mode not in MODES:
         raise MidiParameterError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     min_length = check_int("min_length", min_length, 1)
@@ -286,6 +284,15 @@ def quantize(
         nudged=nudged,
         trimmed=trimmed,
     )
+
+
+def hundredths(strength: float, exclude_within: float, catch_range: float
+               ) -> tuple[int, int, int]:
+    """The settings [percent, checked in 0..100] in hundredths of a percent, as the
+    kernels take them."""
+    return (int(check_percent("strength", strength, 0, 100) * 100),
+            int(check_percent("exclude_within", exclude_within, 0, 100) * 100),
+            int(check_percent("catch_range", catch_range, 0, 100) * 100))
 
 
 def _check_chords(chords: object, n: int) -> np.ndarray:
@@ -993,13 +1000,7 @@ def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_t
         perm = take[_nearly_sorted_order(sort_key[take], ons)]
     else:
         perm = np.zeros(0, np.int64)
-    bridges = 0
-    for t in range(n_tracks):
-        bridges += max(ends[t], end_tick[t]) // MAX_VLQ + 2
-    if m:
-        bridges += (b_tick.max() // MAX_VLQ + 2) * n_tracks
-    room = nbytes.sum() + 5 * rows + 8 * m + 16 * n_tracks + 7 * bridges
-    body = np.empty(room, np.uint8)
+    body = np.empty(encode_room(nbytes, ends, end_tick, b_tick), np.uint8)
     spans = np.zeros((n_tracks, 2), np.int64)
     _encode(data, tick, status, offset, nbytes, running, first_row, eot_row, clean,
             end_tick, a_code, b_track, b_tick, b_bucket, b_order, b_src, b_code, perm, ends,

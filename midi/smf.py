@@ -817,6 +817,21 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
     return o
 
 
+@njit
+def encode_room(size, ends, end_tick, b_tick):
+    """The bytes ``_encode`` may need: every event of the file (``size``: their bytes), a
+    status byte and a 4-byte delta each, the moved or new events (``b_tick``), and the
+    bridges of the longest gaps (``ends``, ``end_tick``: per track [ticks])."""
+    n_tracks = ends.shape[0]
+    bridges = 0
+    for t in range(n_tracks):
+        bridges += max(ends[t], end_tick[t]) // MAX_VLQ + 2
+    if b_tick.shape[0]:
+        bridges += (b_tick.max() // MAX_VLQ + 2) * n_tracks
+    return (size.sum() + 5 * size.shape[0] + 8 * b_tick.shape[0] + 16 * n_tracks
+            + 7 * bridges)
+
+
 def encode_tracks(
     mid: SmfFile, a_code: np.ndarray, b_track: np.ndarray, b_tick: np.ndarray,
     b_bucket: np.ndarray, b_order: np.ndarray, b_src: np.ndarray, b_code: np.ndarray,
@@ -830,12 +845,7 @@ def encode_tracks(
     """
     t = mid.events
     n_tracks = mid.n_tracks
-    # room for every event of the file, a status byte and a 4-byte delta each, the new
-    # events, and the bridges of the longest gaps
-    bridges = int((np.maximum(ends, mid.end_tick) // MAX_VLQ + 2).sum()) + int(
-        (b_tick.max() // MAX_VLQ + 2) * n_tracks if b_tick.size else 0)
-    room = int(t.size.sum()) + 5 * len(t) + 8 * b_tick.shape[0] + 16 * n_tracks + 7 * bridges
-    out = np.empty(room, np.uint8)
+    out = np.empty(encode_room(t.size, ends, mid.end_tick, b_tick), np.uint8)
     spans = np.zeros((n_tracks, 2), np.int64)
     used = _encode(t.data, t.tick, t.status, t.offset, t.size, t.running, mid.first_row,
                    mid.eot_row, mid.clean, mid.end_tick, a_code, b_track, b_tick, b_bucket,
