@@ -101,8 +101,10 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
     try:
         st = os.stat(name)
     except FileNotFoundError:
-        real = os.path.realpath(name)       # a new file, or a dangling link's target
-        folder = os.path.dirname(real)
+        # a new file (named as given: the temporary file goes in the same folder, which
+        # the system resolves, links and all), or a dangling link's target
+        real = os.path.realpath(name) if os.path.islink(name) else name
+        folder = os.path.dirname(real) or "."
         if not os.path.isdir(folder):
             raise AudioFileError(f"cannot write {name}: folder {folder} does not exist"
                                  ) from None
@@ -167,11 +169,16 @@ def _install_cleanup_handlers() -> None:
     """Clean temporary files on SIGTERM and SIGHUP (SIGINT raises KeyboardInterrupt,
     which the writers' ``abort`` handles). Only in the main thread, and never over a
     handler someone else installed."""
-    if threading.current_thread() is not threading.main_thread():
+    global _handlers_installed
+    if _handlers_installed or threading.current_thread() is not threading.main_thread():
         return
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) == signal.SIG_DFL:
             signal.signal(signum, _remove_pending_and_die)
+    _handlers_installed = True      # (once: checking takes 2 us of every output file)
+
+
+_handlers_installed = False
 
 
 _Writer = TypeVar("_Writer", bound="Committed")

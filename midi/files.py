@@ -276,9 +276,37 @@ def quantized_parts(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
 ONE_CALL_BYTES = 1 << 20
 
 
-@functools.cache
-def _song_options() -> inspect.Signature:
-    return inspect.signature(quantize_song)
+def _one_call_settings(options: dict) -> dict | None:
+    """:func:`quantize_song`'s keywords (``options`` with the defaults) where the one
+    kernel call applies to them, else None (see :func:`_quantize_bytes`). Kept for the
+    next file with the same options: a batch gives every file the same."""
+    key: tuple | None = tuple(sorted((k, type(v), v) for k, v in options.items()))
+    try:
+        return _ONE_CALL_SETTINGS[key]
+    except KeyError:
+        pass
+    except TypeError:               # (an unhashable value: not kept)
+        key = None
+    try:
+        bound = inspect.signature(quantize_song).bind(None, **options)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    o = bound.arguments
+    if (o["mode"] not in ("starts", "lengths") or o["tracks"] is not None
+            or o["channels"] is not None or o["pitch_range"] is not None
+            or type(o["min_length"]) is not int or o["min_length"] != 1
+            or not isinstance(o["chord_ms"], (int, float))):
+        o = None
+    if key is not None and len(_ONE_CALL_SETTINGS) < 64:
+        _ONE_CALL_SETTINGS[key] = o
+    return o
+
+
+_ONE_CALL_SETTINGS: dict[tuple, dict | None] = {}
+
+#: :func:`quantize.hundredths`, kept for the next file (the checks are the same).
+_hundredths = functools.lru_cache(maxsize=64, typed=True)(hundredths)
 
 
 def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, dict] | None:
@@ -288,23 +316,15 @@ def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, d
     call does not apply (a selection of notes, mode "ends", a minimum length, a file
     over :data:`ONE_CALL_BYTES`, an error: the caller takes the usual way, which
     reports it)."""
-    try:
-        bound = _song_options().bind(None, **options)
-    except TypeError:
-        return None
-    bound.apply_defaults()
-    o = bound.arguments
-    if (o["mode"] not in ("starts", "lengths") or o["tracks"] is not None
-            or o["channels"] is not None or o["pitch_range"] is not None
-            or type(o["min_length"]) is not int or o["min_length"] != 1
-            or not isinstance(o["chord_ms"], (int, float))):
+    o = _one_call_settings(options)
+    if o is None:
         return None
     smf_bytes, _, fmt, announced, division, head_len = read_header(raw, name)
     if len(smf_bytes) > ONE_CALL_BYTES:
         return None
     g = Grid.parse(o["grid"], division, triplet=o["triplet"], dotted=o["dotted"],
                    swing=o["swing"], offset=o["offset"])
-    k, exclude, catch = hundredths(o["strength"], o["exclude_within"], o["catch_range"])
+    k, exclude, catch = _hundredths(o["strength"], o["exclude_within"], o["catch_range"])
     counts = np.zeros(len(FILE_COUNTS), np.int64)
     sums = np.zeros(6)
     i8 = np.int64
@@ -418,6 +438,10 @@ def quantize_song(
         _timing_and_fit(after, g, tempo_map, after_s, fit=False)[0], short)
 
 
+#: ``Grid.describe``, kept for the next file on the same grid (grids are immutable).
+_describe = functools.lru_cache(maxsize=256)(Grid.describe)
+
+
 def _report(g: Grid, o: dict, track_ids: list[int] | None, ticks_per_beat: int,
             open_notes: int, counts: dict, before: dict, fit: dict, after: dict,
             short: int) -> dict:
@@ -427,7 +451,7 @@ def _report(g: Grid, o: dict, track_ids: list[int] | None, ticks_per_beat: int,
     channels, pitch_range = o["channels"], o["pitch_range"]
     return {
         "grid": g.name,
-        "grid_description": g.describe(),
+        "grid_description": _describe(g),
         "settings": {
             "grid": o["grid"],
             "triplet": g.triplet,

@@ -638,11 +638,17 @@ def _sort_moved(b_track, b_tick, b_bucket, b_order) -> np.ndarray:
 
 @njit
 def _pack(track, tick, bucket, order, order_bits, tick_bits, key):
-    """``key[k]``: track, tick, bucket and order of event k in one int64, order in the
-    lowest ``order_bits`` bits, tick in the ``tick_bits`` above the 2 bits of bucket."""
+    """``key[k]``: :func:`_packed` of event k."""
     for k in range(key.shape[0]):
-        key[k] = ((np.int64(track[k]) << tick_bits | tick[k]) << 2
-                  | np.int64(bucket[k])) << order_bits | np.int64(order[k])
+        key[k] = _packed(track[k], tick[k], bucket[k], order[k], order_bits, tick_bits)
+
+
+@njit
+def _packed(track, tick, bucket, order, order_bits, tick_bits):
+    """Track, tick, bucket and order of an event in one int64, order in the lowest
+    ``order_bits`` bits, tick in the ``tick_bits`` above the 2 bits of bucket."""
+    return ((np.int64(track) << tick_bits | tick) << 2
+            | np.int64(bucket)) << order_bits | np.int64(order)
 
 
 def _encode(song: Song) -> list:

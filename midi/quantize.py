@@ -38,6 +38,7 @@ two lines.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ import numpy as np
 from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
 from .grid import Grid, nearest_line
-from .notes import Notes, _claim, _moved, _pack, _pair
+from .notes import Notes, _claim, _moved, _packed, _pair
 from .smf import _encode, _scan, encode_room
 from .tempo import TempoMap
 
@@ -452,8 +453,8 @@ def _timing_dicts(n: int, grid: Grid, sum_d: int, max_d: int, sum_ms: float, max
               "mean_ms": sum_ms / n, "max_ms": max_ms, "on_grid": int(on_grid)}
     if c is None:
         return timing, None
-    r = float(np.hypot(c / n, s / n))
-    p = float(np.exp(-n * r * r))
+    r = math.hypot(c / n, s / n)
+    p = math.exp(-n * r * r)
     fits = not (n >= 50 and (p > 0.01 or r < 0.1))
     return timing, {"count": n, "concentration": r, "p_uniform": p, "fits": fits}
 
@@ -688,35 +689,72 @@ def _by_key_then(key, buckets, then):
 
 
 @njit
-def _nearly_sorted_order(key, split):
-    """The sort order of distinct ``key`` values made of two runs that are each nearly in
-    order (``[0, split)`` and the rest: the moved note-ons and note-offs): an insertion
-    sort of each, then a merge; a quicksort when the runs are far from sorted."""
+def _sort_two_runs(key, split):
+    """``np.sort(key)`` of distinct values made of two runs that are each nearly in order
+    (``[0, split)`` and the rest: the moved note-ons and note-offs), ``key`` used as the
+    work space: an insertion sort of each run, then a merge; a quicksort when the runs
+    are far from sorted."""
     n = key.shape[0]
-    order = np.arange(n)
     work = 0
     for lo, hi in ((0, split), (split, n)):
         for i in range(lo + 1, hi):
-            x = order[i]
-            kx = key[x]
+            x = key[i]
             j = i - 1
-            while j >= lo and key[order[j]] > kx:
-                order[j + 1] = order[j]
+            while j >= lo and key[j] > x:
+                key[j + 1] = key[j]
                 j -= 1
             work += i - 1 - j
-            order[j + 1] = x
+            key[j + 1] = x
             if work > 16 * n + 1024:
-                return np.argsort(key)
+                return np.sort(key)
     out = np.empty(n, np.int64)
     a, b = 0, split
     for k in range(n):
-        if b >= n or (a < split and key[order[a]] < key[order[b]]):
-            out[k] = order[a]
+        if b >= n or (a < split and key[a] < key[b]):
+            out[k] = key[a]
             a += 1
         else:
-            out[k] = order[b]
+            out[k] = key[b]
             b += 1
     return out
+
+
+@njit
+def _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots):
+    """The order in which the moved events (``notes._moved``'s: ``ons`` note-ons, then
+    the note-offs) are written: by (track, tick, bucket, order), as ``notes._sort_moved``
+    gives it. Each event's order (its file row, or a new event's number) is below
+    ``slots`` and names it, so the packed keys are sorted as values and the events
+    found from them; the note-offs are taken in the file order of their rows, which
+    puts them nearly in time order too. Returns whether that applies (not when the four
+    do not fit in an int64 or two events share an order) and the order."""
+    m = b_tick.shape[0]
+    order_bits = _bits(b_order.max())
+    tick_bits = _bits(b_tick.max())
+    if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:
+        return False, np.zeros(0, np.int64)
+    slot = np.full(slots, -1, np.int64)
+    for k in range(m):
+        if slot[b_order[k]] >= 0:
+            return False, np.zeros(0, np.int64)
+        slot[b_order[k]] = k
+    key = np.empty(m, np.int64)
+    for k in range(ons):        # the note-ons as they come
+        key[k] = _packed(b_track[k], b_tick[k], b_bucket[k], b_order[k], order_bits,
+                         tick_bits)
+    k = ons
+    for r in range(slots):      # the note-offs by order
+        e = slot[r]
+        if e >= ons:
+            key[k] = _packed(b_track[e], b_tick[e], b_bucket[e], b_order[e], order_bits,
+                             tick_bits)
+            k += 1
+    mask = (np.int64(1) << order_bits) - 1
+    key = _sort_two_runs(key, ons)
+    perm = np.empty(m, np.int64)
+    for i in range(m):
+        perm[i] = slot[key[i] & mask]
+    return True, perm
 
 
 @njit
@@ -977,29 +1015,10 @@ def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_t
     _moved(tick, status, d1, d2, track, new_start, new_end, pitch, velocity, release,
            channel, note_track, off_is_on, on_index, off_index, on_b, off_b, b_track, b_tick,
            b_bucket, b_order, b_src, b_code)
-    if m:
-        order_bits = _bits(b_order.max())
-        tick_bits = _bits(b_tick.max())
-        if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:
-            return None
-        sort_key = np.empty(m, np.int64)
-        _pack(b_track, b_tick, b_bucket, b_order, order_bits, tick_bits, sort_key)
-        # the note-ons come in file order, the note-offs in their notes' order: taken in
-        # the file order of their rows instead, they too are nearly in time order
-        ons = np.count_nonzero(on_b)
-        slot = np.full(rows + n, -1, np.int64)
-        for k in range(ons, m):
-            slot[b_order[k]] = k        # (a row, or rows + j for a new note-off: an
-        take = np.empty(m, np.int64)    # open note trimmed gets one)
-        take[:ons] = np.arange(ons)
-        k = ons
-        for r in range(rows + n):
-            if slot[r] >= 0:
-                take[k] = slot[r]
-                k += 1
-        perm = take[_nearly_sorted_order(sort_key[take], ons)]
-    else:
-        perm = np.zeros(0, np.int64)
+    fits, perm = _moved_order(b_track, b_tick, b_bucket, b_order, np.count_nonzero(on_b),
+                              rows + n) if m else (True, np.zeros(0, np.int64))
+    if not fits:
+        return None
     body = np.empty(encode_room(nbytes, ends, end_tick, b_tick), np.uint8)
     spans = np.zeros((n_tracks, 2), np.int64)
     _encode(data, tick, status, offset, nbytes, running, first_row, eot_row, clean,
