@@ -22,13 +22,15 @@ from setuptools.errors import CompileError
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _source_tag() -> str:
-    """midi._jit.source_tag() of this tree (loaded by path: it needs only numpy)."""
+def _extension_name() -> str:
+    """midi._jit's name of the extension of this tree, for this machine (x86-64-v3 code
+    where it has it): loaded by path, it needs only numpy."""
     spec = importlib.util.spec_from_file_location("_audioquant_jit",
                                                   os.path.join(HERE, "midi", "_jit.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.source_tag(os.path.join(HERE, "midi"))
+    return module.extension_name(module.source_tag(os.path.join(HERE, "midi")),
+                                 module.has_x86_64_v3())
 
 
 class BuildKernels(build_ext):
@@ -55,7 +57,7 @@ class BuildKernels(build_ext):
 
 
 setup(
-    ext_modules=[Extension(f"audioquant.midi._kernels_{_source_tag()}", sources=[],
+    ext_modules=[Extension(f"audioquant.midi.{_extension_name()}", sources=[],
                            optional=True)],
     cmdclass={"build_ext": BuildKernels},
 )

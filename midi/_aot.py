@@ -4,6 +4,7 @@ MIDI file run without loading numba (see :mod:`midi._jit`). Run by setup.py at i
 
     python midi/_aot.py OUTPUT      # OUTPUT: the extension's file, e.g.
                                     # midi/_kernels_0123456789ab.cpython-311-x86_64-linux-gnu.so
+                                    # (a name ending in _v3: code for x86-64-v3)
 
 The argument types each kernel is compiled for are the ones it meets in a small
 workload, run here under numba from this source tree: a made-up type-1 file (tempo
@@ -136,12 +137,15 @@ def build(output: str) -> list[str]:
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.release_gil = True
+            self.error_model = _jit.OPTIONS["error_model"]    # (as under numba)
 
     pycc_compiler.Flags = _Flags
 
     folder, filename = os.path.split(os.path.abspath(output))
     cc = CC(filename.split(".")[0])
     cc.output_dir, cc.output_file = folder, filename
+    if filename.split(".")[0].endswith("_v3"):     # (see _jit.has_x86_64_v3)
+        cc.target_cpu = "x86-64-v3"
     exported = []
     for kernel in _jit._KERNELS:
         module = kernel.py_func.__module__.rpartition(".")[2]

@@ -29,6 +29,26 @@ def test_the_install_built_the_kernels_of_this_source():
     assert any(name.startswith("k_smf___encode__") for name in dir(ext))
 
 
+def test_an_extension_for_x86_64_v3_is_loaded_only_where_the_cpu_has_it(monkeypatch):
+    tag = _jit.source_tag()
+    built = _jit._extension().__name__.rpartition(".")[2]
+    assert built == _jit.extension_name(tag, _jit.has_x86_64_v3())     # (what setup.py names)
+    tried = []
+
+    def not_there(name):
+        tried.append(name.rpartition(".")[2])
+        raise ImportError(name)
+
+    monkeypatch.setattr(_jit.importlib, "import_module", not_there)
+    monkeypatch.setattr(_jit, "has_x86_64_v3", lambda: False)     # (an older machine)
+    _jit._extension.cache_clear()
+    try:
+        assert _jit._extension() is None
+    finally:
+        _jit._extension.cache_clear()
+    assert tried == [_jit.extension_name(tag, False)]
+
+
 def test_midi_commands_load_no_numba_and_no_huge_pages(tmp_path):
     out, mapped = tmp_path / "out.mid", tmp_path / "mapped.mid"
     r = run_python(
@@ -119,11 +139,14 @@ def test_export_names_describe_their_types():
 
 
 def test_the_tag_follows_the_source(tmp_path):
-    for name in _jit.AOT_MODULES:
+    for name in (*_jit.AOT_MODULES, "_jit", "_aot"):
         (tmp_path / f"{name}.py").write_text("x = 1\n")
     before = _jit.source_tag(str(tmp_path))
     (tmp_path / "grid.py").write_text("x = 2\n")
-    assert _jit.source_tag(str(tmp_path)) != before
+    edited = _jit.source_tag(str(tmp_path))
+    assert edited != before
+    (tmp_path / "_aot.py").write_text("x = 2\n")         # (the build's options)
+    assert _jit.source_tag(str(tmp_path)) not in (before, edited)
     assert len(before) == 12 and int(before, 16) >= 0
 
 
