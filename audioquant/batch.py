@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from audioquant.atomic import BackgroundCommits
+from audioquant.atomic import BackgroundCommits, strerror
 from audioquant.errors import AudioFileError, AudioquantError, ParameterError
 from audioquant.spec import RenderSpec
 
@@ -193,6 +193,7 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     out_dir = os.fspath(out_dir)
     check_batch_options(out_dir, jobs, backend)
     plan = plan_batch(inputs, out_dir, ext=ext, seed=seed, **options)
+    make_out_dir(out_dir)
 
     def skipped(spec: RenderSpec) -> FileResult:
         return FileResult(spec.source, spec.output, "skipped", seed=spec.options.seed or 0)
@@ -203,10 +204,22 @@ def render_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     return BatchReport(results, time.perf_counter() - started)
 
 
+def make_out_dir(out_dir: str) -> None:
+    """Make the batch's output folder (and its parents) if it does not exist yet;
+    AudioFileError when that fails. (A MIDI batch makes each output's folder as it
+    writes, this one included.)"""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise AudioFileError(f"cannot make --out-dir {out_dir}: {strerror(exc)}") from None
+
+
 def check_batch_options(out_dir: str, jobs: object, backend: str) -> None:
-    """AudioFileError for an ``out_dir`` that is not a folder, ParameterError for a bad
-    ``jobs`` or ``backend``: checked before any file is read."""
-    if not os.path.isdir(out_dir):
+    """AudioFileError for an ``out_dir`` that is something other than a folder (one
+    that does not exist yet is made, with its parents, as the batch writes: see
+    :func:`make_out_dir`), ParameterError for a bad ``jobs`` or ``backend``: checked
+    before any file is read."""
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
         raise AudioFileError(f"--out-dir {out_dir} is not a folder")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ParameterError(f"jobs must be at least 1, got {jobs!r}")

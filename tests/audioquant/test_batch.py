@@ -141,6 +141,15 @@ def test_dask_local_cluster_writes_the_same_bytes_as_the_pool(tmp_path, stems):
     assert outs[0] == outs[1] and len(outs[0]) == 6
 
 
+def test_cli_batch_makes_a_missing_output_folder(tmp_path, stems, capsys):
+    from audioquant.cli import main
+
+    out = tmp_path / "new" / "delivered"
+    good = stems[:2]                                    # (number 7 is the bad one)
+    assert main(["render", "--preset", "cd", *good, "--out-dir", str(out)]) == 0
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(s) for s in good)
+
+
 def test_cli_batch_one_corrupt_file(tmp_path, stems, capsys):
     from audioquant.cli import main
 

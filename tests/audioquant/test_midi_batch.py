@@ -87,6 +87,22 @@ def test_an_output_folder_inside_the_input_folder_is_not_taken_in(dataset, capsy
                        "chopin/etude/b.MID", "top.mid"]
 
 
+def test_a_missing_output_folder_is_made_and_a_file_there_is_refused(tmp_path, dataset,
+                                                                     capsys):
+    out = tmp_path / "new" / "tight"                    # (its parent does not exist either)
+    assert main(["midi", "quantize", str(dataset), "--recursive", "--out-dir", str(out),
+                 "--quiet"]) == 0
+    assert "5 written, 0 skipped, 0 failed" in capsys.readouterr().out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mid")) == [
+        "bach/fugue/a.mid", "chopin/etude/a.mid", "top.mid"]
+    (tmp_path / "a-file").write_bytes(b"mine")
+    assert main(["midi", "quantize", str(dataset / "top.mid"), "--out-dir",
+                 str(tmp_path / "a-file")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a folder" in err
+    assert (tmp_path / "a-file").read_bytes() == b"mine"
+
+
 def test_a_folder_of_folders_needs_recursive(tmp_path, dataset, capsys):
     out = tmp_path / "o"
     out.mkdir()
