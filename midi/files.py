@@ -76,8 +76,10 @@ def _resolve_tracks(song: Song, tracks: Iterable[int | str] | None) -> list[int]
 def _same_file(a: str, b: str) -> bool:
     """True when two paths name the same file (existing or not): ``audioquant.atomic``'s
     rule, the one of every audioquant command (a standard-library leaf midi may load)."""
+    global _same_file
     from audioquant.atomic import same_file
 
+    _same_file = same_file      # (loaded once: a batch asks for every file)
     return same_file(a, b)
 
 
