@@ -29,7 +29,6 @@ into place only when complete.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import stat
@@ -733,8 +732,7 @@ def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]
 
     try:
         out = OutputFile(path)
-        with contextlib.ExitStack() as guard:
-            guard.callback(out.abort)
+        try:
             try:
                 write_to(out.file)
             except OSError as exc:
@@ -744,6 +742,8 @@ def atomic_write(path: str | os.PathLike, write_to: Callable[[BinaryIO], object]
                 out.commit()
             else:
                 commits.submit(out)
-            guard.pop_all()
+        except BaseException:       # (Ctrl-C included): nothing left behind
+            out.abort()
+            raise
     except AudioFileError as exc:
         raise MidiFileError(str(exc)) from None
