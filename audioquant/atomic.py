@@ -101,9 +101,11 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
     try:
         st = os.stat(name)
     except FileNotFoundError:
-        # a new file (named as given: the temporary file goes in the same folder, which
-        # the system resolves, links and all), or a dangling link's target
-        real = os.path.realpath(name) if os.path.islink(name) else name
+        # a new file (named as given, made absolute but not normalised: the temporary
+        # file goes in the same folder, which the system resolves, links and all), or a
+        # dangling link's target
+        real = os.path.realpath(name) if os.path.islink(name) else \
+            name if os.path.isabs(name) else os.path.join(os.getcwd(), name)
         folder = os.path.dirname(real) or "."
         if not os.path.isdir(folder):
             raise AudioFileError(f"cannot write {name}: folder {folder} does not exist"

@@ -108,3 +108,21 @@ def test_the_real_syncfs_syncs_a_group(tmp_path):
     for out in outs:
         out.commit(synced=out in synced)
     assert sorted(os.listdir(tmp_path)) == ["0.bin", "1.bin", "2.bin"]
+
+
+def test_a_new_file_named_relative_lands_where_it_was_named(tmp_path, monkeypatch):
+    """A new output is named as given (its folder's links are the system's to resolve,
+    not normalised away) but made absolute: a change of folder before the commit does
+    not move it."""
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "deep")
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with BackgroundCommits() as commits:
+        out = OutputFile(os.path.join("link", "..", "new.bin"))   # link/.. is real/
+        out.file.write(b"bytes")
+        monkeypatch.chdir(tmp_path / "other")
+        commits.submit(out)
+    assert (tmp_path / "real" / "new.bin").read_bytes() == b"bytes"
+    assert sorted(os.listdir(tmp_path)) == ["link", "other", "real"]
+    assert os.listdir(tmp_path / "other") == []
