@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -278,21 +278,22 @@ def quantized_parts(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
 ONE_CALL_BYTES = 1 << 20
 
 
-def _one_call_settings(options: dict) -> dict | None:
+def _one_call_settings(options: dict) -> tuple[dict | None, tuple | None]:
     """:func:`quantize_song`'s keywords (``options`` with the defaults) where the one
-    kernel call applies to them, else None (see :func:`_quantize_bytes`). Kept for the
-    next file with the same options: a batch gives every file the same."""
+    kernel call applies to them, else None (see :func:`_quantize_bytes`), and the key
+    they are kept under for the next file with the same options (a batch gives every
+    file the same; None: not kept, a value is unhashable)."""
     key: tuple | None = tuple(sorted((k, type(v), v) for k, v in options.items()))
     try:
-        return _ONE_CALL_SETTINGS[key]
+        return _ONE_CALL_SETTINGS[key], key
     except KeyError:
         pass
-    except TypeError:               # (an unhashable value: not kept)
+    except TypeError:
         key = None
     try:
         bound = inspect.signature(quantize_song).bind(None, **options)
     except TypeError:
-        return None
+        return None, None
     bound.apply_defaults()
     o = bound.arguments
     if (o["mode"] not in ("starts", "lengths") or o["tracks"] is not None
@@ -302,13 +303,32 @@ def _one_call_settings(options: dict) -> dict | None:
         o = None
     if key is not None and len(_ONE_CALL_SETTINGS) < 64:
         _ONE_CALL_SETTINGS[key] = o
-    return o
+    return o, key
 
 
 _ONE_CALL_SETTINGS: dict[tuple, dict | None] = {}
 
-#: :func:`quantize.hundredths`, kept for the next file (the checks are the same).
-_hundredths = functools.lru_cache(maxsize=64, typed=True)(hundredths)
+
+def _one_call_grid(o: dict, key: tuple | None, division: int) -> tuple[Grid, tuple]:
+    """The grid of the settings ``o`` at ``division`` PPQ and the kernel's arguments that
+    follow from them (``_quantize_smf``'s from ``origin`` to ``short_ms``); kept, as the
+    settings are, per (options, PPQ). MidiParameterError for a setting out of range."""
+    try:
+        return _ONE_CALL_GRIDS[key, division]
+    except KeyError:
+        pass
+    g = Grid.parse(o["grid"], division, triplet=o["triplet"], dotted=o["dotted"],
+                   swing=o["swing"], offset=o["offset"])
+    k, exclude, catch = hundredths(o["strength"], o["exclude_within"], o["catch_range"])
+    constants = (g._origin, g._pair, g._second, g._d, g._step, g._limit, k, exclude, catch,
+                 o["mode"] == "lengths", float(o["chord_ms"]) / 1000.0, g._step / g._d / 4,
+                 2 * math.pi / g._step, float(SHORT_MS))
+    if key is not None and len(_ONE_CALL_GRIDS) < 256:
+        _ONE_CALL_GRIDS[key, division] = g, constants
+    return g, constants
+
+
+_ONE_CALL_GRIDS: dict[tuple, tuple[Grid, tuple]] = {}
 
 
 def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, dict] | None:
@@ -318,24 +338,17 @@ def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, d
     call does not apply (a selection of notes, mode "ends", a minimum length, a file
     over :data:`ONE_CALL_BYTES`, an error: the caller takes the usual way, which
     reports it)."""
-    o = _one_call_settings(options)
+    o, key = _one_call_settings(options)
     if o is None:
         return None
     smf_bytes, _, fmt, announced, division, head_len = read_header(raw, name)
     if len(smf_bytes) > ONE_CALL_BYTES:
         return None
-    g = Grid.parse(o["grid"], division, triplet=o["triplet"], dotted=o["dotted"],
-                   swing=o["swing"], offset=o["offset"])
-    k, exclude, catch = _hundredths(o["strength"], o["exclude_within"], o["catch_range"])
+    g, constants = _one_call_grid(o, key, division)
     counts = np.zeros(len(FILE_COUNTS), np.int64)
     sums = np.zeros(6)
-    i8 = np.int64
-    data = _quantize_smf(
-        np.frombuffer(smf_bytes, np.uint8), i8(8 + head_len), i8(announced), i8(fmt),
-        i8(_MAX_TICK), i8(division), i8(DEFAULT_TEMPO), i8(g._origin), i8(g._pair),
-        i8(g._second), i8(g._d), i8(g._step), i8(g._limit), i8(k), i8(exclude), i8(catch),
-        o["mode"] == "lengths", float(o["chord_ms"]) / 1000.0, g._step / g._d / 4,
-        2 * np.pi / g._step, float(SHORT_MS), counts, sums)
+    data = _quantize_smf(np.frombuffer(smf_bytes, np.uint8), 8 + head_len, announced, fmt,
+                         _MAX_TICK, division, DEFAULT_TEMPO, *constants, counts, sums)
     if data is None:
         return None
     c = dict(zip(FILE_COUNTS, counts.tolist(), strict=True))
@@ -440,8 +453,18 @@ def quantize_song(
         _timing_and_fit(after, g, tempo_map, after_s, fit=False)[0], short)
 
 
-#: ``Grid.describe``, kept for the next file on the same grid (grids are immutable).
-_describe = functools.lru_cache(maxsize=256)(Grid.describe)
+def _describe(g: Grid) -> str:
+    """``g.describe()``, kept for the next file on the same grid object (grids are
+    immutable; hashing one, Fractions and all, costs more than describing it)."""
+    kept = _DESCRIBED.get(id(g))
+    if kept is None or kept[0] is not g:
+        kept = g, g.describe()
+        if len(_DESCRIBED) < 256:
+            _DESCRIBED[id(g)] = kept    # (holds the grid: its id is not reused)
+    return kept[1]
+
+
+_DESCRIBED: dict[int, tuple[Grid, str]] = {}
 
 
 def _report(g: Grid, o: dict, track_ids: list[int] | None, ticks_per_beat: int,
