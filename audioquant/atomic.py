@@ -283,9 +283,10 @@ class BackgroundCommits:
     of one per file, which on ext4 is a journal commit each: 806 small files took
     1.3-1.8 s one by one, 0.17 s in groups of 64), up to 128 at a time. An output that
     cannot be committed is removed as :meth:`OutputFile.commit` does, and its error
-    message is in ``failures`` under its path. ``close()`` (also the end of a ``with`` block, normal
-    or not) commits what was handed over and waits for it: until then a file handed over
-    is complete but not yet in place. Outputs not handed over are not this object's.
+    message is in ``failures`` under its path. ``close()`` (also the end of a ``with``
+    block, normal or not) commits what was handed over and waits for it: until then a
+    file handed over is complete but not yet in place. Outputs not handed over are not
+    this object's.
     """
 
     #: A group is the outputs handed over within WAIT seconds of its first, at most GROUP.

@@ -388,11 +388,8 @@ def _run_threads(job: Job, plan: list, todo: list[int], threads: int,
                 while next_k in done:                           # (in plan order)
                     finished(todo[next_k], done.pop(next_k))
                     next_k += 1
-        except BaseException:
-            stop.set()
-            raise
         finally:
-            stop.set()
+            stop.set()      # (after an error or a signal too: no file is started after it)
             for worker in workers:
                 if worker.is_alive():
                     worker.join()

@@ -142,9 +142,10 @@ def build(output: str) -> list[str]:
     pycc_compiler.Flags = _Flags
 
     folder, filename = os.path.split(os.path.abspath(output))
-    cc = CC(filename.split(".")[0])
+    name = filename.split(".")[0]
+    cc = CC(name)
     cc.output_dir, cc.output_file = folder, filename
-    if filename.split(".")[0].endswith("_v3"):     # (see _jit.has_x86_64_v3)
+    if name.endswith("_v3"):     # (see _jit.has_x86_64_v3)
         cc.target_cpu = "x86-64-v3"
     exported = []
     for kernel in _jit._KERNELS:

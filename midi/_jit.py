@@ -7,11 +7,11 @@ Reading, quantizing and writing a file, and finding its beats, runs the kernels 
 run by ``setup.py``) into the extension ``audioquant.midi._kernels_<tag>`` (``_v3``
 added: for x86-64-v3, see :func:`has_x86_64_v3`), ``<tag>`` a hash of those modules'
 and the build's source: a process that only quantizes files then never imports numba,
-which saves its import and first kernel load (about 0.4 s and 100 MB of every ``audioquant midi``
-command). A kernel's compiled version is used when the arguments have the types it was
-compiled for (array dtype, dimensions, layout; int, float or bool scalars); anything
-else, a source edited since the install (another tag) or ``AUDIOQUANT_JIT=1`` goes to
-numba, as every kernel did before.
+which saves its import and first kernel load (about 0.4 s and 100 MB of every
+``audioquant midi`` command). A kernel's compiled version is used when the arguments
+have the types it was compiled for (array dtype, dimensions, layout; int, float or bool
+scalars); anything else, a source edited since the install (another tag) or
+``AUDIOQUANT_JIT=1`` goes to numba, as every kernel did before.
 
 Importing midi loads no numba: only a kernel run under numba does.
 """
