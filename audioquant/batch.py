@@ -327,75 +327,102 @@ def _run_pool(job: Job, plan: list, todo: list[int], workers: int,
 
 
 class _Stopped(BaseException):
-    """SIGTERM or SIGHUP while :func:`_run_threads` runs."""
+    """SIGINT, SIGTERM or SIGHUP while :func:`_run_threads` runs."""
+
+
+#: A file of :func:`_run_threads` not finished yet.
+_PENDING = object()
 
 
 def _run_threads(job: Job, plan: list, todo: list[int], threads: int,
                  finished: Callable[[int, Any], None]) -> None:
-    """Run ``todo`` on ``threads`` threads of this process, ``finished`` called in this
-    thread for each, in plan order. Ctrl-C, SIGTERM and SIGHUP stop it the same way: no
-    file is started after them, the files being written are finished (a few
-    milliseconds), then Ctrl-C goes on as KeyboardInterrupt and the signals to their
-    clean-up (``atomic``'s: unfinished temporary files removed, then the process dies of
-    the signal), with no thread left to make a file in the meantime.
+    """Run ``todo`` on ``threads`` threads of this process, this one among them,
+    ``finished`` called in this thread for each, in plan order. Ctrl-C, SIGTERM and
+    SIGHUP stop it the same way: no file is started after them, the files being written
+    are finished (a few milliseconds), then Ctrl-C goes on as KeyboardInterrupt and the
+    signals to their clean-up (``atomic``'s: unfinished temporary files removed, then the
+    process dies of the signal), with no thread left to make a file in the meantime.
 
-    Plain threads that take the next file from a shared counter and hand each result
-    back through one queue: a thread pool's future per file cost this thread a third of
-    the time it held the GIL (a MIDI file's Python is a few hundred microseconds)."""
-    import queue
-
+    The threads take the next file from a shared counter and leave each result in its
+    place; this thread reports the finished ones between its own files. Nothing wakes a
+    waiting thread per file: with a thread that only waited for results, its wake-ups and
+    the GIL's hand-overs to it took a sixth of the time the GIL was held (a MIDI file's
+    Python is a few hundred microseconds)."""
     from audioquant import atomic
 
     stop = threading.Event()
     take = threading.Lock()
-    ready: queue.SimpleQueue = queue.SimpleQueue()  # (position in todo, result, raised)
     positions = iter(range(len(todo)))
+    results: list[Any] = [_PENDING] * len(todo)
+    raised: list[BaseException] = []    # (jobs report their failures: this is a bug)
+    held: list[int] = []                # signals held until this thread's file is done
+    in_file = False
+
+    def next_position() -> int | None:
+        with take:
+            return None if stop.is_set() else next(positions, None)
 
     def work() -> None:
-        while not stop.is_set():
-            with take:
-                k = next(positions, None)
-            if k is None:
-                return
+        while (k := next_position()) is not None:
             try:
-                ready.put((k, job(plan[todo[k]], None, None), False))
-            except BaseException as exc:    # (jobs report their failures: this is a bug)
-                ready.put((k, exc, True))
-                return
+                results[k] = job(plan[todo[k]], None, None)
+            except BaseException as exc:
+                raised.append(exc)
+                stop.set()
 
     def stopped(signum: int, frame: object) -> None:
-        raise _Stopped(signum)
+        stop.set()
+        if not in_file:
+            raise _Stopped(signum)
+        held.append(signum)
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
         atomic._install_cleanup_handlers()      # (workers cannot: not the main thread)
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(signum) != signal.SIG_IGN:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            handler = signal.getsignal(signum)
+            if handler is signal.default_int_handler or (
+                    signum != signal.SIGINT and handler != signal.SIG_IGN):
                 previous[signum] = signal.signal(signum, stopped)
-    workers = [threading.Thread(target=work, name=f"audioquant-file-{n}", daemon=True)
-               for n in range(min(threads, len(todo)))]
+    helpers = [threading.Thread(target=work, name=f"audioquant-file-{n}", daemon=True)
+               for n in range(1, min(threads, len(todo)))]
+    reported = 0
+
+    def report_finished() -> None:
+        nonlocal reported
+        while reported < len(todo) and results[reported] is not _PENDING:
+            result, results[reported] = results[reported], None
+            finished(todo[reported], result)
+            reported += 1
+
     try:
         try:
-            for worker in workers:
-                worker.start()
-            done: dict[int, Any] = {}
-            next_k = 0
-            while next_k < len(todo):
-                k, result, raised = ready.get()
-                if raised:
-                    raise result
-                done[k] = result
-                while next_k in done:                           # (in plan order)
-                    finished(todo[next_k], done.pop(next_k))
-                    next_k += 1
+            for helper in helpers:
+                helper.start()
+            while (k := next_position()) is not None:
+                in_file = True
+                try:
+                    results[k] = job(plan[todo[k]], None, None)
+                finally:
+                    in_file = False
+                if held:
+                    raise _Stopped(held[0])
+                report_finished()
         finally:
             stop.set()      # (after an error or a signal too: no file is started after it)
-            for worker in workers:
-                if worker.is_alive():
-                    worker.join()
+            in_file = True  # (a signal now waits for the helpers' files)
+            for helper in helpers:
+                helper.join()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+        if raised:
+            raise raised[0]
+        if held:
+            raise _Stopped(held[0])
+        report_finished()
     except _Stopped as exc:
+        if exc.args[0] == signal.SIGINT:
+            raise KeyboardInterrupt from None
         os.kill(os.getpid(), exc.args[0])       # (to the handler that was there)
         raise
 

@@ -198,3 +198,35 @@ def test_cli_batch_report_that_cannot_be_written_stops_it_before_any_file(tmp_pa
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "missing does not exist" in err
     assert os.listdir(out) == []
+
+
+def test_threads_share_the_files_with_the_caller_and_report_in_plan_order():
+    """``_run_threads`` runs files on the calling thread too, and reports each to it in
+    plan order; an exception a job lets out (a bug: jobs report their failures) stops
+    the run and is raised in the caller once the other threads are done."""
+    import threading
+
+    ran_on: dict[int, str] = {}
+
+    def job(spec, threads, progress):
+        ran_on[spec] = threading.current_thread().name
+        time.sleep(0.002 * (spec % 3))      # (out of order)
+        return spec * 10
+
+    reported = []
+    batch._run_threads(job, list(range(40)), list(range(40)), 2,
+                       lambda i, result: reported.append((i, result,
+                                                          threading.current_thread())))
+    assert [(i, r) for i, r, _ in reported] == [(i, 10 * i) for i in range(40)]
+    assert {t for _, _, t in reported} == {threading.main_thread()}
+    assert {"MainThread", "audioquant-file-1"} == set(ran_on.values())
+
+    def broken(spec, threads, progress):
+        if spec == 5:
+            raise RuntimeError("a bug")
+        time.sleep(0.001)
+        return spec
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        batch._run_threads(broken, list(range(200)), list(range(200)), 2, lambda i, r: None)
+    assert not any(t.name.startswith("audioquant-file-") for t in threading.enumerate())
