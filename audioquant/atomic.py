@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import os
 import signal
 import stat
@@ -32,13 +33,16 @@ __all__ = ["TEMP_PREFIX", "BackgroundCommits", "Committed", "OutputFile", "Outpu
            "is_regular_or_new", "is_stdout", "output_target", "same_file", "strerror"]
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def same_file(a: str | os.PathLike, b: str | os.PathLike,
+              a_stat: os.stat_result | None = None) -> bool:
     """True when two paths name the same file (existing or not: then when they resolve,
     symlinks included, to one path); ``-`` (standard input or output) is never the same
-    file as another path. The one same-file check of audioquant (``midi`` uses it too)."""
+    file as another path. ``a_stat``: ``os.stat(a)``, where the caller has it already.
+    The one same-file check of audioquant (``midi`` uses it too)."""
     if os.fspath(a) == "-" or os.fspath(b) == "-":
         return False
-    sa, sb = _stat_or_none(a), _stat_or_none(b)
+    sa = _stat_or_none(a) if a_stat is None else a_stat
+    sb = _stat_or_none(b)
     if sa and sb:
         return os.path.samestat(sa, sb)
     if (sa is None) != (sb is None) and sa is not False and sb is not False:
@@ -84,8 +88,9 @@ class OutputTarget:
     owner: tuple[int, int] | None = None
 
 
-def output_target(path: str | os.PathLike) -> OutputTarget:
-    """Classify an output path; AudioFileError for a folder or a missing folder.
+def output_target(path: str | os.PathLike, check_folder: bool = True) -> OutputTarget:
+    """Classify an output path; AudioFileError for a folder or (``check_folder``) a
+    missing folder.
 
     ``-`` is standard output. A symlink is followed to the file it points to, which is
     replaced (the link stays). A character device, FIFO or socket is written into. A
@@ -98,21 +103,25 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
             raise AudioFileError("standard output is a terminal: redirect it to a file or "
                                  "a pipe, or give an output file name")
         return OutputTarget("-", "-", stream=True, seekable=_is_regular_fd(1))
+    link = False
     try:
-        st = os.stat(name)
+        st: os.stat_result | None = os.lstat(name)  # (os.stat too only for a link)
+        if stat.S_ISLNK(st.st_mode):
+            link = True
+            st = os.stat(name)
     except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise AudioFileError(f"cannot write {name}: {exc.strerror}") from None
+    if st is None:
         # a new file (named as given, made absolute but not normalised: the temporary
         # file goes in the same folder, which the system resolves, links and all), or a
         # dangling link's target
-        real = os.path.realpath(name) if os.path.islink(name) else \
+        real = os.path.realpath(name) if link else \
             name if os.path.isabs(name) else os.path.join(os.getcwd(), name)
-        folder = os.path.dirname(real) or "."
-        if not os.path.isdir(folder):
-            raise AudioFileError(f"cannot write {name}: folder {folder} does not exist"
-                                 ) from None
+        if check_folder:
+            check_output_folder(name, real)
         return OutputTarget(name, real, stream=False)
-    except OSError as exc:
-        raise AudioFileError(f"cannot write {name}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
         raise AudioFileError(f"cannot write {name}: it is a folder; give a file name")
     if stat.S_ISREG(st.st_mode):
@@ -121,6 +130,14 @@ def output_target(path: str | os.PathLike) -> OutputTarget:
             return OutputTarget(name, real, stream=False, mode=stat.S_IMODE(st.st_mode),
                                 owner=(st.st_uid, st.st_gid))
     return OutputTarget(name, name, stream=True, seekable=stat.S_ISREG(st.st_mode))
+
+
+def check_output_folder(name: str, real: str) -> None:
+    """AudioFileError when the folder of a new output (``real``: see
+    :func:`output_target`) does not exist."""
+    folder = os.path.dirname(real) or "."
+    if not os.path.isdir(folder):
+        raise AudioFileError(f"cannot write {name}: folder {folder} does not exist")
 
 
 def is_regular_or_new(path: str | os.PathLike) -> bool:
@@ -222,7 +239,7 @@ class OutputFile(Committed):
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.target = output_target(path)
+        self.target = output_target(path, check_folder=False)   # (checked if need be)
         self.path = self.target.path
         self.tmp: str | None = None
         try:
@@ -234,9 +251,16 @@ class OutputFile(Committed):
             # is made; one that replaces a file is private until it takes that file's
             fd, self.tmp = _new_temporary(os.path.dirname(self.target.real),
                                           0o666 if self.target.mode is None else 0o600)
-            self.file = os.fdopen(fd, "wb")
+            # (a buffer size given: no isatty() call on a file just made)
+            self.file = os.fdopen(fd, "wb", io.DEFAULT_BUFFER_SIZE)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            error = AudioFileError(f"cannot write {self.path}: {strerror(exc)}")
         except OSError as exc:
             raise AudioFileError(f"cannot write {self.path}: {strerror(exc)}") from None
+        else:
+            return
+        check_output_folder(self.path, self.target.real)    # (the clearer message)
+        raise error
 
     def commit(self, synced: bool = False) -> None:
         """Finish: flush, sync and rename the temporary file into place (or just flush a
@@ -399,7 +423,7 @@ def _new_temporary(folder: str, mode: int = 0o600) -> tuple[int, str]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
         getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        path = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(4).hex()}.tmp")
+        path = os.path.join(folder, f"{TEMP_PREFIX}{_temporary_name()}.tmp")
         _pending.add(path)          # before it exists: a signal from here on removes it
         try:
             return os.open(path, flags, mode), path
@@ -412,6 +436,28 @@ def _new_temporary(folder: str, mode: int = 0o600) -> tuple[int, str]:
             _pending.discard(path)
             raise
     raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
+
+
+def _temporary_name() -> str:
+    """Eight hex digits, the next of this process's sequence (which starts at a random
+    number, again in a forked child): unlike a random name each, no system call."""
+    global _next_name
+    if _next_name is None:
+        _next_name = int.from_bytes(os.urandom(4), "little")
+    _next_name = (_next_name + 1) & 0xFFFFFFFF
+    return f"{_next_name:08x}"
+
+
+_next_name: int | None = None
+
+
+def _new_sequence() -> None:
+    global _next_name
+    _next_name = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_sequence)
 
 
 def remove_pending() -> None:

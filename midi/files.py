@@ -73,14 +73,14 @@ def _resolve_tracks(song: Song, tracks: Iterable[int | str] | None) -> list[int]
     return out
 
 
-def _same_file(a: str, b: str) -> bool:
+def _same_file(a: str, b: str, a_stat: os.stat_result | None = None) -> bool:
     """True when two paths name the same file (existing or not): ``audioquant.atomic``'s
     rule, the one of every audioquant command (a standard-library leaf midi may load)."""
     global _same_file
     from audioquant.atomic import same_file
 
     _same_file = same_file      # (loaded once: a batch asks for every file)
-    return same_file(a, b)
+    return same_file(a, b, a_stat)
 
 
 def _summary(song: Song) -> dict:
@@ -255,9 +255,13 @@ def quantized_parts(in_path: str | os.PathLike, out_path: str | os.PathLike, *,
     buffers, to write in order) and the report (which names ``out_path``, refused when
     it is ``in_path``), for a caller that writes them."""
     src, dst = os.fspath(in_path), os.fspath(out_path)
-    if _same_file(src, dst):
+    try:
+        known: os.stat_result | None = os.stat(src)     # (one stat for both uses)
+    except (OSError, ValueError):
+        known = None                                    # (_load says what is wrong)
+    if _same_file(src, dst, known):
         raise MidiParameterError(f"out_path must differ from in_path, got {dst!r} for both")
-    raw, name = _load(src)
+    raw, name = _load(src, known)
     done = _quantize_bytes(raw, name, options) if follow is None else None
     if done is not None:            # (the usual case, in one kernel call)
         data, report = done

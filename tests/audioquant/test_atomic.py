@@ -126,3 +126,49 @@ def test_a_new_file_named_relative_lands_where_it_was_named(tmp_path, monkeypatc
     assert (tmp_path / "real" / "new.bin").read_bytes() == b"bytes"
     assert sorted(os.listdir(tmp_path)) == ["link", "other", "real"]
     assert os.listdir(tmp_path / "other") == []
+
+
+def test_an_output_in_a_missing_folder_says_so_and_leaves_nothing(tmp_path):
+    """The folder is checked only when the temporary file cannot be made (one system
+    call less for every output), with the same message as ``output_target``'s."""
+    import pytest
+
+    from audioquant.errors import AudioFileError
+
+    name = str(tmp_path / "no" / "such" / "out.bin")
+    with pytest.raises(AudioFileError) as raised:
+        OutputFile(name)
+    assert str(raised.value) == (f"cannot write {name}: folder {tmp_path / 'no' / 'such'} "
+                                 "does not exist")
+    with pytest.raises(AudioFileError) as early:
+        atomic.output_target(name)
+    assert str(early.value) == str(raised.value)
+    assert os.listdir(tmp_path) == [] and not atomic._pending
+
+
+def test_a_link_is_followed_and_a_dangling_one_gives_its_target(tmp_path):
+    (tmp_path / "real.bin").write_bytes(b"old")
+    (tmp_path / "link.bin").symlink_to(tmp_path / "real.bin")
+    (tmp_path / "dangling.bin").symlink_to(tmp_path / "later.bin")
+    replaced = atomic.output_target(tmp_path / "link.bin")
+    assert (replaced.real, replaced.stream, replaced.mode is not None) == (
+        str(tmp_path / "real.bin"), False, True)
+    new = atomic.output_target(tmp_path / "dangling.bin")
+    assert (new.real, new.stream, new.mode) == (str(tmp_path / "later.bin"), False, None)
+
+
+def test_temporary_names_follow_a_sequence_that_a_forked_child_starts_anew():
+    import multiprocessing
+
+    first = atomic._temporary_name()
+    second = atomic._temporary_name()
+    assert int(second, 16) == (int(first, 16) + 1) & 0xFFFFFFFF and len(first) == 8
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=lambda: writer.send(atomic._temporary_name()))
+    child.start()
+    theirs = reader.recv()
+    child.join()
+    ours = atomic._temporary_name()
+    assert int(ours, 16) == (int(second, 16) + 1) & 0xFFFFFFFF
+    assert theirs != ours       # (a new random start: equal with chance 2**-32)

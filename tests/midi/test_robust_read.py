@@ -439,3 +439,26 @@ def test_tempo_map_leaves_out_tempo_zero_and_refuses_it_directly():
     assert tm.bpm_at(500) == 150.0
     with pytest.raises(midi.MidiParameterError, match="tempos must be > 0"):
         midi.TempoMap(480, np.array([0]), np.array([0]))
+
+
+def test_read_all_reads_to_the_end_whatever_size_was_expected():
+    """``_read_all`` reads a regular file's size in one call, and goes on to the end
+    when the size was wrong (a file that grew or shrank) or unknown (a pipe)."""
+    import os
+
+    from audioquant.midi.notes import _read_all
+
+    data = bytes(range(256)) * 300      # (75 kB: more than a pipe holds, read in parts)
+    for size in (-1, 0, 100, len(data) - 1, len(data), len(data) + 5):
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:                    # (the child writes; the pipe may be smaller)
+            os.close(reader)
+            os.write(writer, data)
+            os._exit(0)
+        os.close(writer)
+        try:
+            assert _read_all(reader, size) == data, size
+        finally:
+            os.close(reader)
+            os.waitpid(pid, 0)
