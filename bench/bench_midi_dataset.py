@@ -70,6 +70,22 @@ def best(cmd: list[str], fresh: Path) -> tuple[float, float] | str:
     return min(results)
 
 
+def interleaved(ours: list[str], theirs: list[str], out: Path, rounds: int
+                ) -> tuple[list[float], list[float]]:
+    """``rounds`` runs of each command, alternating (the first of each pair swapped every
+    round), each into an empty ``out``: their wall times [s]. On a machine whose speed
+    moves by tens of percent from one minute to the next, the ratio within a round says
+    more than two best-of runs minutes apart."""
+    a: list[float] = []
+    b: list[float] = []
+    for k in range(rounds):
+        for cmd in ((ours, theirs) if k % 2 == 0 else (theirs, ours)):
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            (a if cmd is ours else b).append(run_timed(cmd)[0])
+    return a, b
+
+
 def count_notes(paths: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     from audioquant import midi
@@ -85,6 +101,9 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS),
                         help="the peers to run, comma-separated (default: all)")
     parser.add_argument("--note", default="", help="a line added under the table")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="interleaved rounds of audioquant (threads) and symusic on the "
+                             "folder (0: none)")
     parser.add_argument("--jobs", default="1,2",
                         help="audioquant's --jobs values for the folder, comma-separated "
                              "(1 also runs with one thread: AUDIOQUANT_THREADS=1)")
@@ -127,6 +146,11 @@ def main() -> None:
             for tool, code in peers.items():
                 rows.append((label, len(paths), notes, f"{tool} load + save",
                              best([PY, "-c", code, str(out), *paths], out)))
+            if label == "folder" and args.rounds and "symusic" in peers:
+                ab = interleaved([*ours, str(folder), "--recursive", "--out-dir", str(out),
+                                  "--grid", "1/16", "--quiet"],
+                                 [PY, "-c", PEERS["symusic"], str(out), *paths], out,
+                                 args.rounds)
     by = {(r[0], r[3]): r for r in rows}
     lines = [
         "## MIDI at dataset scale: audioquant beside symusic, mido, pretty_midi",
@@ -166,6 +190,18 @@ def main() -> None:
             for tool in peers if not isinstance(by[(label, f"{tool} load + save")][4], str))
         lines.append(f"- {label}, `{ours_tool}`: {seconds:.2f} s in {rss:,.0f} MB; speed "
                      f"against each peer's load + save (its time / ours): {ratios}.")
+    if args.rounds and "symusic" in peers:
+        import statistics
+
+        ratios = sorted(s / a for a, s in zip(*ab, strict=True))
+        lines += ["", f"Interleaved, {args.rounds} rounds on the folder (audioquant on "
+                  "threads, then symusic, the order swapped every round): audioquant "
+                  f"median {statistics.median(ab[0]):.2f} s (fastest {min(ab[0]):.2f} s), "
+                  f"symusic median {statistics.median(ab[1]):.2f} s (fastest "
+                  f"{min(ab[1]):.2f} s); symusic's time / ours within a round: median "
+                  f"{statistics.median(ratios):.2f}x, from {ratios[0]:.2f}x to "
+                  f"{ratios[-1]:.2f}x; {sum(r > 1 for r in ratios)} of {len(ratios)} rounds "
+                  "faster than symusic."]
     if args.note:
         lines += ["", args.note]
     publish(args.out, lines)
