@@ -775,6 +775,15 @@ def _bits(x):
     return k
 
 
+@njit(inline="always")
+def _second_of(x, at, starts, per_tick):
+    """One tick's second, as :func:`_seconds` gives it (x: float64 ticks)."""
+    if at.shape[0] == 1:
+        return x * per_tick[0]
+    k = max(np.searchsorted(at, x, side="right") - 1, 0)
+    return starts[k] + (x - at[k]) * per_tick[k]
+
+
 @njit
 def _seconds(ticks, at, starts, per_tick):
     """``TempoMap.seconds`` of ``ticks`` [float64 ticks], through its ``_segments``."""
@@ -988,15 +997,15 @@ def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_t
         start, onset, origin, pair, second, d, at, starts, per_tick, radians)
     a_d, a_max, a_ms, a_max_ms, a_on, _, _ = _timing_sums(
         new_start, after, origin, pair, second, d, at, starts, per_tick, 0.0)
-    was = _seconds(end.astype(np.float64), at, starts, per_tick) - onset
-    now = _seconds(new_end.astype(np.float64), at, starts, per_tick) - after
     short = 0
     moved = 0
     for i in range(n):
-        if was[i] * 1000 > short_ms and now[i] * 1000 <= short_ms:
-            short += 1
-        if new_start[i] != start[i] or new_end[i] != end[i]:
+        if new_start[i] != start[i] or new_end[i] != end[i]:   # (else its length stays)
             moved += 1
+            was = _second_of(np.float64(end[i]), at, starts, per_tick) - onset[i]
+            now = _second_of(np.float64(new_end[i]), at, starts, per_tick) - after[i]
+            if was * 1000 > short_ms and now * 1000 <= short_ms:
+                short += 1
 
     # the output (notes._encode, smf.encode_tracks)
     ends = end_tick.copy()

@@ -782,8 +782,16 @@ def _encode(data, tick, status, offset, size, running, first_row, eot_row, clean
                     std = 0
                 p = offset[src]
                 n = size[src]
-                for j in range(n):
-                    out[o + j] = data[p + j]
+                if n == 2:          # (the usual: a controller in running status)
+                    out[o] = data[p]
+                    out[o + 1] = data[p + 1]
+                elif n == 3:
+                    out[o] = data[p]
+                    out[o + 1] = data[p + 1]
+                    out[o + 2] = data[p + 2]
+                else:
+                    for j in range(n):
+                        out[o + j] = data[p + j]
                 o += n
             else:  # a new channel message, running status as mido writes it
                 s = code >> 16
