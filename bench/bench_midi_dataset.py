@@ -18,8 +18,12 @@ no change), and ``audioquant midi quantize DIR --recursive --out-dir OUT --grid 
 (one process, the whole folder: read, quantize, write every file atomically, on the
 cores' threads; the same on one thread, ``AUDIOQUANT_THREADS=1``; and with ``--jobs 2``,
 two forked workers: ``--jobs``). Each is run
-twice, the faster kept (the first run warms the page cache and numba's cache). Notes are
-note-ons with velocity above 0 as counted by our reader.
+twice, the faster kept (the first run warms the page cache and numba's cache). Then
+``--rounds`` interleaved rounds of audioquant (threads) and symusic on the folder give the
+ratio within each round: the machine's speed drifts by tens of percent in minutes, and
+the disk's file creation slows after a few delete-and-write cycles, which moves two
+best-of runs minutes apart far more than two runs side by side. Notes are note-ons with
+velocity above 0 as counted by our reader.
 """
 
 from __future__ import annotations
