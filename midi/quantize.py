@@ -777,7 +777,8 @@ def _bits(x):
 
 @njit(inline="always")
 def _second_of(x, at, starts, per_tick):
-    """One tick's second, as :func:`_seconds` gives it (x: float64 ticks)."""
+    """``TempoMap.seconds`` of one tick ``x`` [float64 ticks], through its ``_segments``
+    (``at`` [ticks], ``starts`` [s], ``per_tick`` [s])."""
     if at.shape[0] == 1:
         return x * per_tick[0]
     k = max(np.searchsorted(at, x, side="right") - 1, 0)
@@ -788,13 +789,8 @@ def _second_of(x, at, starts, per_tick):
 def _seconds(ticks, at, starts, per_tick):
     """``TempoMap.seconds`` of ``ticks`` [float64 ticks], through its ``_segments``."""
     out = np.empty(ticks.shape[0])
-    if at.shape[0] == 1:
-        for i in range(ticks.shape[0]):
-            out[i] = ticks[i] * per_tick[0]
-        return out
     for i in range(ticks.shape[0]):
-        k = max(np.searchsorted(at, ticks[i], side="right") - 1, 0)
-        out[i] = starts[k] + (ticks[i] - at[k]) * per_tick[k]
+        out[i] = _second_of(ticks[i], at, starts, per_tick)
     return out
 
 
