@@ -60,15 +60,20 @@ PEERS = {
 }
 
 
+def run_into(cmd: list[str], fresh: Path) -> tuple[float, float, str]:
+    """``run_timed(cmd)`` with the folder ``fresh`` emptied first."""
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    return run_timed(cmd)
+
+
 def best(cmd: list[str], fresh: Path) -> tuple[float, float] | str:
     """The faster of two runs, each into an empty ``fresh`` folder; the tool's last line
     of output when it refuses the input."""
     results = []
     for _ in range(2):
-        shutil.rmtree(fresh, ignore_errors=True)
-        fresh.mkdir()
         try:
-            results.append(run_timed(cmd)[:2])
+            results.append(run_into(cmd, fresh)[:2])
         except SystemExit as exc:          # (pretty_midi refuses ticks past 10 M)
             return str(exc).strip().splitlines()[-1][:120]
     return min(results)
@@ -84,9 +89,7 @@ def interleaved(ours: list[str], theirs: list[str], out: Path, rounds: int
     b: list[float] = []
     for k in range(rounds):
         for cmd in ((ours, theirs) if k % 2 == 0 else (theirs, ours)):
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir()
-            (a if cmd is ours else b).append(run_timed(cmd)[0])
+            (a if cmd is ours else b).append(run_into(cmd, out)[0])
     return a, b
 
 
