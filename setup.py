@@ -23,14 +23,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _extension_name() -> str:
-    """midi._jit's name of the extension of this tree, for this machine (x86-64-v3 code
-    where it has it): loaded by path, it needs only numpy."""
+    """midi._jit's name of the extension of this tree, for this machine (x86-64-v4 or v3
+    code where it has it): loaded by path, it needs only numpy."""
     spec = importlib.util.spec_from_file_location("_audioquant_jit",
                                                   os.path.join(HERE, "midi", "_jit.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.extension_name(module.source_tag(os.path.join(HERE, "midi")),
-                                 module.has_x86_64_v3())
+                                 module.x86_64_level())
 
 
 class BuildKernels(build_ext):

@@ -4,7 +4,8 @@ MIDI file run without loading numba (see :mod:`midi._jit`). Run by setup.py at i
 
     python midi/_aot.py OUTPUT      # OUTPUT: the extension's file, e.g.
                                     # midi/_kernels_0123456789ab.cpython-311-x86_64-linux-gnu.so
-                                    # (a name ending in _v3: code for x86-64-v3)
+                                    # (a name ending in _v4 or _v3: code for x86-64-v4
+                                    # or v3)
 
 The argument types each kernel is compiled for are the ones it meets in a small
 workload, run here under numba from this source tree: a made-up type-1 file (tempo
@@ -145,8 +146,9 @@ def build(output: str) -> list[str]:
     name = filename.split(".")[0]
     cc = CC(name)
     cc.output_dir, cc.output_file = folder, filename
-    if name.endswith("_v3"):     # (see _jit.has_x86_64_v3)
-        cc.target_cpu = "x86-64-v3"
+    level = name.rpartition("_v")[2]
+    if level in ("3", "4"):        # (see _jit.x86_64_level)
+        cc.target_cpu = f"x86-64-v{level}"
     exported = []
     for kernel in _jit._KERNELS:
         module = kernel.py_func.__module__.rpartition(".")[2]

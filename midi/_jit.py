@@ -4,8 +4,8 @@ writable cache folder, no BLAS probe, kernels that load with the signals held).
 
 Reading, quantizing and writing a file, and finding its beats, runs the kernels of
 :data:`AOT_MODULES`. The install compiles them with ``numba.pycc`` (``midi/_aot.py``,
-run by ``setup.py``) into the extension ``audioquant.midi._kernels_<tag>`` (``_v3``
-added: for x86-64-v3, see :func:`has_x86_64_v3`), ``<tag>`` a hash of those modules'
+run by ``setup.py``) into the extension ``audioquant.midi._kernels_<tag>`` (``_v4`` or
+``_v3`` added: for x86-64-v4 or v3, see :func:`x86_64_level`), ``<tag>`` a hash of those modules'
 and the build's source: a process that only quantizes files then never imports numba,
 which saves its import and first kernel load (about 0.4 s and 100 MB of every
 ``audioquant midi`` command). A kernel's compiled version is used when the arguments
@@ -140,49 +140,64 @@ def _fits(args: tuple, kinds: tuple) -> bool:
     return True
 
 
-#: The x86-64-v3 instructions (AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT; Haswell, 2013, and
-#: later) as Linux's /proc/cpuinfo names them, with the v2 ones below them.
-X86_64_V3 = frozenset(("avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm",
-                       "xsave", "sse4_1", "sse4_2", "ssse3", "popcnt", "cx16"))
+#: The instructions of each x86-64 level the kernels are compiled for, as Linux's
+#: /proc/cpuinfo names them: x86-64-v3 (AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT; Haswell,
+#: 2013, and later; with the v2 ones below them) and x86-64-v4 (AVX-512 F, BW, CD, DQ,
+#: VL; Skylake-X, 2017, Zen 4, 2022, and later) on top of it.
+X86_64_LEVELS = {
+    3: frozenset(("avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm", "xsave",
+                  "sse4_1", "sse4_2", "ssse3", "popcnt", "cx16")),
+    4: frozenset(("avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm", "xsave",
+                  "sse4_1", "sse4_2", "ssse3", "popcnt", "cx16", "avx512f", "avx512bw",
+                  "avx512cd", "avx512dq", "avx512vl")),
+}
 
 
 @functools.cache
-def has_x86_64_v3() -> bool:
-    """Whether this machine runs x86-64-v3 code (Linux on x86-64: the first processor's
-    flags in /proc/cpuinfo, which list only what the kernel enabled; elsewhere False).
-    The install compiles the kernels for x86-64-v3 where the building machine has it
-    (``_kernels_<tag>_v3``: 5-10 % faster than for any x86-64), and such an extension
-    is only loaded where this holds, so a build taken to an older machine is left to
-    numba instead of stopping on an instruction that machine lacks."""
+def x86_64_level() -> int:
+    """The highest x86-64 level of :data:`X86_64_LEVELS` this machine runs (4 or 3), 0
+    below them or elsewhere (Linux on x86-64: the first processor's flags in
+    /proc/cpuinfo, which list only what the kernel enabled). The install compiles the
+    kernels for the building machine's level (``_kernels_<tag>_v4`` or ``_v3``: code
+    that uses its instructions; v3 5-10 % faster than for any x86-64, v4 5 % faster
+    again on a Zen 4), and such an extension is only loaded where the level holds, so a
+    build taken to an older machine is left to numba instead of stopping on an
+    instruction that machine lacks."""
     if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
-        return False
+        return 0
     try:
         with open("/proc/cpuinfo", "rb") as f:
             text = f.read(1 << 16)
     except OSError:
-        return False
+        return 0
     at = text.find(b"\nflags")
     if at < 0:
-        return False
+        return 0
     line = text[at + 1:text.find(b"\n", at + 1)]
-    return X86_64_V3 <= set(line.partition(b":")[2].decode("ascii", "replace").split())
+    flags = set(line.partition(b":")[2].decode("ascii", "replace").split())
+    return max((level for level, needs in X86_64_LEVELS.items() if needs <= flags),
+               default=0)
 
 
-def extension_name(tag: str, v3: bool) -> str:
-    """The compiled extension's module name (in ``audioquant.midi``)."""
-    return f"_kernels_{tag}" + ("_v3" if v3 else "")
+def extension_name(tag: str, level: int) -> str:
+    """The compiled extension's module name (in ``audioquant.midi``) for code of the
+    x86-64 ``level`` (0: any x86-64, or another processor)."""
+    return f"_kernels_{tag}" + (f"_v{level}" if level else "")
 
 
 @functools.cache
 def _extension() -> Any:
     """The compiled extension of this source, or None (not built, another source, built
-    for x86-64-v3 and this machine lacks it, ``AUDIOQUANT_JIT=1``)."""
+    for a level this machine lacks, ``AUDIOQUANT_JIT=1``)."""
     if os.environ.get("AUDIOQUANT_JIT", "") not in ("", "0"):
         return None
     tag = source_tag()
-    for v3 in (True, False) if has_x86_64_v3() else (False,):
+    level = x86_64_level()
+    for each in (4, 3, 0):
+        if each > level:
+            continue
         try:
-            return importlib.import_module(f"{__package__}.{extension_name(tag, v3)}")
+            return importlib.import_module(f"{__package__}.{extension_name(tag, each)}")
         except (ImportError, OSError):
             continue
     return None

@@ -29,10 +29,12 @@ def test_the_install_built_the_kernels_of_this_source():
     assert any(name.startswith("k_smf___encode__") for name in dir(ext))
 
 
-def test_an_extension_for_x86_64_v3_is_loaded_only_where_the_cpu_has_it(monkeypatch):
+@pytest.mark.parametrize("level, expected", [(4, [4, 3, 0]), (3, [3, 0]), (0, [0])])
+def test_an_extension_for_an_x86_64_level_is_loaded_only_where_the_cpu_has_it(
+        monkeypatch, level, expected):
     tag = _jit.source_tag()
     built = _jit._extension().__name__.rpartition(".")[2]
-    assert built == _jit.extension_name(tag, _jit.has_x86_64_v3())     # (what setup.py names)
+    assert built == _jit.extension_name(tag, _jit.x86_64_level())    # (what setup.py names)
     tried = []
 
     def not_there(name):
@@ -40,13 +42,37 @@ def test_an_extension_for_x86_64_v3_is_loaded_only_where_the_cpu_has_it(monkeypa
         raise ImportError(name)
 
     monkeypatch.setattr(_jit.importlib, "import_module", not_there)
-    monkeypatch.setattr(_jit, "has_x86_64_v3", lambda: False)     # (an older machine)
+    monkeypatch.setattr(_jit, "x86_64_level", lambda: level)     # (another machine)
     _jit._extension.cache_clear()
     try:
         assert _jit._extension() is None
     finally:
         _jit._extension.cache_clear()
-    assert tried == [_jit.extension_name(tag, False)]
+    assert tried == [_jit.extension_name(tag, each) for each in expected]
+
+
+V3_FLAGS = ("fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt cx16 avx avx2 fma bmi1 bmi2 f16c movbe "
+            "abm xsave")
+
+
+@pytest.mark.parametrize("flags, level", [
+    (V3_FLAGS, 3), (V3_FLAGS + " avx512f avx512bw avx512cd avx512dq avx512vl", 4),
+    (V3_FLAGS + " avx512f", 3), ("fpu sse sse2 avx512f avx512bw avx512cd avx512dq avx512vl", 0)])
+def test_the_level_is_read_from_the_cpu_flags(monkeypatch, tmp_path, flags, level):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\nbugs\t\t:\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
+        cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    monkeypatch.setattr(_jit.os, "uname", lambda: os.uname_result(
+        ("Linux", "h", "6", "1", "x86_64")))
+    monkeypatch.setattr(_jit.sys, "platform", "linux")
+    _jit.x86_64_level.cache_clear()
+    try:
+        assert _jit.x86_64_level() == level
+    finally:
+        monkeypatch.undo()
+        _jit.x86_64_level.cache_clear()
 
 
 def test_midi_commands_load_no_numba_and_no_huge_pages(tmp_path):
