@@ -31,6 +31,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_render import cpu_name  # noqa: E402
 
 from audioquant import midi  # noqa: E402
 
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## MIDI quantize",
         "",
-        f"`python bench/bench_midi.py` on {platform.processor() or platform.machine()},"
+        f"`python bench/bench_midi.py` on {cpu_name()},"
         f" {os.cpu_count()} cores (shared), Python {platform.python_version()},"
         f" numpy {np.__version__}, mido {version('mido')}.",
         "",

@@ -42,7 +42,7 @@ ROOT = HERE.parent
 PY = sys.executable
 sys.path.insert(0, str(HERE))
 
-from bench_render import publish, run_timed  # noqa: E402
+from bench_render import cpu_name, publish, run_timed  # noqa: E402
 
 #: Load + save of every file given on the command line into the folder argv[1]; the
 #: loops each peer runs (no change to the music).
@@ -162,10 +162,10 @@ def main() -> None:
     lines = [
         "## MIDI at dataset scale: audioquant beside symusic, mido, pretty_midi",
         "",
-        f"`python bench/bench_midi_dataset.py` on {platform.machine()}, {os.cpu_count()} "
-        f"cores, Python {platform.python_version()}; symusic {version('symusic')}, mido "
-        f"{version('mido')}, pretty_midi {version('pretty_midi')}. Load average at the "
-        f"start: {load:.2f}.",
+        f"`python bench/bench_midi_dataset.py` on {cpu_name()} ({platform.machine()}), "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; symusic "
+        f"{version('symusic')}, mido {version('mido')}, pretty_midi "
+        f"{version('pretty_midi')}. Load average at the start: {load:.2f}.",
         "",
         "Each tool is one process over all the files, start-up included (wall time, best "
         "of 2; peak RSS of the process). Peers load and save every file unchanged; "

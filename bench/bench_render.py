@@ -51,6 +51,18 @@ def make_mix(path: Path, seconds: int) -> Path:
     return path
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else its architecture: the
+    ratios to the peers differ between machines of the same architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_timed(cmd: list[str]) -> tuple[float, float, str]:
     """Wall seconds (this side's clock), peak RSS (MB, GNU time's %M: the process's own,
     not inherited from this one) and stdout + stderr of one run of ``cmd``."""
