@@ -645,26 +645,94 @@ def _moved(tick, status, data1, data2, track, start, end, pitch, velocity, relea
             k += 1
 
 
-def _sort_moved(b_track, b_tick, b_bucket, b_order) -> np.ndarray:
-    """The permutation that sorts moved events by (track, tick, bucket, order): one sort
-    of the four packed into an int64 when they fit (keys distinct: no two events share
-    an order and a bucket), else ``np.lexsort``."""
+def _sort_moved(b_track, b_tick, b_bucket, b_order, ons: int, slots: int) -> np.ndarray:
+    """The permutation that sorts the moved events (``_moved``'s: ``ons`` note-ons, then
+    the note-offs; every order below ``slots``) by (track, tick, bucket, order), ties in
+    the order given: ``_moved_order`` (the one-call kernel's), else (the four do not fit
+    in an int64, or two events share an order) ``np.lexsort``."""
     if b_tick.size == 0:
         return np.zeros(0, np.int64)
-    order_bits = int(b_order.max()).bit_length()
-    tick_bits = int(b_tick.max()).bit_length()
-    if int(b_track.max()).bit_length() + tick_bits + 2 + order_bits > 63:
-        return np.lexsort((b_order, b_bucket, b_tick, b_track))
-    key = np.empty(b_tick.shape[0], np.int64)
-    _pack(b_track, b_tick, b_bucket, b_order, order_bits, tick_bits, key)
-    return np.argsort(key, kind="stable")   # (runs of sorted events: timsort is quick)
+    fits, perm = _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots)
+    return perm if fits else np.lexsort((b_order, b_bucket, b_tick, b_track))
 
 
 @njit
-def _pack(track, tick, bucket, order, order_bits, tick_bits, key):
-    """``key[k]``: :func:`_packed` of event k."""
-    for k in range(key.shape[0]):
-        key[k] = _packed(track[k], tick[k], bucket[k], order[k], order_bits, tick_bits)
+def _sort_two_runs(key, split):
+    """``np.sort(key)`` of distinct values made of two runs that are each nearly in order
+    (``[0, split)`` and the rest: the moved note-ons and note-offs), ``key`` used as the
+    work space: an insertion sort of each run, then a merge; a quicksort when the runs
+    are far from sorted."""
+    n = key.shape[0]
+    work = 0
+    for lo, hi in ((0, split), (split, n)):
+        for i in range(lo + 1, hi):
+            x = key[i]
+            j = i - 1
+            while j >= lo and key[j] > x:
+                key[j + 1] = key[j]
+                j -= 1
+            work += i - 1 - j
+            key[j + 1] = x
+            if work > 16 * n + 1024:
+                return np.sort(key)
+    out = np.empty(n, np.int64)
+    a, b = 0, split
+    for k in range(n):
+        if b >= n or (a < split and key[a] < key[b]):
+            out[k] = key[a]
+            a += 1
+        else:
+            out[k] = key[b]
+            b += 1
+    return out
+
+
+@njit
+def _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots):
+    """The order in which the moved events (``notes._moved``'s: ``ons`` note-ons, then
+    the note-offs) are written: by (track, tick, bucket, order), as ``_sort_moved``
+    gives it. Each event's order (its file row, or a new event's number) is below
+    ``slots`` and names it, so the packed keys are sorted as values and the events
+    found from them; the note-offs are taken in the file order of their rows, which
+    puts them nearly in time order too. Returns whether that applies (not when the four
+    do not fit in an int64 or two events share an order) and the order."""
+    m = b_tick.shape[0]
+    order_bits = _bits(b_order.max())
+    tick_bits = _bits(b_tick.max())
+    if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:
+        return False, np.zeros(0, np.int64)
+    slot = np.full(slots, -1, np.int64)
+    for k in range(m):
+        if slot[b_order[k]] >= 0:
+            return False, np.zeros(0, np.int64)
+        slot[b_order[k]] = k
+    key = np.empty(m, np.int64)
+    for k in range(ons):        # the note-ons as they come
+        key[k] = _packed(b_track[k], b_tick[k], b_bucket[k], b_order[k], order_bits,
+                         tick_bits)
+    k = ons
+    for r in range(slots):      # the note-offs by order
+        e = slot[r]
+        if e >= ons:
+            key[k] = _packed(b_track[e], b_tick[e], b_bucket[e], b_order[e], order_bits,
+                             tick_bits)
+            k += 1
+    mask = (np.int64(1) << order_bits) - 1
+    key = _sort_two_runs(key, ons)
+    perm = np.empty(m, np.int64)
+    for i in range(m):
+        perm[i] = slot[key[i] & mask]
+    return True, perm
+
+
+@njit
+def _bits(x):
+    """``int(x).bit_length()`` of an integer >= 0."""
+    k = 0
+    while x > 0:
+        k += 1
+        x >>= 1
+    return k
 
 
 @njit
@@ -704,7 +772,8 @@ def _encode(song: Song) -> list:
     b_code = np.empty(m, np.int32)
     _moved(*cols, *note_cols, notes.off_is_note_on, notes.on_index, notes.off_index, on_b,
            off_b, b_track, b_tick, b_bucket, b_order, b_src, b_code)
-    perm = _sort_moved(b_track, b_tick, b_bucket, b_order)
+    perm = _sort_moved(b_track, b_tick, b_bucket, b_order, int(np.count_nonzero(on_b)),
+                       len(table) + n)
     out, spans = smf.encode_tracks(mid, a_code, b_track, b_tick, b_bucket, b_order, b_src,
                                    b_code, perm, ends)  # fmt: skip
     data = table.data

@@ -47,7 +47,7 @@ import numpy as np
 from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
 from .grid import Grid, nearest_line
-from .notes import Notes, _claim, _moved, _packed, _pair
+from .notes import Notes, _claim, _moved, _moved_order, _pair
 from .smf import _encode, _scan, encode_room
 from .tempo import TempoMap
 
@@ -689,90 +689,11 @@ def _by_key_then(key, buckets, then):
 
 
 @njit
-def _sort_two_runs(key, split):
-    """``np.sort(key)`` of distinct values made of two runs that are each nearly in order
-    (``[0, split)`` and the rest: the moved note-ons and note-offs), ``key`` used as the
-    work space: an insertion sort of each run, then a merge; a quicksort when the runs
-    are far from sorted."""
-    n = key.shape[0]
-    work = 0
-    for lo, hi in ((0, split), (split, n)):
-        for i in range(lo + 1, hi):
-            x = key[i]
-            j = i - 1
-            while j >= lo and key[j] > x:
-                key[j + 1] = key[j]
-                j -= 1
-            work += i - 1 - j
-            key[j + 1] = x
-            if work > 16 * n + 1024:
-                return np.sort(key)
-    out = np.empty(n, np.int64)
-    a, b = 0, split
-    for k in range(n):
-        if b >= n or (a < split and key[a] < key[b]):
-            out[k] = key[a]
-            a += 1
-        else:
-            out[k] = key[b]
-            b += 1
-    return out
-
-
-@njit
-def _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots):
-    """The order in which the moved events (``notes._moved``'s: ``ons`` note-ons, then
-    the note-offs) are written: by (track, tick, bucket, order), as ``notes._sort_moved``
-    gives it. Each event's order (its file row, or a new event's number) is below
-    ``slots`` and names it, so the packed keys are sorted as values and the events
-    found from them; the note-offs are taken in the file order of their rows, which
-    puts them nearly in time order too. Returns whether that applies (not when the four
-    do not fit in an int64 or two events share an order) and the order."""
-    m = b_tick.shape[0]
-    order_bits = _bits(b_order.max())
-    tick_bits = _bits(b_tick.max())
-    if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:
-        return False, np.zeros(0, np.int64)
-    slot = np.full(slots, -1, np.int64)
-    for k in range(m):
-        if slot[b_order[k]] >= 0:
-            return False, np.zeros(0, np.int64)
-        slot[b_order[k]] = k
-    key = np.empty(m, np.int64)
-    for k in range(ons):        # the note-ons as they come
-        key[k] = _packed(b_track[k], b_tick[k], b_bucket[k], b_order[k], order_bits,
-                         tick_bits)
-    k = ons
-    for r in range(slots):      # the note-offs by order
-        e = slot[r]
-        if e >= ons:
-            key[k] = _packed(b_track[e], b_tick[e], b_bucket[e], b_order[e], order_bits,
-                             tick_bits)
-            k += 1
-    mask = (np.int64(1) << order_bits) - 1
-    key = _sort_two_runs(key, ons)
-    perm = np.empty(m, np.int64)
-    for i in range(m):
-        perm[i] = slot[key[i] & mask]
-    return True, perm
-
-
-@njit
 def _by_two(primary, secondary):
     """The stable order by (``primary``, ``secondary``), as ``np.lexsort((secondary,
     primary))``."""
     first = np.argsort(secondary, kind="mergesort")
     return first[np.argsort(primary[first], kind="mergesort")]
-
-
-@njit
-def _bits(x):
-    """``int(x).bit_length()`` of an integer >= 0."""
-    k = 0
-    while x > 0:
-        k += 1
-        x >>= 1
-    return k
 
 
 @njit(inline="always")

@@ -453,9 +453,11 @@ def test_a_file_read_in_two_passes_gives_the_same_table(tmp_path, monkeypatch, h
 
 
 @pytest.mark.parametrize(("max_tick", "rows"), [(2_000, 15_000), (2**40 - 1, 2**30)])
-def test_moved_events_sort_as_lexsort_does(max_tick, rows):
+@pytest.mark.parametrize("ties", [False, True])
+def test_moved_events_sort_as_lexsort_does(max_tick, rows, ties):
     """The writer's order of moved events (track, tick, bucket, order; ties in the order
-    given) is numpy's lexsort's, packed into one key or (too many bits) not."""
+    given) is numpy's lexsort's: packed into one key (distinct orders, few bits) or not,
+    wherever the note-ons end (``ons``: they come first, then the note-offs)."""
     from audioquant.midi.notes import _sort_moved
 
     rng = np.random.default_rng(5)
@@ -465,7 +467,10 @@ def test_moved_events_sort_as_lexsort_does(max_tick, rows):
     tick[::7] = tick[0]                              # (many at one tick: a chord)
     bucket = rng.integers(0, 3, m).astype(np.int8)
     order = rng.choice(rows, m, replace=False).astype(np.int32)
-    order[-10:] = order[-20:-10]                     # (ties in everything: given order)
-    bucket[-10:], tick[-10:], track[-10:] = bucket[-20:-10], tick[-20:-10], track[-20:-10]
+    if ties:                                         # (ties in everything: given order)
+        order[-10:] = order[-20:-10]
+        bucket[-10:], tick[-10:], track[-10:] = bucket[-20:-10], tick[-20:-10], track[-20:-10]
     expected = np.lexsort((order, bucket, tick, track))
-    np.testing.assert_array_equal(_sort_moved(track, tick, bucket, order), expected)
+    for ons in (0, m // 3, m):
+        np.testing.assert_array_equal(_sort_moved(track, tick, bucket, order, ons, rows),
+                                      expected)

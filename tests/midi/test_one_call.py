@@ -19,6 +19,7 @@ from tests.corpus import MIDI
 from tests.midi.helpers import SAMPLE, random_performance, write_mido
 
 kernels = importlib.import_module("audioquant.midi.quantize")
+notes = importlib.import_module("audioquant.midi.notes")
 
 OPTIONS = [
     {},
@@ -118,4 +119,4 @@ def test_the_sorts_match_numpy(seed):
     for i in rng.integers(0, max(n - 1, 1), n // 50):
         runs[i], runs[i + 1] = runs[i + 1], runs[i]
     for case in (runs, distinct):
-        assert np.array_equal(kernels._sort_two_runs(case.copy(), split), np.sort(case))
+        assert np.array_equal(notes._sort_two_runs(case.copy(), split), np.sort(case))
