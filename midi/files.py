@@ -15,6 +15,7 @@ from .errors import MidiParameterError
 from .grid import Grid
 from .notes import _MAX_TICK, Song, _encode, _load, atomic_write, read, read_bytes
 from .quantize import (
+    COUNTED,
     FILE_COUNTS,
     _quantize_smf,
     _timing_and_fit,
@@ -362,10 +363,8 @@ def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, d
                                 c["before_on_grid"], sums[2], sums[3])
     after, _ = _timing_dicts(n, g, c["after_sum"], c["after_max"], sums[4], sums[5],
                              c["after_on_grid"])
-    counts_dict = {"notes": n, "selected": n, "moved": c["moved"],
-                   "kept_by_exclude": c["kept_by_exclude"],
-                   "kept_by_range": c["kept_by_range"], "ends_kept_by_exclude": 0,
-                   "ends_kept_by_range": 0, "nudged": c["nudged"], "trimmed": c["trimmed"]}
+    # (every note selected; the ends are not quantized in this path)
+    counts_dict = {"notes": n, "selected": n, **{name: c.get(name, 0) for name in COUNTED[1:]}}
     return data, _report(g, o, None, division, c["open_notes"], counts_dict, before, fit,
                          after, c["short_notes"])
 

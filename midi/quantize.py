@@ -57,6 +57,11 @@ __all__ = ["MODES", "QuantizeResult", "chord_groups", "grid_fit", "quantize", "s
 MODES = ("starts", "ends", "lengths")
 
 
+#: The note categories a quantize counts (:meth:`QuantizeResult.counts`, the report's).
+COUNTED = ("selected", "moved", "kept_by_exclude", "kept_by_range", "ends_kept_by_exclude",
+           "ends_kept_by_range", "nudged", "trimmed")
+
+
 @dataclass(eq=False)
 class QuantizeResult:
     """What ``quantize`` made and why; every mask has one entry per note.
@@ -90,20 +95,9 @@ class QuantizeResult:
     trimmed: np.ndarray
 
     def counts(self) -> dict[str, int]:
-        """How many notes are in each category."""
-        out = {"notes": len(self.notes)}
-        for name in (
-            "selected",
-            "moved",
-            "kept_by_exclude",
-            "kept_by_range",
-            "ends_kept_by_exclude",
-            "ends_kept_by_range",
-            "nudged",
-            "trimmed",
-        ):
-            out[name] = int(np.count_nonzero(getattr(self, name)))
-        return out
+        """How many notes are in each category (``notes``, then :data:`COUNTED`)."""
+        return {"notes": len(self.notes),
+                **{name: int(np.count_nonzero(getattr(self, name))) for name in COUNTED}}
 
 
 def select(
