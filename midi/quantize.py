@@ -46,7 +46,7 @@ import numpy as np
 
 from ._jit import njit
 from .errors import MidiParameterError, check_int, check_percent
-from .grid import Grid, nearest_line
+from .grid import Grid, floor_div, nearest_line
 from .notes import Notes, _claim, _moved, _moved_order, _pair
 from .smf import _encode, _scan, encode_room
 from .tempo import TempoMap
@@ -337,7 +337,7 @@ def _move_starts(start, end, open_end, idx, group, n_groups, origin, pair, secon
         in_range = limit <= catch * step
         in_exclude = limit <= exclude * step
         den = 10_000 * d
-        moved = max(old + (2 * strength * dist + den) // (2 * den), 0)  # (halves later;
+        moved = max(old + floor_div(2 * strength * dist + den, 2 * den), 0)  # (halves later;
         would = moved != old                                             # not before 0)
         if in_range and not in_exclude:
             new_start[i] = moved

@@ -140,3 +140,43 @@ def test_bad_resolution():
         midi.Grid(0, 16)
     with pytest.raises(midi.MidiParameterError, match="division must be one of"):
         midi.Grid(480, 3)
+
+
+def _floor_div_kernel():
+    """``grid.floor_div`` under numba (it is inlined into the kernels), over arrays."""
+    from audioquant.midi import grid
+    from audioquant.numba_setup import import_numba
+
+    numba = import_numba()
+    floor_div = numba.njit(grid.floor_div.py_func)
+
+    @numba.njit
+    def kernel(a, b):
+        out = np.empty(a.shape[0], np.int64)
+        for i in range(a.shape[0]):
+            out[i] = floor_div(a[i], b[i])
+        return out
+
+    return kernel
+
+
+def test_floor_div_is_integer_floor_division_everywhere():
+    """The float-multiply division of the lattice kernels equals Python's ``//``: signs,
+    exact multiples and one off them, quotients near 2**52, the 2**53 edge where it
+    falls back to the integer division, divisors from 1 to near 2**62."""
+    rng = np.random.default_rng(11)
+    edge = 2**53
+    a = [0, 1, -1, edge - 1, -(edge - 1), edge, -edge, 2**62, -(2**62), 2**52 + 7]
+    b = [1, 2, 3, 7, 120, 480 * 3, 2**31 - 1, 2**40 + 3, 2**61 - 1]
+    pairs = [(x, y) for x in a for y in b]
+    for y in (3, 120, 1920, 10_000 * 48, 2**20 + 1):           # multiples and neighbours
+        for k in rng.integers(-(edge // y), edge // y, 200):
+            pairs += [(int(k) * y + e, y) for e in (-1, 0, 1) if abs(int(k) * y + e) < edge]
+    pairs += [(int(x), int(y)) for x, y in zip(rng.integers(-(2**62), 2**62, 2000),
+                                               rng.integers(1, 2**40, 2000), strict=True)]
+    pairs += [(int(x), int(y)) for x, y in zip(rng.integers(-edge + 1, edge, 2000),
+                                               rng.integers(1, 5000, 2000), strict=True)]
+    x = np.array([p[0] for p in pairs], np.int64)
+    y = np.array([p[1] for p in pairs], np.int64)
+    expected = np.array([p[0] // p[1] for p in pairs], np.int64)
+    np.testing.assert_array_equal(_floor_div_kernel()(x, y), expected)
