@@ -651,17 +651,16 @@ def _sort_moved(b_track, b_tick, b_bucket, b_order, ons: int, slots: int) -> np.
     the order given: ``_moved_order`` (the one-call kernel's), else (the four do not fit
     in an int64, or two events share an order) ``np.lexsort``."""
     if b_tick.size == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int32)
     fits, perm = _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots)
-    return perm if fits else np.lexsort((b_order, b_bucket, b_tick, b_track))
+    return perm if fits else np.lexsort((b_order, b_bucket, b_tick, b_track)).astype(np.int32)
 
 
 @njit
-def _sort_two_runs(key, split):
-    """``np.sort(key)`` of distinct values made of two runs that are each nearly in order
-    (``[0, split)`` and the rest: the moved note-ons and note-offs), ``key`` used as the
-    work space: an insertion sort of each run, then a merge; a quicksort when the runs
-    are far from sorted."""
+def _sort_runs(key, split):
+    """Sort the two runs ``key[:split]`` and ``key[split:]`` (distinct values, each nearly
+    in order: the moved note-ons and note-offs) in place, by insertion; False, with
+    ``key`` partly sorted, when they are far from sorted (the caller sorts it whole)."""
     n = key.shape[0]
     work = 0
     for lo, hi in ((0, split), (split, n)):
@@ -674,17 +673,8 @@ def _sort_two_runs(key, split):
             work += i - 1 - j
             key[j + 1] = x
             if work > 16 * n + 1024:
-                return np.sort(key)
-    out = np.empty(n, np.int64)
-    a, b = 0, split
-    for k in range(n):
-        if b >= n or (a < split and key[a] < key[b]):
-            out[k] = key[a]
-            a += 1
-        else:
-            out[k] = key[b]
-            b += 1
-    return out
+                return False
+    return True
 
 
 @njit
@@ -700,11 +690,11 @@ def _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots):
     order_bits = _bits(b_order.max())
     tick_bits = _bits(b_tick.max())
     if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:
-        return False, np.zeros(0, np.int64)
-    slot = np.full(slots, -1, np.int64)
+        return False, np.zeros(0, np.int32)
+    slot = np.full(slots, -1, np.int32)     # (orders < 2**31: files are < 2 GiB)
     for k in range(m):
         if slot[b_order[k]] >= 0:
-            return False, np.zeros(0, np.int64)
+            return False, np.zeros(0, np.int32)
         slot[b_order[k]] = k
     key = np.empty(m, np.int64)
     for k in range(ons):        # the note-ons as they come
@@ -718,10 +708,20 @@ def _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots):
                              tick_bits)
             k += 1
     mask = (np.int64(1) << order_bits) - 1
-    key = _sort_two_runs(key, ons)
-    perm = np.empty(m, np.int64)
+    perm = np.empty(m, np.int32)
+    if not _sort_runs(key, ons):
+        key = np.sort(key)
+        for i in range(m):
+            perm[i] = slot[key[i] & mask]
+        return True, perm
+    a, b = 0, ons               # (merge the runs into the events' order)
     for i in range(m):
-        perm[i] = slot[key[i] & mask]
+        if b >= m or (a < ons and key[a] < key[b]):
+            perm[i] = slot[key[a] & mask]
+            a += 1
+        else:
+            perm[i] = slot[key[b] & mask]
+            b += 1
     return True, perm
 
 

@@ -849,7 +849,8 @@ def encode_tracks(
     its ``(start, end)`` in them [bytes], ``(-1, -1)`` for a track to copy from the file.
 
     ``a_code`` [int32, one per table row], ``b_*`` [one per moved or new event], ``perm``
-    (the order of the ``b_*`` events), ``ends`` [ticks, one per track]: see ``_encode``.
+    [int32] (the order of the ``b_*`` events), ``ends`` [ticks, one per track]: see
+    ``_encode``.
     """
     t = mid.events
     n_tracks = mid.n_tracks
