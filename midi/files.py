@@ -363,7 +363,7 @@ def _quantize_bytes(raw: bytes, name: str, options: dict) -> tuple[np.ndarray, d
                                 c["before_on_grid"], sums[2], sums[3])
     after, _ = _timing_dicts(n, g, c["after_sum"], c["after_max"], sums[4], sums[5],
                              c["after_on_grid"])
-    # (every note selected; the ends are not quantized in this path)
+    # (every note selected: COUNTED[0]; the ends are not quantized in this path)
     counts_dict = {"notes": n, "selected": n, **{name: c.get(name, 0) for name in COUNTED[1:]}}
     return data, _report(g, o, None, division, c["open_notes"], counts_dict, before, fit,
                          after, c["short_notes"])

@@ -246,8 +246,8 @@ _PARSED: dict[tuple, Grid] = {}
 @njit(inline="always")
 def floor_div(a, b):
     """``a // b`` of int64 ``a`` and ``b`` > 0. Where ``|a| < 2**53`` through a float
-    multiply, which is several times quicker than a 64-bit integer division (``1.0 / b``
-    is loop-invariant: the compiler computes it once per loop): the float quotient is
+    multiply, which is quicker than a 64-bit integer division (``1.0 / b`` is
+    loop-invariant where ``b`` is, so the compiler can hoist it): the float quotient is
     then within 1 of the true one (relative error below 2**-52, and exact for b = 1), so
     one correction step makes it exact."""
     if -(1 << 53) < a < (1 << 53):

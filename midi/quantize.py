@@ -337,8 +337,9 @@ def _move_starts(start, end, open_end, idx, group, n_groups, origin, pair, secon
         in_range = limit <= catch * step
         in_exclude = limit <= exclude * step
         den = 10_000 * d
-        moved = max(old + floor_div(2 * strength * dist + den, 2 * den), 0)  # (halves later;
-        would = moved != old                                             # not before 0)
+        # (halves round later; never before tick 0)
+        moved = max(old + floor_div(2 * strength * dist + den, 2 * den), 0)
+        would = moved != old
         if in_range and not in_exclude:
             new_start[i] = moved
             if keep_lengths and not open_end[i]:

@@ -163,7 +163,7 @@ def _floor_div_kernel():
 def test_floor_div_is_integer_floor_division_everywhere():
     """The float-multiply division of the lattice kernels equals Python's ``//``: signs,
     exact multiples and one off them, quotients near 2**52, the 2**53 edge where it
-    falls back to the integer division, divisors from 1 to near 2**62."""
+    falls back to the integer division, divisors from 1 to near 2**61."""
     rng = np.random.default_rng(11)
     edge = 2**53
     a = [0, 1, -1, edge - 1, -(edge - 1), edge, -edge, 2**62, -(2**62), 2**52 + 7]
