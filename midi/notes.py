@@ -650,8 +650,6 @@ def _sort_moved(b_track, b_tick, b_bucket, b_order, ons: int, slots: int) -> np.
     the note-offs; every order below ``slots``) by (track, tick, bucket, order), ties in
     the order given: ``_moved_order`` (the one-call kernel's), else (the four do not fit
     in an int64, or two events share an order) ``np.lexsort``."""
-    if b_tick.size == 0:
-        return np.zeros(0, np.int32)
     fits, perm = _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots)
     return perm if fits else np.lexsort((b_order, b_bucket, b_tick, b_track)).astype(np.int32)
 
@@ -687,6 +685,8 @@ def _moved_order(b_track, b_tick, b_bucket, b_order, ons, slots):
     puts them nearly in time order too. Returns whether that applies (not when the four
     do not fit in an int64 or two events share an order) and the order."""
     m = b_tick.shape[0]
+    if m == 0:
+        return True, np.zeros(0, np.int32)
     order_bits = _bits(b_order.max())
     tick_bits = _bits(b_tick.max())
     if _bits(b_track.max()) + tick_bits + 2 + order_bits > 63:

@@ -937,7 +937,7 @@ def _quantize_smf(data, pos, announced, fmt, max_tick, ticks_per_beat, default_t
            channel, note_track, off_is_on, on_index, off_index, on_b, off_b, b_track, b_tick,
            b_bucket, b_order, b_src, b_code)
     fits, perm = _moved_order(b_track, b_tick, b_bucket, b_order, np.count_nonzero(on_b),
-                              rows + n) if m else (True, np.zeros(0, np.int32))
+                              rows + n)
     if not fits:
         return None
     body = np.empty(encode_room(nbytes, ends, end_tick, b_tick), np.uint8)
